@@ -1,0 +1,50 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; \
+	then echo $$p; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_STUDIOS ?= 12
+
+.PHONY: install demo serve test test-smoke lint format schema clean
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is required (none found on PATH)."; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Embedded default: SQLite file + in-process cache + in-process jobs; DEBUG on.
+demo: export DEBUG ?= true
+demo: install
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The tests need a secret key; this one is for tests only.
+test: export SECRET_KEY ?= insecure-key-for-the-test-suite-only
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest
+
+test-smoke: export SECRET_KEY ?= insecure-key-for-the-test-suite-only
+test-smoke: install
+	$(BIN)/python -m pytest -m smoke
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3* var .pytest_cache

@@ -1,0 +1,136 @@
+"""The model registry and the log of every prediction served."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersionStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Failed"
+    ARCHIVED = "archived", "Archived"
+
+
+class ModelVersion(models.Model):
+    """One trained forward model: where its artifacts are, how it was made, how good it is."""
+
+    version = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=16,
+        choices=ModelVersionStatus.choices,
+        default=ModelVersionStatus.TRAINING,
+    )
+    artifact_path = models.CharField(max_length=500, blank=True)
+    # SHA-256 of the artifact manifest, which itself lists every file's SHA-256.
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    artifact_files = models.JSONField(default=dict, blank=True)
+    feature_names = models.JSONField(default=list, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    training_data_fingerprint = models.CharField(max_length=64, blank=True)
+    training_studio_count = models.PositiveIntegerField(default=0)
+    training_row_count = models.PositiveIntegerField(default=0)
+    months_covered_start = models.DateField(null=True, blank=True)
+    months_covered_end = models.DateField(null=True, blank=True)
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Evaluation per mode, split, horizon and method (evaluate_model).",
+    )
+    checks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Activation checks: name -> {passed, detail}.",
+    )
+    activation_forced_reason = models.TextField(blank=True)
+    error_message = models.TextField(blank=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="active"),
+                name="at_most_one_active_model_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.get_status_display()})"
+
+    @property
+    def checks_passed(self) -> bool:
+        return bool(self.checks) and all(c.get("passed") for c in self.checks.values())
+
+
+class PredictionType(models.TextChoices):
+    FORWARD = "forward", "Forward"
+    INVERSE = "inverse", "Inverse"
+
+
+class PredictionLog(models.Model):
+    """Every prediction served, so its accuracy can be measured once the months arrive."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    studio = models.ForeignKey(
+        "studios.Studio", on_delete=models.CASCADE, related_name="prediction_logs"
+    )
+    prediction_type = models.CharField(max_length=16, choices=PredictionType.choices)
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="prediction_logs",
+    )
+    base_month = models.DateField()
+    projection_months = models.PositiveSmallIntegerField(default=3)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(default=dict)
+    confidence = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Filled in by record_actuals once the predicted months' real data exists:
+    # {"YYYY-MM-01": actual revenue} and the mean absolute % error over them.
+    actual_outcome = models.JSONField(null=True, blank=True)
+    error_pct = models.FloatField(null=True, blank=True)
+    actuals_recorded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["studio", "-created_at"], name="predlog_studio_created_idx"
+            ),
+            models.Index(
+                fields=["model_version", "error_pct"], name="predlog_mv_err_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True)
+                | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                name="predictionlog_confidence_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(projection_months__gte=1) & Q(projection_months__lte=12),
+                name="predictionlog_projection_months_1_12",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_prediction_type_display()} · {self.studio} · {self.base_month:%Y-%m}"

@@ -1,0 +1,218 @@
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from studios import services
+from studios.models import (
+    ClassType,
+    MemberCohort,
+    MonthlyMetric,
+    Studio,
+    StudioMembership,
+)
+from studiosim.admin_utils import pretty_json
+
+
+class StudioMembershipInline(admin.TabularInline):
+    model = StudioMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class ClassTypeInline(admin.TabularInline):
+    model = ClassType
+    extra = 0
+
+
+@admin.register(Studio)
+class StudioAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "studio_type",
+        "city",
+        "state",
+        "max_capacity",
+        "opening_date",
+        "months_of_data",
+    ]
+    list_filter = ["studio_type", "state", "city"]
+    search_fields = ["name", "city", "state"]
+    readonly_fields = ["id", "data_version", "created_at", "updated_at", "metrics_link"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "studio_type", "currency"]}),
+        ("Location", {"fields": ["city", "state"]}),
+        (
+            "Facility",
+            {"fields": ["opening_date", "square_footage", "max_capacity"]},
+        ),
+        (
+            "Data",
+            {"fields": ["metrics_link", "data_version", "created_at", "updated_at"]},
+        ),
+    ]
+    inlines = [StudioMembershipInline, ClassTypeInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Studio]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(metric_count=Count("monthly_metrics", distinct=True))
+        )
+
+    @admin.display(description="Months of data", ordering="metric_count")
+    def months_of_data(self, obj: Studio) -> str:
+        url = reverse("admin:studios_monthlymetric_changelist")
+        return format_html(
+            '<a href="{}?studio__id__exact={}">{}</a>', url, obj.pk, obj.metric_count
+        )
+
+    @admin.display(description="Monthly metrics")
+    def metrics_link(self, obj: Studio) -> str:
+        if obj.pk is None:
+            return "—"
+        url = reverse("admin:studios_monthlymetric_changelist")
+        return format_html(
+            '<a href="{}?studio__id__exact={}">View this studio\'s monthly metrics</a>',
+            url,
+            obj.pk,
+        )
+
+
+@admin.register(MonthlyMetric)
+class MonthlyMetricAdmin(admin.ModelAdmin):
+    list_display = [
+        "studio",
+        "month_year",
+        "total_members",
+        "new_members",
+        "churned_members",
+        "retention_rate",
+        "avg_ticket_price",
+        "class_attendance_rate",
+        "total_revenue",
+        "split",
+        "is_outlier",
+    ]
+    list_filter = [
+        "studio__studio_type",
+        "studio__state",
+        "split",
+        "is_outlier",
+        "outlier_reason",
+    ]
+    list_select_related = ["studio"]
+    search_fields = ["studio__name", "studio__city"]
+    date_hierarchy = "month_year"
+    autocomplete_fields = ["studio"]
+    list_per_page = 60
+    readonly_fields = ["split", "expected_values_pretty", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["studio", "month_year", "split"]}),
+        (
+            "Members",
+            {
+                "fields": [
+                    "total_members",
+                    "new_members",
+                    "churned_members",
+                    "retention_rate",
+                    "average_member_lifetime_months",
+                    "intro_offer_conversions",
+                ]
+            },
+        ),
+        (
+            "Classes and staff",
+            {
+                "fields": [
+                    "total_classes_held",
+                    "total_class_attendance",
+                    "class_attendance_rate",
+                    "staff_count",
+                    "staff_utilization_rate",
+                ]
+            },
+        ),
+        (
+            "Revenue",
+            {
+                "fields": [
+                    "avg_ticket_price",
+                    "upsell_rate",
+                    "membership_revenue",
+                    "class_pack_revenue",
+                    "intro_offer_revenue",
+                    "retail_revenue",
+                    "upsell_revenue",
+                    "total_revenue",
+                ]
+            },
+        ),
+        ("Outlier", {"fields": ["is_outlier", "outlier_reason"]}),
+        (
+            "Generator truth (evaluation only)",
+            {
+                "fields": ["expected_values_pretty"],
+                "classes": ["collapse"],
+            },
+        ),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Noise-free values")
+    def expected_values_pretty(self, obj: MonthlyMetric) -> str:
+        return pretty_json(obj.expected_values)
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.metric_save(metric=obj)
+
+    def delete_model(self, request, obj) -> None:
+        services.metric_delete(metric=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.metric_delete_many(queryset=queryset)
+
+
+@admin.register(ClassType)
+class ClassTypeAdmin(admin.ModelAdmin):
+    list_display = [
+        "class_name",
+        "studio",
+        "class_price",
+        "max_capacity",
+        "avg_attendance_rate",
+    ]
+    list_filter = ["studio__studio_type"]
+    list_select_related = ["studio"]
+    search_fields = ["class_name", "studio__name"]
+    autocomplete_fields = ["studio"]
+
+
+@admin.register(MemberCohort)
+class MemberCohortAdmin(admin.ModelAdmin):
+    list_display = [
+        "studio",
+        "join_month",
+        "cohort_size",
+        "retention_month_1",
+        "retention_month_3",
+        "retention_month_6",
+        "retention_month_12",
+        "avg_ltv",
+    ]
+    list_filter = ["studio__studio_type"]
+    list_select_related = ["studio"]
+    search_fields = ["studio__name"]
+    date_hierarchy = "join_month"
+    autocomplete_fields = ["studio"]
+
+
+@admin.register(StudioMembership)
+class StudioMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "studio", "role", "created_at"]
+    list_filter = ["role", "studio__studio_type"]
+    list_select_related = ["user", "studio"]
+    search_fields = ["user__username", "user__email", "studio__name"]
+    autocomplete_fields = ["user", "studio"]
