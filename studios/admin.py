@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from studios import services
@@ -11,8 +14,24 @@ from studios.models import (
     MonthlyMetric,
     Studio,
     StudioMembership,
+    StudioType,
 )
 from studiosim.admin_utils import pretty_json
+
+
+class MetricsImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="One row per studio-month; columns as documented in the README.",
+    )
+    studio_type = forms.ChoiceField(
+        choices=[("", "— from the file —"), *StudioType.choices],
+        required=False,
+        help_text="Type given to new studios whose rows have no studio_type.",
+    )
+    dry_run = forms.BooleanField(
+        required=False, help_text="Validate and report only; write nothing."
+    )
 
 
 class StudioMembershipInline(admin.TabularInline):
@@ -107,6 +126,7 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
     date_hierarchy = "month_year"
     autocomplete_fields = ["studio"]
     list_per_page = 60
+    change_list_template = "admin/studios/monthlymetric/change_list.html"
     readonly_fields = ["split", "expected_values_pretty", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["studio", "month_year", "split"]}),
@@ -164,6 +184,62 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
     @admin.display(description="Noise-free values")
     def expected_values_pretty(self, obj: MonthlyMetric) -> str:
         return pretty_json(obj.expected_values)
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="studios_monthlymetric_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV; the same all-or-nothing service as import_metrics."""
+        if not self.has_add_permission(request) or not self.has_change_permission(
+            request
+        ):
+            return HttpResponse(status=403)
+        report = None
+        form = MetricsImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = services.metrics_import(
+                    data=form.cleaned_data["file"].read(),
+                    default_studio_type=form.cleaned_data["studio_type"] or None,
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except UnicodeDecodeError:
+                form.add_error("file", "The file is not UTF-8 text.")
+            except services.ImportFailed as failed:
+                report = failed.report
+                self.message_user(
+                    request,
+                    f"{len(report.errors)} error(s): nothing was imported.",
+                    messages.ERROR,
+                )
+            else:
+                verb = "Checked" if report.dry_run else "Imported"
+                self.message_user(
+                    request,
+                    f"{verb} {report.rows} rows: {report.created} created, "
+                    f"{report.updated} updated, {report.unchanged} unchanged, "
+                    f"{len(report.studios_created)} new studio(s).",
+                    messages.SUCCESS,
+                )
+                if not report.dry_run and not report.warnings:
+                    return redirect("admin:studios_monthlymetric_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import monthly metrics",
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(
+            request, "admin/studios/monthlymetric/import.html", context
+        )
 
     def save_model(self, request, obj, form, change) -> None:
         services.metric_save(metric=obj)

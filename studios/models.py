@@ -262,3 +262,36 @@ class MemberCohort(models.Model):
 
     def __str__(self) -> str:
         return f"{self.studio} · cohort {self.join_month:%Y-%m}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the GraphQL API, acting as its user.
+
+    Only the SHA-256 of the token is stored: the plaintext is shown once, when
+    the token is created, and cannot be recovered. ``key_prefix`` (its first
+    characters) lets people tell their tokens apart in the admin.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    name = models.CharField(
+        max_length=100, help_text="What the token is for, e.g. the app using it."
+    )
+    key_prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Leave empty for a token that never expires."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"

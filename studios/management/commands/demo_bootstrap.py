@@ -1,16 +1,19 @@
-"""Prepare a local demo: a development superuser (embedded default only)."""
+"""Prepare a local demo: superuser, demo data (if the database is empty)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+
+from studios.models import Studio
 
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"  # noqa: S105 - printed development credential, embedded default only
 
 
 class Command(BaseCommand):
-    help = "Set up a local demo (development superuser); only with DEBUG on."
+    help = "Set up a local demo (superuser, demo data when empty); only with DEBUG on."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -24,6 +27,14 @@ class Command(BaseCommand):
                 "with a known password."
             )
         self._ensure_superuser()
+        if Studio.objects.exists():
+            self.stdout.write(
+                f"{Studio.objects.count()} studios in the database: no demo data generated."
+            )
+        else:
+            call_command(
+                "generate_data", studios=options["studios"], stdout=self.stdout
+            )
 
     def _ensure_superuser(self) -> None:
         if connection.vendor != "sqlite":

@@ -1,0 +1,16 @@
+"""Synthetic monthly history of fitness studios (SPEC §2); pure numpy/pandas.
+
+>>> from studios.generator import generate
+>>> data = generate(n_studios=12, months=60, seed=0)
+>>> sorted(data.metrics.split.unique())
+['test', 'train', 'validation']
+"""
+
+from studios.generator.dataset import (
+    DEFAULT_END_MONTH,
+    METRIC_FIELDS,
+    GeneratedData,
+    generate,
+)
+
+__all__ = ["DEFAULT_END_MONTH", "METRIC_FIELDS", "GeneratedData", "generate"]

@@ -1,0 +1,607 @@
+"""Parsing and validating a metrics CSV (SPEC §3), before anything is written.
+
+One row per studio-month. The parser turns every cell into a typed value and
+collects every problem with its line and column instead of stopping at the
+first; :func:`studios.services.metrics_import` writes only when there is none.
+Line numbers count the header as line 1, as a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from studios.models import OutlierReason, StudioType
+
+# The identity members(t) = members(t-1) + new(t) - churned(t) is checked with
+# this tolerance (members), and reported as a warning: real exports round and
+# backdate, and a mismatch is worth a look, not a refusal.
+IDENTITY_TOLERANCE = 1
+# The five revenue components, when all are given, must add up to the total
+# within this many currency units (a warning beyond it).
+COMPONENT_TOLERANCE = Decimal("1.00")
+
+REQUIRED_COLUMNS = (
+    "studio_name",
+    "month_year",
+    "total_members",
+    "new_members",
+    "churned_members",
+    "avg_ticket_price",
+    "total_classes_held",
+    "total_class_attendance",
+    "total_revenue",
+)
+INT_FIELDS = (
+    "total_members",
+    "new_members",
+    "churned_members",
+    "total_classes_held",
+    "total_class_attendance",
+    "staff_count",
+    "intro_offer_conversions",
+)
+MONEY_FIELDS = (
+    "avg_ticket_price",
+    "membership_revenue",
+    "class_pack_revenue",
+    "intro_offer_revenue",
+    "retail_revenue",
+    "upsell_revenue",
+    "total_revenue",
+)
+REVENUE_COMPONENTS = MONEY_FIELDS[1:6]
+RATE_FIELDS = (
+    "retention_rate",
+    "class_attendance_rate",
+    "staff_utilization_rate",
+    "upsell_rate",
+)
+FLOAT_FIELDS = ("average_member_lifetime_months",)
+FLAG_FIELDS = ("is_outlier", "outlier_reason")
+STUDIO_COLUMNS = (
+    "studio_type",
+    "location",
+    "city",
+    "state",
+    "max_capacity",
+    "opening_date",
+    "square_footage",
+)
+# Written by the generator's CSV but computed here, never taken from the file.
+COMPUTED_COLUMNS = ("split",)
+EXPECTED_PREFIX = "expected_"
+
+METRIC_FIELDS = INT_FIELDS + MONEY_FIELDS + RATE_FIELDS + FLOAT_FIELDS
+KNOWN_COLUMNS = (
+    frozenset(REQUIRED_COLUMNS)
+    | frozenset(METRIC_FIELDS)
+    | frozenset(FLAG_FIELDS)
+    | frozenset(STUDIO_COLUMNS)
+    | frozenset(COMPUTED_COLUMNS)
+)
+TRUE_VALUES = {"1", "true", "t", "yes", "y"}
+FALSE_VALUES = {"0", "false", "f", "no", "n", ""}
+STUDIO_TYPE_BY_TEXT = {
+    **{choice.value: choice.value for choice in StudioType},
+    **{choice.label.lower(): choice.value for choice in StudioType},
+    "boutique fitness": StudioType.BOUTIQUE_FITNESS.value,
+    "boutique": StudioType.BOUTIQUE_FITNESS.value,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    column: str | None
+    message: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column:
+            where.append(f"column {self.column}")
+        prefix = ", ".join(where)
+        return (
+            f"{self.severity}: {prefix}: {self.message}"
+            if prefix
+            else (f"{self.severity}: {self.message}")
+        )
+
+
+@dataclass
+class ParsedRow:
+    line: int
+    studio_name: str
+    month_year: dt.date
+    values: dict[str, object]
+    expected_values: dict[str, float]
+    studio_fields: dict[str, object]
+    derived: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ParseResult:
+    rows: list[ParsedRow]
+    problems: list[Problem]
+    ignored_columns: list[str]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+@dataclass(frozen=True)
+class KnownStudio:
+    """What validation needs to know of a studio already in the database."""
+
+    max_capacity: int
+    months: Mapping[dt.date, int]  # month -> total_members
+
+
+def read_csv_text(data: bytes | str) -> str:
+    """Decode an upload as UTF-8, dropping a byte-order mark if there is one."""
+    if isinstance(data, bytes):
+        return data.decode("utf-8-sig")
+    return data.removeprefix("\ufeff")
+
+
+def parse_month(text: str) -> dt.date:
+    """``YYYY-MM`` or ``YYYY-MM-DD`` (any day) to the first day of that month."""
+    text = text.strip()
+    for fmt in ("%Y-%m", "%Y-%m-%d"):
+        try:
+            parsed = dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        return parsed.replace(day=1)
+    raise ValueError(f"{text!r} is not a month (use YYYY-MM or YYYY-MM-DD)")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(value)
+
+
+def _parse_money(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("$", ""))
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount of money") from None
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not an amount of money")
+    return value.quantize(Decimal("0.01"))
+
+
+def _parse_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def parse_metrics_csv(
+    text: str,
+    *,
+    known_studios: Mapping[str, KnownStudio],
+    default_studio_type: str | None = None,
+) -> ParseResult:
+    """Parse and validate every row; nothing is written here.
+
+    Parameters
+    ----------
+    text
+        The CSV as text (see :func:`read_csv_text`).
+    known_studios
+        Studios already in the database by name, with their months, so gaps and
+        the stock-flow identity are checked across the file and the database.
+    default_studio_type
+        The type given to unknown studios whose row has no ``studio_type``.
+    """
+    problems: list[Problem] = []
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        return ParseResult([], [Problem(1, None, "the file is empty")], [])
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    for column in missing:
+        problems.append(Problem(1, column, "required column is missing"))
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    for column in duplicates:
+        problems.append(Problem(1, column, "column appears more than once"))
+    ignored = [
+        h
+        for h in header
+        if h not in KNOWN_COLUMNS and not h.startswith(EXPECTED_PREFIX)
+    ]
+    if missing or duplicates:
+        return ParseResult([], problems, ignored)
+
+    rows: list[ParsedRow] = []
+    seen: dict[tuple[str, dt.date], int] = {}
+    # Every month a row names, even a row with errors elsewhere, so one bad
+    # cell is not also reported as a gap.
+    months_named: dict[str, set[dt.date]] = defaultdict(set)
+    for index, raw in enumerate(reader):
+        line = index + 2
+        row = _parse_row(raw, line, problems, months_named)
+        if row is None:
+            continue
+        key = (row.studio_name, row.month_year)
+        if key in seen:
+            problems.append(
+                Problem(
+                    line,
+                    "month_year",
+                    f"duplicate: {row.studio_name} {row.month_year:%Y-%m} is already "
+                    f"on line {seen[key]}",
+                )
+            )
+            continue
+        seen[key] = line
+        rows.append(row)
+    if not rows and not problems:
+        problems.append(Problem(None, None, "the file has a header but no rows"))
+
+    _check_studios(rows, known_studios, default_studio_type, problems)
+    _derive_and_check_history(rows, months_named, known_studios, problems)
+    problems.sort(key=lambda p: p.line or 0)
+    return ParseResult(rows, problems, ignored)
+
+
+def _parse_row(
+    raw: dict[str, str | None],
+    line: int,
+    problems: list[Problem],
+    months_named: dict[str, set[dt.date]],
+) -> ParsedRow | None:
+    if None in raw:  # more cells than header columns
+        problems.append(Problem(line, None, "the row has more cells than the header"))
+        return None
+    cells = {k: (v or "").strip() for k, v in raw.items()}
+    ok = True
+
+    def error(column: str, message: str) -> None:
+        nonlocal ok
+        ok = False
+        problems.append(Problem(line, column, message))
+
+    studio_name = cells.get("studio_name", "")
+    if not studio_name:
+        error("studio_name", "is empty")
+    month = None
+    try:
+        month = parse_month(cells.get("month_year", ""))
+    except ValueError as exc:
+        error("month_year", str(exc))
+    if studio_name and month is not None:
+        months_named[studio_name].add(month)
+
+    values: dict[str, object] = {}
+    for name in METRIC_FIELDS:
+        text = cells.get(name, "")
+        if text == "":
+            if name in REQUIRED_COLUMNS:
+                error(name, "is required")
+            continue
+        try:
+            if name in INT_FIELDS:
+                value: object = _parse_int(text)
+            elif name in MONEY_FIELDS:
+                value = _parse_money(text)
+            else:
+                value = _parse_float(text)
+        except ValueError as exc:
+            error(name, str(exc))
+            continue
+        if name in RATE_FIELDS and not 0 <= value <= 1:
+            error(
+                name, f"{text} is outside [0, 1] (rates are fractions, not percentages)"
+            )
+            continue
+        if value < 0:
+            error(name, f"{text} is negative")
+            continue
+        values[name] = value
+
+    flag = cells.get("is_outlier", "").lower()
+    if flag in TRUE_VALUES:
+        values["is_outlier"] = True
+    elif flag in FALSE_VALUES:
+        values["is_outlier"] = False
+    else:
+        error("is_outlier", f"{cells['is_outlier']!r} is not true/false")
+    reason = cells.get("outlier_reason", "").lower()
+    if reason not in OutlierReason.values:
+        error(
+            "outlier_reason",
+            f"{reason!r} is not one of {', '.join(v for v in OutlierReason.values if v)}",
+        )
+    else:
+        values["outlier_reason"] = reason
+        if reason and "is_outlier" in values and not flag:
+            values["is_outlier"] = True
+
+    expected: dict[str, float] = {}
+    for column, text in cells.items():
+        if column.startswith(EXPECTED_PREFIX) and text != "":
+            try:
+                expected[column.removeprefix(EXPECTED_PREFIX)] = _parse_float(text)
+            except ValueError as exc:
+                error(column, str(exc))
+
+    studio_fields: dict[str, object] = {}
+    if cells.get("studio_type"):
+        studio_type = STUDIO_TYPE_BY_TEXT.get(cells["studio_type"].lower())
+        if studio_type is None:
+            error(
+                "studio_type",
+                f"{cells['studio_type']!r} is not one of "
+                + ", ".join(StudioType.labels),
+            )
+        studio_fields["studio_type"] = studio_type
+    city, state = cells.get("city", ""), cells.get("state", "")
+    if cells.get("location") and not city:
+        city, _, state = (part.strip() for part in cells["location"].partition(","))
+    if city:
+        studio_fields["city"], studio_fields["state"] = city, state
+    for name in ("max_capacity", "square_footage"):
+        if cells.get(name):
+            try:
+                number = _parse_int(cells[name])
+                if number < 1:
+                    raise ValueError(f"{cells[name]} must be at least 1")
+                studio_fields[name] = number
+            except ValueError as exc:
+                error(name, str(exc))
+    if cells.get("opening_date"):
+        try:
+            studio_fields["opening_date"] = dt.date.fromisoformat(cells["opening_date"])
+        except ValueError:
+            error(
+                "opening_date", f"{cells['opening_date']!r} is not a date (YYYY-MM-DD)"
+            )
+
+    if not ok or month is None:
+        return None
+    return ParsedRow(line, studio_name, month, values, expected, studio_fields)
+
+
+def _check_studios(
+    rows: list[ParsedRow],
+    known: Mapping[str, KnownStudio],
+    default_studio_type: str | None,
+    problems: list[Problem],
+) -> None:
+    """Unknown studios need a type and a capacity (given, or derivable)."""
+    first_row: dict[str, ParsedRow] = {}
+    for row in rows:
+        first_row.setdefault(row.studio_name, row)
+    for name, row in first_row.items():
+        if name in known:
+            continue
+        if not row.studio_fields.get("studio_type") and not default_studio_type:
+            problems.append(
+                Problem(
+                    row.line,
+                    "studio_type",
+                    f"studio {name!r} is new: give its studio_type in the file or "
+                    "with --studio-type",
+                )
+            )
+        if not row.studio_fields.get("city"):
+            problems.append(
+                Problem(
+                    row.line,
+                    "location",
+                    f"studio {name!r} is new: give its location as 'City, State'",
+                )
+            )
+        if "max_capacity" not in row.studio_fields:
+            capacity = _capacity_from_rows(r for r in rows if r.studio_name == name)
+            if capacity is None:
+                problems.append(
+                    Problem(
+                        row.line,
+                        "max_capacity",
+                        f"studio {name!r} is new: give max_capacity (people per "
+                        "class), or class_attendance_rate so it can be derived",
+                    )
+                )
+            else:
+                row.studio_fields["max_capacity"] = capacity
+
+
+def _capacity_from_rows(rows: Iterable[ParsedRow]) -> int | None:
+    for row in rows:
+        rate = row.values.get("class_attendance_rate")
+        classes = row.values.get("total_classes_held")
+        if rate and classes:
+            return max(
+                1, round(row.values["total_class_attendance"] / (classes * rate))
+            )
+    return None
+
+
+def _derive_and_check_history(
+    rows: list[ParsedRow],
+    months_named: Mapping[str, set[dt.date]],
+    known: Mapping[str, KnownStudio],
+    problems: list[Problem],
+) -> None:
+    """Gaps, the stock-flow identity, and the fields derivable from others."""
+    by_studio: dict[str, list[ParsedRow]] = defaultdict(list)
+    for row in rows:
+        by_studio[row.studio_name].append(row)
+
+    for name, studio_rows in by_studio.items():
+        studio_rows.sort(key=lambda r: r.month_year)
+        existing = known.get(name)
+        members_by_month: dict[dt.date, int] = dict(existing.months) if existing else {}
+        for row in studio_rows:
+            members_by_month[row.month_year] = row.values["total_members"]
+        capacity = (
+            existing.max_capacity
+            if existing
+            else studio_rows[0].studio_fields.get("max_capacity")
+        )
+
+        present = set(members_by_month) | months_named.get(name, set())
+        missing = []
+        month, last = min(present), max(present)
+        while month < last:
+            if month not in present:
+                missing.append(month)
+            month = next_month(month)
+        if missing:
+            shown = ", ".join(f"{m:%Y-%m}" for m in missing[:6])
+            more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+            problems.append(
+                Problem(
+                    studio_rows[0].line,
+                    "month_year",
+                    f"studio {name!r} has gaps in its months: {shown}{more} missing",
+                )
+            )
+
+        for row in studio_rows:
+            _derive(row, members_by_month, capacity, problems)
+
+
+def _derive(
+    row: ParsedRow,
+    members_by_month: Mapping[dt.date, int],
+    capacity: int | None,
+    problems: list[Problem],
+) -> None:
+    values = row.values
+    members, new, churned = (
+        values["total_members"],
+        values["new_members"],
+        values["churned_members"],
+    )
+    previous_month = dt.date(
+        row.month_year.year - (row.month_year.month == 1),
+        (row.month_year.month - 2) % 12 + 1,
+        1,
+    )
+    previous = members_by_month.get(previous_month)
+    if (
+        previous is not None
+        and abs(previous + new - churned - members) > IDENTITY_TOLERANCE
+    ):
+        problems.append(
+            Problem(
+                row.line,
+                "total_members",
+                f"{members} members, but last month's {previous} + {new} new - "
+                f"{churned} churned = {previous + new - churned}",
+                severity="warning",
+            )
+        )
+    if previous is None:
+        previous = members - new + churned
+
+    if "retention_rate" not in values and previous > 0:
+        values["retention_rate"] = min(1.0, max(0.0, 1 - churned / previous))
+        row.derived.add("retention_rate")
+    if churned > previous > 0 or (previous == 0 and churned > 0):
+        problems.append(
+            Problem(
+                row.line,
+                "churned_members",
+                f"{churned} churned is more than the {previous} members at the start "
+                "of the month",
+            )
+        )
+
+    classes, attendance = values["total_classes_held"], values["total_class_attendance"]
+    if "class_attendance_rate" not in values and capacity and classes:
+        rate = attendance / (classes * capacity)
+        if rate > 1:
+            problems.append(
+                Problem(
+                    row.line,
+                    "total_class_attendance",
+                    f"{attendance} attendances exceed {classes} classes x "
+                    f"{capacity} places",
+                )
+            )
+        else:
+            values["class_attendance_rate"] = rate
+            row.derived.add("class_attendance_rate")
+
+    retention = values.get("retention_rate")
+    lifetime_missing = "average_member_lifetime_months" not in values
+    if lifetime_missing and retention is not None and retention < 1:
+        values["average_member_lifetime_months"] = 1 / (1 - retention)
+        row.derived.add("average_member_lifetime_months")
+
+    components = [values.get(name) for name in REVENUE_COMPONENTS]
+    if all(c is not None for c in components):
+        total = sum(components, Decimal("0"))
+        if abs(total - values["total_revenue"]) > COMPONENT_TOLERANCE:
+            problems.append(
+                Problem(
+                    row.line,
+                    "total_revenue",
+                    f"the five revenue components add up to {total}, not "
+                    f"{values['total_revenue']}",
+                    severity="warning",
+                )
+            )
+
+
+def generated_metrics_csv_frame(data):
+    """The generator's output in this module's CSV format, so it round-trips.
+
+    Columns: ``studio_name``, ``studio_type``, ``location``, ``max_capacity``,
+    ``month_year`` (YYYY-MM), every metric field, the outlier flag and reason,
+    ``split`` and the ``expected_*`` truth columns.
+    """
+    studios = data.studios.assign(
+        location=data.studios["city"] + ", " + data.studios["state"]
+    ).rename(columns={"name": "studio_name"})[
+        ["studio_name", "studio_type", "location", "max_capacity"]
+    ]
+    metrics = data.metrics.merge(studios, on="studio_name", how="left")
+    metrics["month_year"] = metrics["month_year"].dt.strftime("%Y-%m")
+    expected = sorted(c for c in metrics.columns if c.startswith(EXPECTED_PREFIX))
+    columns = [
+        "studio_name",
+        "studio_type",
+        "location",
+        "max_capacity",
+        "month_year",
+        *(f for f in METRIC_FIELDS if f in metrics.columns),
+        "is_outlier",
+        "outlier_reason",
+        "split",
+        *expected,
+    ]
+    return metrics[columns]

@@ -1,0 +1,67 @@
+"""manage.py import_metrics: load a studio export CSV, all or nothing."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from studios import services
+from studios.importing import STUDIO_TYPE_BY_TEXT
+
+
+class Command(BaseCommand):
+    help = "Validate a monthly-metrics CSV and upsert it in one transaction, or load nothing."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "path", type=Path, help="CSV file, one row per studio-month."
+        )
+        parser.add_argument(
+            "--studio-type",
+            help="Type for new studios whose rows have no studio_type (e.g. yoga, pilates).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate and report, write nothing."
+        )
+
+    def handle(
+        self, *args, path: Path, studio_type: str | None, dry_run: bool, **options
+    ) -> None:
+        if studio_type:
+            normalised = STUDIO_TYPE_BY_TEXT.get(studio_type.lower())
+            if normalised is None:
+                raise CommandError(f"Unknown --studio-type {studio_type!r}.")
+            studio_type = normalised
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+        try:
+            report = services.metrics_import(
+                data=data, default_studio_type=studio_type, dry_run=dry_run
+            )
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{path} is not UTF-8 text: {exc}.") from exc
+        except services.ImportFailed as failed:
+            for problem in failed.report.problems:
+                self.stderr.write(str(problem))
+            raise CommandError(
+                f"{len(failed.report.errors)} error(s) in {path}; nothing was imported."
+            ) from failed
+
+        if report.ignored_columns:
+            self.stdout.write("Ignored columns: " + ", ".join(report.ignored_columns))
+        for problem in report.warnings:
+            self.stdout.write(self.style.WARNING(str(problem)))
+        verb = "Would import" if dry_run else "Imported"
+        created = report.studios_created
+        names = ", ".join(created[:10]) + (
+            f" and {len(created) - 10} more" if len(created) > 10 else ""
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {report.rows} rows: {report.created} created, {report.updated} "
+                f"updated, {report.unchanged} unchanged; {len(created)} new studio(s)"
+                + (f" ({names})" if created else "")
+                + "."
+            )
+        )

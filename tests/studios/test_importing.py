@@ -1,0 +1,248 @@
+"""Importing real data (SPEC §3): validate everything, then all or nothing."""
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from studios.models import MonthlyMetric, Split, Studio
+from studios.services import ImportFailed, metrics_import
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+SAMPLE = FIXTURES / "sample_metrics.csv"
+ERRORS = FIXTURES / "sample_metrics_errors.csv"
+
+HEADER = (
+    "studio_name,studio_type,location,max_capacity,month_year,total_members,"
+    "new_members,churned_members,avg_ticket_price,total_classes_held,"
+    "total_class_attendance,total_revenue"
+)
+
+
+def _csv(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def _row(month: str, members: int, new: int, churned: int, **overrides) -> str:
+    values = {
+        "studio_name": "Lotus Test Yoga",
+        "studio_type": "yoga",
+        "location": '"Austin, TX"',
+        "max_capacity": "20",
+        "month_year": month,
+        "total_members": str(members),
+        "new_members": str(new),
+        "churned_members": str(churned),
+        "avg_ticket_price": "150.00",
+        "total_classes_held": "200",
+        "total_class_attendance": "2800",
+        "total_revenue": "40000.00",
+    }
+    values.update(overrides)
+    return ",".join(values.values())
+
+
+@pytest.mark.smoke
+def test_sample_file_imports_with_derived_fields_and_ignored_columns():
+    report = metrics_import(data=SAMPLE.read_bytes())
+
+    assert report.ok and report.created == 48 and report.rows == 48
+    assert report.ignored_columns == ["source_system"]
+    assert Studio.objects.count() == 2
+    assert MonthlyMetric.objects.count() == 48
+    for studio in Studio.objects.all():
+        splits = list(
+            studio.monthly_metrics.order_by("month_year").values_list(
+                "split", flat=True
+            )
+        )
+        assert splits == [Split.TRAIN] * 12 + [Split.VALIDATION] * 6 + [Split.TEST] * 6
+
+
+def test_reimporting_the_same_file_changes_nothing():
+    metrics_import(data=SAMPLE.read_bytes())
+    versions = dict(Studio.objects.values_list("name", "data_version"))
+    before = list(MonthlyMetric.objects.order_by("pk").values())
+
+    report = metrics_import(data=SAMPLE.read_bytes())
+
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 48)
+    assert dict(Studio.objects.values_list("name", "data_version")) == versions
+    assert list(MonthlyMetric.objects.order_by("pk").values()) == before
+
+
+def test_changed_rows_are_updated_and_bump_the_data_version():
+    metrics_import(
+        data=_csv(_row("2024-01", 200, 20, 10), _row("2024-02", 210, 20, 10))
+    )
+    studio = Studio.objects.get()
+
+    report = metrics_import(
+        data=_csv(
+            _row("2024-02", 210, 20, 10, total_revenue="41000.00"),
+            _row("2024-03", 215, 15, 10),
+        )
+    )
+
+    studio_after = Studio.objects.get()
+    assert (report.created, report.updated, report.unchanged) == (1, 1, 0)
+    assert studio_after.data_version == studio.data_version + 1
+    feb = MonthlyMetric.objects.get(month_year=dt.date(2024, 2, 1))
+    assert feb.total_revenue == Decimal("41000.00")
+
+
+def test_optional_fields_are_derived_where_possible_and_missing_otherwise():
+    metrics_import(
+        data=_csv(_row("2024-01", 200, 20, 10), _row("2024-02", 210, 20, 10))
+    )
+
+    feb = MonthlyMetric.objects.get(month_year=dt.date(2024, 2, 1))
+    assert feb.retention_rate == pytest.approx(1 - 10 / 200)
+    assert feb.class_attendance_rate == pytest.approx(2800 / (200 * 20))
+    assert feb.average_member_lifetime_months == pytest.approx(1 / (10 / 200))
+    assert feb.upsell_rate is None and feb.staff_count is None
+    jan = MonthlyMetric.objects.get(month_year=dt.date(2024, 1, 1))
+    # No previous month: last month's members follow from the identity.
+    assert jan.retention_rate == pytest.approx(1 - 10 / (200 - 20 + 10))
+
+
+def test_each_error_class_is_reported_with_line_and_column_and_nothing_is_written():
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data=ERRORS.read_bytes())
+
+    found = {(p.line, p.column, p.severity) for p in failed.value.report.problems}
+    assert {
+        (3, "total_members", "error"),  # not a number
+        (4, "retention_rate", "error"),  # a percentage, not a fraction
+        (5, "new_members", "error"),  # negative
+        (6, "avg_ticket_price", "error"),  # required value missing
+        (7, "outlier_reason", "error"),  # unknown reason
+        (10, "month_year", "error"),  # duplicate studio-month
+        (12, "month_year", "error"),  # not a month
+        (13, "studio_type", "error"),  # unknown studio type
+        (14, "studio_type", "error"),  # new studio without a type
+        (14, "location", "error"),  # ... without a location
+        (14, "max_capacity", "error"),  # ... without a capacity
+        (2, "month_year", "error"),  # gap in months
+        (16, "total_members", "warning"),  # stock-flow identity off
+        (16, "total_revenue", "warning"),  # components do not add up
+    } <= found
+    assert Studio.objects.count() == 0
+    assert MonthlyMetric.objects.count() == 0
+
+
+def test_a_single_bad_row_blocks_the_whole_file():
+    with pytest.raises(ImportFailed):
+        metrics_import(
+            data=_csv(_row("2024-01", 200, 20, 10), _row("2024-02", -5, 20, 10))
+        )
+
+    assert MonthlyMetric.objects.count() == 0
+
+
+def test_missing_required_column_is_reported_on_the_header_line():
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data="studio_name,month_year\nA,2024-01\n")
+
+    missing = {p.column for p in failed.value.report.errors if p.line == 1}
+    assert missing == {
+        "total_members",
+        "new_members",
+        "churned_members",
+        "avg_ticket_price",
+        "total_classes_held",
+        "total_class_attendance",
+        "total_revenue",
+    }
+
+
+def test_gaps_are_checked_against_months_already_in_the_database():
+    metrics_import(data=_csv(_row("2024-01", 200, 20, 10)))
+
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data=_csv(_row("2024-04", 200, 20, 10)))
+
+    assert "2024-02, 2024-03" in str(failed.value.report.errors[0])
+
+
+def test_utf8_bom_and_full_dates_are_accepted():
+    data = "\ufeff" + _csv(
+        _row("2024-01-01", 200, 20, 10), _row("2024-02-15", 210, 20, 10)
+    )
+
+    report = metrics_import(data=data.encode("utf-8"))
+
+    assert report.created == 2
+    assert set(MonthlyMetric.objects.values_list("month_year", flat=True)) == {
+        dt.date(2024, 1, 1),
+        dt.date(2024, 2, 1),
+    }
+
+
+def test_default_studio_type_applies_to_new_studios_without_one():
+    data = _csv(_row("2024-01", 200, 20, 10, studio_type=""))
+
+    metrics_import(data=data, default_studio_type="pilates")
+
+    assert Studio.objects.get().studio_type == "pilates"
+
+
+def test_dry_run_validates_and_writes_nothing():
+    report = metrics_import(data=SAMPLE.read_bytes(), dry_run=True)
+
+    assert report.created == 48
+    assert Studio.objects.count() == 0
+
+
+def test_command_prints_every_problem_and_fails(capsys):
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_metrics", str(ERRORS))
+
+    err = capsys.readouterr().err
+    assert "line 3, column total_members" in err
+    assert "line 10, column month_year: duplicate" in err
+
+
+def test_command_reports_counts(capsys):
+    call_command("import_metrics", str(SAMPLE))
+
+    out = capsys.readouterr().out
+    assert "48 created, 0 updated, 0 unchanged; 2 new studio(s)" in out
+    assert "Ignored columns: source_system" in out
+
+
+def test_admin_import_page_imports_a_valid_file(client, superuser):
+    client.force_login(superuser)
+    url = reverse("admin:studios_monthlymetric_import")
+
+    with SAMPLE.open("rb") as upload:
+        response = client.post(url, {"file": upload})
+
+    assert response.status_code == 302
+    assert MonthlyMetric.objects.count() == 48
+
+
+def test_admin_import_page_lists_problems_and_writes_nothing(client, superuser):
+    client.force_login(superuser)
+    url = reverse("admin:studios_monthlymetric_import")
+
+    with ERRORS.open("rb") as upload:
+        response = client.post(url, {"file": upload})
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "import-problems" in body and "is not a whole number" in body
+    assert MonthlyMetric.objects.count() == 0
+
+
+def test_admin_import_page_is_for_staff_only(client, owner):
+    client.force_login(owner)
+
+    response = client.get(reverse("admin:studios_monthlymetric_import"))
+
+    assert response.status_code == 302  # to the admin login
