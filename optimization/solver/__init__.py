@@ -1,0 +1,44 @@
+"""Inverse prediction: the lever plan that reaches a revenue target (pure numpy).
+
+No Django here: the service layer turns studios and model versions into a
+``predict_revenue`` callable and a :class:`LeverLimits`, and maps the :class:`Solution`
+onto the API.
+"""
+
+from optimization.solver.inverse import (
+    Achievable,
+    BindingConstraint,
+    Plan,
+    RelaxedPlan,
+    Solution,
+    max_achievable,
+    solve,
+)
+from optimization.solver.levers import (
+    DEFAULT_COST_WEIGHTS,
+    DEFAULT_LOWER,
+    DEFAULT_UPPER,
+    LEVERS,
+    ConstraintKind,
+    LeverLimits,
+    SolverInputError,
+    default_lever_scales,
+)
+
+__all__ = [
+    "DEFAULT_COST_WEIGHTS",
+    "DEFAULT_LOWER",
+    "DEFAULT_UPPER",
+    "LEVERS",
+    "Achievable",
+    "BindingConstraint",
+    "ConstraintKind",
+    "LeverLimits",
+    "Plan",
+    "RelaxedPlan",
+    "Solution",
+    "SolverInputError",
+    "default_lever_scales",
+    "max_achievable",
+    "solve",
+]
