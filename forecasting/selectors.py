@@ -1,8 +1,33 @@
-"""Reads of the model registry and prediction logs."""
+"""Reads of the model registry, prediction logs, and the history the models need."""
 
-from django.db.models import QuerySet
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
 
-from forecasting.models import ModelVersion, ModelVersionStatus
+import numpy as np
+import pandas as pd
+from django.db.models import Avg, Count, Q, QuerySet
+from django.utils import timezone
+
+from forecasting.ml.frame import METRIC_FIELDS
+from forecasting.models import (
+    ModelVersion,
+    ModelVersionStatus,
+    PredictionLog,
+    RetrainJob,
+    RetrainJobStatus,
+    RetrainStrategy,
+)
+from studios.models import MonthlyMetric
+from studiosim.errors import NoActiveModel, NotFound
+
+_STUDIO_COLUMNS = {
+    "studio__studio_type": "studio_type",
+    "studio__max_capacity": "max_capacity",
+    "studio__square_footage": "square_footage",
+    "studio__opening_date": "opening_date",
+}
 
 
 def model_version_active() -> ModelVersion | None:
@@ -11,3 +36,189 @@ def model_version_active() -> ModelVersion | None:
 
 def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.all()
+
+
+def history_frame(
+    *,
+    studio_ids: Iterable[UUID] | None = None,
+    until: dt.date | None = None,
+    include_truth: bool = False,
+) -> pd.DataFrame:
+    """The long-format history frame of ``docs/CONTRACTS.md`` from the database.
+
+    One row per studio-month, ``unique_id`` the studio's UUID as text. Money comes
+    out of the database as ``Decimal`` and goes into the frame as float. The
+    generator's noise-free values become ``expected_<field>`` columns only when
+    ``include_truth`` is set (evaluation), so they can never leak into features.
+    """
+    rows = MonthlyMetric.objects.all()
+    if studio_ids is not None:
+        rows = rows.filter(studio_id__in=list(studio_ids))
+    if until is not None:
+        rows = rows.filter(month_year__lte=until)
+    columns = [
+        "studio_id",
+        "month_year",
+        *METRIC_FIELDS,
+        "is_outlier",
+        "split",
+        *_STUDIO_COLUMNS,
+    ]
+    if include_truth:
+        columns.append("expected_values")
+    records = list(rows.order_by("studio_id", "month_year").values_list(*columns))
+    values = list(zip(*records, strict=True)) if records else [()] * len(columns)
+    by_column = dict(zip(columns, values, strict=True))
+    # Built column by column from numpy arrays: serving calls this for one studio
+    # on every uncached prediction, and pandas' per-column conversions of a
+    # records frame cost several times more.
+    numeric = (*METRIC_FIELDS, "studio__max_capacity", "studio__square_footage")
+    data = {
+        "unique_id": np.array([str(v) for v in by_column["studio_id"]], dtype=object),
+        "ds": pd.to_datetime(np.array(by_column["month_year"], dtype="datetime64[D]")),
+        **{
+            name: np.array(
+                [np.nan if v is None else float(v) for v in by_column[name]],
+                dtype=np.float64,
+            )
+            for name in numeric
+        },
+        "is_outlier": np.array(by_column["is_outlier"], dtype=bool),
+        "split": np.array(by_column["split"], dtype=object),
+        "studio__studio_type": np.array(by_column["studio__studio_type"], dtype=object),
+        "studio__opening_date": pd.to_datetime(
+            np.array(by_column["studio__opening_date"], dtype="datetime64[D]")
+        ),
+    }
+    frame = pd.DataFrame(data).rename(columns=_STUDIO_COLUMNS)
+    if include_truth:
+        truth = pd.DataFrame.from_records(list(by_column["expected_values"]))
+        frame = pd.concat(
+            [frame, truth.add_prefix("expected_").astype("float64")], axis=1
+        )
+    return frame
+
+
+# --- retrain jobs ---------------------------------------------------------------
+
+
+def retrain_job_list(*, status: str | None = None) -> QuerySet[RetrainJob]:
+    """Retrain jobs, most recently queued first, optionally of one status."""
+    jobs = RetrainJob.objects.select_related(
+        "requested_by", "model_version", "previous_version"
+    )
+    if status is not None:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-queued_at")
+
+
+def retrain_job_get(*, job_id: UUID | str) -> RetrainJob:
+    """One retrain job; NotFound for an unknown or malformed id."""
+    try:
+        job_id = job_id if isinstance(job_id, UUID) else UUID(str(job_id))
+        return retrain_job_list().get(pk=job_id)
+    except (ValueError, RetrainJob.DoesNotExist):
+        raise NotFound(f"no retrain job {job_id}", field="job_id") from None
+
+
+def retrain_job_estimated_completion(*, job: RetrainJob) -> dt.datetime | None:
+    """When a queued or running job should finish, from recent runs of its strategy.
+
+    The median wall time of the last 10 succeeded jobs that ran the strategy
+    requested, added to the start (or, still queued, to now); None when the job
+    has finished or no such job has run yet.
+    """
+    if job.status not in (RetrainJobStatus.QUEUED, RetrainJobStatus.RUNNING):
+        return None
+    recent = list(
+        RetrainJob.objects.filter(
+            status=RetrainJobStatus.SUCCEEDED,
+            strategy_used=job.options.get("strategy", RetrainStrategy.FULL),
+        )
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")[:10]
+    )
+    if not recent:
+        return None
+    durations = sorted(finished - started for started, finished in recent)
+    start = job.started_at or timezone.now()
+    return start + durations[len(durations) // 2]
+
+
+# --- live accuracy ----------------------------------------------------------------
+
+#: Error bands of the live accuracy: a prediction's error_pct is the mean
+#: absolute percentage error (a fraction) over its months whose actuals exist.
+WITHIN_5_PCT = 0.05
+WITHIN_10_PCT = 0.10
+
+
+@dataclass(frozen=True)
+class ModelPerformance:
+    """A model version's stored test metrics and its accuracy on real outcomes.
+
+    ``mape``, ``rmse``, ``r2`` and ``directional_accuracy`` are the test-split,
+    month-1 figures stored when the version was trained (``metrics["headline"]``).
+    The rest comes from the version's prediction logs whose actual outcome has
+    arrived (``error_pct`` set by ``record_actuals``): how many, their average
+    confidence, their mean error, and the shares whose error is at most 5%, at
+    most 10% (so including the first), and over 10%. Shares are fractions; they
+    are None while no prediction has an actual outcome.
+    """
+
+    version: ModelVersion
+    deployed_at: dt.datetime | None
+    mape: float | None
+    rmse: float | None
+    r2: float | None
+    directional_accuracy: float | None
+    predictions_served: int
+    total_predictions: int
+    avg_confidence: float | None
+    mean_error_pct: float | None
+    within_5_pct: float | None
+    within_10_pct: float | None
+    over_10_pct: float | None
+
+
+def model_performance(*, version: ModelVersion | None = None) -> ModelPerformance:
+    """Stored and live accuracy of ``version`` (default: the active version).
+
+    One aggregate query over the version's prediction logs (indexed on
+    model_version, error_pct). Raises NoActiveModel when no version is given
+    and none is active.
+    """
+    if version is None:
+        version = model_version_active()
+        if version is None:
+            raise NoActiveModel()
+    measured = Q(error_pct__isnull=False)
+    live = PredictionLog.objects.filter(model_version=version).aggregate(
+        served=Count("pk"),
+        total=Count("pk", filter=measured),
+        avg_confidence=Avg("confidence", filter=measured),
+        mean_error=Avg("error_pct", filter=measured),
+        within_5=Count("pk", filter=Q(error_pct__lte=WITHIN_5_PCT)),
+        within_10=Count("pk", filter=Q(error_pct__lte=WITHIN_10_PCT)),
+    )
+    total = live["total"]
+
+    def share(count: int) -> float | None:
+        return count / total if total else None
+
+    headline = (version.metrics or {}).get("headline", {})
+    return ModelPerformance(
+        version=version,
+        deployed_at=version.deployed_at,
+        mape=headline.get("test_mape_h1"),
+        rmse=headline.get("test_rmse_h1"),
+        r2=headline.get("test_r2_h1"),
+        directional_accuracy=headline.get("test_directional_accuracy_h1"),
+        predictions_served=live["served"],
+        total_predictions=total,
+        avg_confidence=live["avg_confidence"],
+        mean_error_pct=live["mean_error"],
+        within_5_pct=share(live["within_5"]),
+        within_10_pct=share(live["within_10"]),
+        over_10_pct=share(total - live["within_10"]),
+    )

@@ -1,9 +1,42 @@
-"""Writes to the model registry."""
+"""Writes to the model registry, training, and forward prediction."""
 
+import datetime as dt
+import hashlib
+import json
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from forecasting.models import ModelVersion, ModelVersionStatus
+from forecasting.ml.checks import (
+    activation_checks,
+    evaluation_summary,
+    latest_window,
+    library_versions,
+    truth_columns,
+)
+from forecasting.ml.frame import LEVERS
+from forecasting.ml.model import ForwardModel, StudioState
+from forecasting.models import (
+    ModelVersion,
+    ModelVersionStatus,
+    PredictionLog,
+    PredictionType,
+)
+from forecasting.registry import active_model, artifact_root, model_load
+from forecasting.selectors import history_frame
+from studios.importing import parse_month
+from studios.models import MonthlyMetric, Studio
+from studiosim.errors import InvalidInput
 
 
 class ActivationRefused(Exception):
@@ -67,3 +100,411 @@ def model_version_activate(
             "Another model version was activated at the same time; try again."
         ) from exc
     return version
+
+
+# --- training -------------------------------------------------------------------
+
+
+MIN_TRAINING_WINDOW = 36
+
+
+def _data_fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the training frame's content, independent of row order."""
+    ordered = frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    return hashlib.sha256(hashes.tobytes()).hexdigest()
+
+
+def _new_version_name() -> str:
+    return f"fm-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def model_train(
+    *,
+    activate: bool = False,
+    force_reason: str = "",
+    include_latest_months: int | None = None,
+    params: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ModelVersion:
+    """Train a forward model on the database's data and register it.
+
+    The version row exists from the start (status ``training``) so a failure is
+    recorded (status ``failed`` and the error) rather than lost; artifacts are
+    written atomically under MODEL_ARTIFACT_DIR; evaluation and the activation
+    checks are stored on the row. The version is activated when ``activate`` is
+    set or no version is active yet, through :func:`model_version_activate`, so
+    failing checks refuse activation unless ``force_reason`` is given.
+
+    ``include_latest_months`` limits training to each studio's latest N months
+    (the split labels are recomputed on that window).
+    """
+    say = progress or (lambda message: None)
+    if (
+        include_latest_months is not None
+        and include_latest_months < MIN_TRAINING_WINDOW
+    ):
+        # Evaluation needs 24 months before a base month for the seasonal
+        # baseline, then the validation and test months.
+        raise InvalidInput(
+            f"include latest months must be at least {MIN_TRAINING_WINDOW}",
+            field="include_latest_months",
+        )
+    version = ModelVersion.objects.create(
+        version=_new_version_name(), status=ModelVersionStatus.TRAINING
+    )
+    try:
+        say(f"Version {version.version}: reading history...")
+        frame = history_frame(include_truth=True)
+        if frame.empty:
+            raise InvalidInput(
+                "There is no monthly data to train on: run generate_data or "
+                "import_metrics first."
+            )
+        if include_latest_months:
+            frame = latest_window(frame, months=include_latest_months)
+        studios = frame["unique_id"].nunique()
+        say(f"  {len(frame)} studio-months of {studios} studios")
+        model = ForwardModel(**(params or {}))
+        started = time.perf_counter()
+        say("Fitting the global model...")
+        model.fit(frame.drop(columns=truth_columns(frame)))
+        say(f"  fitted in {time.perf_counter() - started:.1f}s")
+
+        say("Evaluating (what-if and plain forecast; validation and test)...")
+        metrics = evaluation_summary(model, frame)
+        checks = activation_checks(model, frame, metrics)
+        for name, check in checks.items():
+            say(
+                f"  check {name}: {'passed' if check['passed'] else 'FAILED'} ({check['detail']})"
+            )
+
+        say("Writing artifacts...")
+        checksums = model.save(artifact_root() / version.version)
+        version.artifact_path = version.version
+        version.artifact_files = checksums
+        version.artifact_sha256 = hashlib.sha256(
+            json.dumps(checksums, sort_keys=True).encode()
+        ).hexdigest()
+        version.feature_names = list(model.feature_names_)
+        version.params = model.get_params()
+        version.library_versions = library_versions()
+        version.training_data_fingerprint = _data_fingerprint(
+            frame.drop(columns=truth_columns(frame))
+        )
+        version.training_studio_count = studios
+        version.training_row_count = len(frame)
+        version.months_covered_start = frame["ds"].min().date()
+        version.months_covered_end = frame["ds"].max().date()
+        version.metrics = metrics
+        version.checks = checks
+        version.trained_at = timezone.now()
+        version.status = ModelVersionStatus.READY
+        version.save()
+    except Exception as exc:
+        version.status = ModelVersionStatus.FAILED
+        version.error_message = f"{type(exc).__name__}: {exc}"
+        version.save(update_fields=["status", "error_message"])
+        raise
+
+    if activate:
+        version = model_version_activate(version=version, force_reason=force_reason)
+        say(f"Activated {version.version}.")
+    elif not ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE).exists():
+        # Nothing is active, so the new version becomes active if its checks
+        # allow; a refusal here is reported, not raised: the version is ready.
+        try:
+            version = model_version_activate(version=version, force_reason=force_reason)
+            say(f"No version was active: activated {version.version}.")
+        except ActivationRefused as refused:
+            say(f"Not activated: {refused}")
+    return version
+
+
+def model_evaluate(*, version: ModelVersion) -> dict:
+    """Re-evaluate a stored version on the database's current data; stores the result."""
+    model = model_load(version)
+    frame = history_frame(include_truth=True)
+    if frame.empty:
+        raise InvalidInput("There is no monthly data to evaluate on.")
+    metrics = evaluation_summary(model, frame)
+    version.metrics = metrics
+    version.checks = activation_checks(model, frame, metrics)
+    version.save(update_fields=["metrics", "checks"])
+    return metrics
+
+
+# --- forward prediction (SPEC §4) -----------------------------------------------
+
+#: Valid range of each lever (inclusive). A lever may leave the range the model
+#: was trained on (the structural core extrapolates), but not these.
+LEVER_BOUNDS: dict[str, tuple[float, float]] = {
+    "retention_rate": (0.0, 1.0),
+    "avg_ticket_price": (0.0, 5000.0),
+    "class_attendance_rate": (0.0, 1.0),
+    "new_members_monthly": (0.0, 5000.0),
+    "staff_utilization_rate": (0.0, 1.0),
+    "upsell_rate": (0.0, 1.0),
+    "total_classes_held": (0.0, 5000.0),
+}
+COVERAGE_BOUNDS = (0.5, 0.99)
+
+
+@dataclass(frozen=True)
+class MonthForecast:
+    month: int
+    month_year: dt.date
+    revenue: float
+    member_count: float
+    retention_rate: float
+    lower: float | None
+    upper: float | None
+    confidence_score: float
+
+
+@dataclass(frozen=True)
+class ForecastOutput:
+    studio_id: str
+    base_month: dt.date
+    projection_months: int
+    coverage: float
+    levers: dict[str, float]
+    base_levers: dict[str, float]
+    predictions: list[MonthForecast]
+    total_projected_revenue: float
+    growth_rate: float
+    model_version: str
+    prediction_accuracy: dict[str, float | None]
+    prediction_id: str | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready (dates as ISO strings); what the cache and the log store."""
+        data = asdict(self)
+        data["base_month"] = self.base_month.isoformat()
+        for month in data["predictions"]:
+            month["month_year"] = month["month_year"].isoformat()
+        return data
+
+
+def parse_base_month(value: str | dt.date, *, field: str = "base_month") -> dt.date:
+    if isinstance(value, dt.date):
+        return value.replace(day=1)
+    try:
+        return parse_month(str(value))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+
+
+def validate_levers(levers: Mapping[str, float] | None) -> dict[str, float]:
+    """Known lever names and values within LEVER_BOUNDS, else InvalidInput."""
+    clean: dict[str, float] = {}
+    for name, value in (levers or {}).items():
+        if value is None:
+            continue
+        if name not in LEVER_BOUNDS:
+            raise InvalidInput(
+                f"unknown lever {name!r}; levers are {', '.join(LEVERS)}", field=name
+            )
+        low, high = LEVER_BOUNDS[name]
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidInput(f"{name} must be a number", field=name)
+        if not low <= value <= high:
+            what = (
+                "a fraction in [0, 1]"
+                if high == 1.0
+                else f"between {low:g} and {high:g}"
+            )
+            raise InvalidInput(f"{name} is {value:g}; it must be {what}", field=name)
+        clean[name] = float(value)
+    return clean
+
+
+_STATE_CACHE_STUDIOS = 4096
+_state_cache: OrderedDict[tuple, dict[dt.date, StudioState]] = OrderedDict()
+_state_lock = threading.Lock()
+
+
+def _studio_states(
+    model: ForwardModel, version_id: int, studio: Studio
+) -> dict[dt.date, StudioState]:
+    """Every base month's model context for a studio, computed once per data version.
+
+    The key holds the model version and the studio's ``data_version`` (bumped by
+    every write to its metrics), so a new model or new data never reuses a stale
+    context; least recently used studios are dropped beyond 4,096.
+    """
+    key = (version_id, studio.pk, studio.data_version)
+    with _state_lock:
+        states = _state_cache.get(key)
+        if states is not None:
+            _state_cache.move_to_end(key)
+            return states
+    history = history_frame(studio_ids=[studio.pk])
+    states = (
+        {
+            month.date(): state
+            for (_, month), state in model.states_for_frame(history).items()
+        }
+        if not history.empty
+        else {}
+    )
+    with _state_lock:
+        _state_cache[key] = states
+        while len(_state_cache) > _STATE_CACHE_STUDIOS:
+            _state_cache.popitem(last=False)
+    return states
+
+
+def clear_state_cache() -> None:
+    with _state_lock:
+        _state_cache.clear()
+
+
+def studio_state(
+    *, model: ForwardModel, version_id: int, studio: Studio, base_month: dt.date
+) -> StudioState:
+    """The model's context for a studio at a base month, or InvalidInput saying why."""
+    state = _studio_states(model, version_id, studio).get(base_month)
+    if state is not None:
+        return state
+    span = MonthlyMetric.objects.filter(studio=studio).aggregate(
+        first=Min("month_year"), last=Max("month_year")
+    )
+    if span["first"] is None:
+        reason = "it has no monthly data yet"
+    elif span["first"] <= base_month <= span["last"]:
+        reason = (
+            f"a forecast needs at least {model.min_history} months of history up "
+            f"to the base month, and its history starts {span['first']:%Y-%m}"
+        )
+    else:
+        reason = f"its history covers {span['first']:%Y-%m} to {span['last']:%Y-%m}"
+    raise InvalidInput(
+        f"{studio.name} cannot be forecast from {base_month:%Y-%m}: {reason}",
+        field="base_month",
+    )
+
+
+def _prediction_accuracy(version: ModelVersion) -> dict[str, float | None]:
+    """The version's measured test accuracy at horizon 1 (plain forecast)."""
+    headline = (version.metrics or {}).get("headline", {})
+    return {
+        "mape": headline.get("test_mape_h1"),
+        "rmse": headline.get("test_rmse_h1"),
+        "r2": headline.get("test_r2_h1"),
+        "directional_accuracy": headline.get("test_directional_accuracy_h1"),
+        "interval_coverage": headline.get("test_coverage_h1"),
+    }
+
+
+def forecast_predict(
+    *,
+    studio: Studio,
+    base_month: str | dt.date,
+    levers: Mapping[str, float] | None = None,
+    months: int = 3,
+    coverage: float = 0.8,
+    include_intervals: bool = True,
+    user=None,
+    log: bool = True,
+) -> ForecastOutput:
+    """Revenue, members and retention for the next ``months`` under a lever plan.
+
+    Levers not given keep the base month's values, so an empty plan is the
+    status-quo forecast. Raises InvalidInput (naming the field) for a projection
+    outside 1-12 months, a coverage outside [0.5, 0.99], an unknown or
+    out-of-range lever, or a base month without history; NoActiveModel when no
+    model version is active. Writes one PredictionLog row when ``log`` is set.
+    """
+    if not isinstance(months, int) or not 1 <= months <= 12:
+        raise InvalidInput(
+            f"projection months must be between 1 and 12, not {months}",
+            field="projection_months",
+        )
+    if not COVERAGE_BOUNDS[0] <= coverage <= COVERAGE_BOUNDS[1]:
+        raise InvalidInput(
+            f"coverage must be between {COVERAGE_BOUNDS[0]} and {COVERAGE_BOUNDS[1]}",
+            field="coverage",
+        )
+    base = parse_base_month(base_month)
+    plan = validate_levers(levers)
+    loaded = active_model()
+    state = studio_state(
+        model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
+    )
+    base_levers = dict(zip(LEVERS, map(float, state.levers), strict=True))
+    used = {**base_levers, **plan}
+    result = loaded.model.predict(
+        state, np.array([used[name] for name in LEVERS]), months, coverage
+    )
+
+    predictions = [
+        MonthForecast(
+            month=h + 1,
+            month_year=result.months[h].date(),
+            revenue=round(float(result.revenue[0, h]), 2),
+            member_count=round(float(result.members[0, h]), 1),
+            retention_rate=float(result.retention[0, h]),
+            lower=round(float(result.revenue_lower[0, h]), 2)
+            if include_intervals
+            else None,
+            upper=round(float(result.revenue_upper[0, h]), 2)
+            if include_intervals
+            else None,
+            confidence_score=round(float(result.confidence[0, h]), 4),
+        )
+        for h in range(months)
+    ]
+    output = ForecastOutput(
+        studio_id=str(studio.pk),
+        base_month=base,
+        projection_months=months,
+        coverage=coverage,
+        levers=used,
+        base_levers=base_levers,
+        predictions=predictions,
+        total_projected_revenue=round(float(result.total_revenue[0]), 2),
+        growth_rate=float(result.growth_rate[0]),
+        model_version=loaded.version.version,
+        prediction_accuracy=_prediction_accuracy(loaded.version),
+    )
+    if log:
+        output = prediction_log_write(
+            studio=studio,
+            prediction_type=PredictionType.FORWARD,
+            version=loaded.version,
+            base_month=base,
+            months=months,
+            inputs={"levers": plan, "coverage": coverage},
+            output=output,
+            confidence=float(np.mean(result.confidence[0])),
+            user=user,
+        )
+    return output
+
+
+def prediction_log_write(
+    *,
+    studio: Studio,
+    prediction_type: str,
+    version: ModelVersion,
+    base_month: dt.date,
+    months: int,
+    inputs: dict,
+    output,
+    confidence: float | None,
+    user=None,
+):
+    """One INSERT recording a served prediction; returns the output with its id."""
+    log = PredictionLog.objects.create(
+        studio=studio,
+        prediction_type=prediction_type,
+        model_version=version,
+        base_month=base_month,
+        projection_months=months,
+        inputs=inputs,
+        outputs=output.as_dict(),
+        confidence=None if confidence is None else min(1.0, max(0.0, confidence)),
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    return replace(output, prediction_id=str(log.pk))

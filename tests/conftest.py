@@ -1,5 +1,6 @@
 import pytest
 
+from studios.models import Studio
 from tests.factories import (
     StudioFactory,
     StudioMembershipFactory,
@@ -32,3 +33,66 @@ def owner(db):
 @pytest.fixture
 def other_studio(db):
     return StudioFactory(name="Someone Else's Studio")
+
+
+# --- a trained forward model shared by the prediction tests --------------------
+
+MODEL_STUDIOS = 16
+MODEL_SEED = 3
+
+
+@pytest.fixture(scope="session")
+def generated_data():
+    from studios.generator import generate
+
+    return generate(n_studios=MODEL_STUDIOS, months=60, seed=MODEL_SEED)
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(generated_data, tmp_path_factory):
+    """A model fitted once per session on generated data, saved like the registry does."""
+    from forecasting.ml.frame import frame_from_generated
+    from forecasting.ml.model import ForwardModel
+
+    root = tmp_path_factory.mktemp("models")
+    model = ForwardModel(random_state=0).fit(frame_from_generated(generated_data))
+    checksums = model.save(root / "fm-test")
+    return root, "fm-test", checksums
+
+
+@pytest.fixture
+def loaded_studios(db, generated_data):
+    """The generated studios in the database."""
+    from studios.services import generated_data_load
+
+    generated_data_load(data=generated_data)
+    return list(Studio.objects.order_by("name"))
+
+
+@pytest.fixture
+def active_version(db, settings, trained_artifacts, loaded_studios):
+    """An active ModelVersion pointing at the session's trained artifacts."""
+    import hashlib
+    import json
+
+    from forecasting.models import ModelVersion, ModelVersionStatus
+    from forecasting.registry import clear_loaded_model
+    from forecasting.services import clear_state_cache
+
+    root, name, checksums = trained_artifacts
+    settings.MODEL_ARTIFACT_DIR = root
+    clear_loaded_model()
+    clear_state_cache()
+    version = ModelVersion.objects.create(
+        version=name,
+        status=ModelVersionStatus.ACTIVE,
+        artifact_path=name,
+        artifact_files=checksums,
+        artifact_sha256=hashlib.sha256(
+            json.dumps(checksums, sort_keys=True).encode()
+        ).hexdigest(),
+        metrics={"headline": {"test_mape_h1": 0.04}},
+        checks={"all": {"passed": True, "detail": "test fixture"}},
+    )
+    yield version
+    clear_loaded_model()

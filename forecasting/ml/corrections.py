@@ -1,0 +1,313 @@
+"""Learners for the multiplicative correction ``g`` of the forward model.
+
+Each learner maps the pair features to a log-ratio ``log(actual / structural)`` and
+persists itself without pickle: LightGBM as its native text format, XGBoost as JSON,
+the ridge model as plain JSON numbers. :class:`WeightedEnsemble` combines learners
+with weights set on validation pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import lightgbm as lgb
+import numpy as np
+import xgboost as xgb
+
+from forecasting.ml.exceptions import NotFittedError
+
+__all__ = [
+    "CorrectionLearner",
+    "LightGBMCorrection",
+    "RidgeCorrection",
+    "WeightedEnsemble",
+    "XGBForestCorrection",
+    "learner_from_spec",
+]
+
+
+def _require(*fitted: object) -> None:
+    if any(value is None for value in fitted):
+        raise NotFittedError("this correction learner is not fitted")
+
+
+class CorrectionLearner(Protocol):
+    """What the forward model needs from a correction learner."""
+
+    kind: str
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CorrectionLearner: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        """Write the learner's files and return a JSON-able spec naming them."""
+        ...
+
+
+class LightGBMCorrection:
+    """Gradient-boosted trees (LightGBM), saved as the booster's native text.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples : int or float
+        The usual LightGBM parameters.
+    random_state : int
+        Seed of the bagging and feature subsampling.
+    n_jobs : int
+        Threads; results are identical for any value (``deterministic`` mode).
+    """
+
+    kind = "lightgbm"
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 40,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.booster_: lgb.Booster | None = None
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "objective": "huber",
+            # Huber's threshold on the log-ratio: residuals beyond ~8% (left-over
+            # shocks) count linearly, so they do not drag the correction around.
+            "alpha": 0.08,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.n_jobs,
+            "verbose": -1,
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LightGBMCorrection:
+        dataset = lgb.Dataset(X, y, params={"verbose": -1})
+        self.booster_ = lgb.train(
+            self._params(), dataset, num_boost_round=self.n_estimators
+        )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        _require(self.booster_)
+        return np.asarray(self.booster_.predict(X, num_threads=1), dtype=np.float64)
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        _require(self.booster_)
+        filename = f"{prefix}.lgb.txt"
+        self.booster_.save_model(str(directory / filename))
+        return {"kind": self.kind, "file": filename}
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> LightGBMCorrection:
+        learner = cls()
+        learner.booster_ = lgb.Booster(model_file=str(directory / spec["file"]))
+        return learner
+
+
+class XGBForestCorrection:
+    """A random forest grown by XGBoost (``num_parallel_tree``), saved as JSON.
+
+    XGBoost's forest mode stands in for scikit-learn's RandomForestRegressor because
+    it persists in a documented JSON format instead of pickle.
+    """
+
+    kind = "xgb_forest"
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 200,
+        max_depth: int = 8,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.booster_: xgb.Booster | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> XGBForestCorrection:
+        model = xgb.XGBRFRegressor(
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            subsample=0.8,
+            colsample_bynode=0.6,
+            min_child_weight=20,
+            learning_rate=1.0,
+            tree_method="hist",
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
+        model.fit(X, y)
+        self.booster_ = model.get_booster()
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        _require(self.booster_)
+        return np.asarray(
+            self.booster_.inplace_predict(X, validate_features=False), dtype=np.float64
+        )
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        _require(self.booster_)
+        filename = f"{prefix}.xgb.json"
+        self.booster_.save_model(str(directory / filename))
+        return {"kind": self.kind, "file": filename}
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> XGBForestCorrection:
+        learner = cls()
+        booster = xgb.Booster()
+        booster.load_model(str(directory / spec["file"]))
+        learner.booster_ = booster
+        return learner
+
+
+class RidgeCorrection:
+    """Ridge regression on standardised features, missing values set to the median.
+
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty on the standardised coefficients.
+    """
+
+    kind = "ridge"
+
+    def __init__(self, *, alpha: float = 10.0) -> None:
+        self.alpha = alpha
+        self.median_: np.ndarray | None = None
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+        self.coef_: np.ndarray | None = None
+        self.intercept_: float = 0.0
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        _require(self.median_, self.mean_, self.scale_)
+        X = np.where(np.isnan(X), self.median_, X)
+        return (X - self.mean_) / self.scale_
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RidgeCorrection:
+        median = np.nanmedian(X, axis=0)
+        self.median_ = np.where(np.isfinite(median), median, 0.0)
+        filled = np.where(np.isnan(X), self.median_, X)
+        self.mean_ = filled.mean(axis=0)
+        scale = filled.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        Z = self._transform(X)
+        self.intercept_ = float(y.mean())
+        gram = Z.T @ Z + self.alpha * np.eye(Z.shape[1])
+        self.coef_ = np.linalg.solve(gram, Z.T @ (y - self.intercept_))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        _require(self.coef_)
+        return self._transform(X) @ self.coef_ + self.intercept_
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        _require(self.coef_, self.median_, self.mean_, self.scale_)
+        filename = f"{prefix}.ridge.json"
+        payload = {
+            "alpha": self.alpha,
+            "median": self.median_.tolist(),
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "coef": self.coef_.tolist(),
+            "intercept": self.intercept_,
+        }
+        (directory / filename).write_text(json.dumps(payload))
+        return {"kind": self.kind, "file": filename}
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> RidgeCorrection:
+        payload = json.loads((directory / spec["file"]).read_text())
+        learner = cls(alpha=payload["alpha"])
+        learner.median_ = np.asarray(payload["median"], dtype=np.float64)
+        learner.mean_ = np.asarray(payload["mean"], dtype=np.float64)
+        learner.scale_ = np.asarray(payload["scale"], dtype=np.float64)
+        learner.coef_ = np.asarray(payload["coef"], dtype=np.float64)
+        learner.intercept_ = float(payload["intercept"])
+        return learner
+
+
+class WeightedEnsemble:
+    """Weighted average of fitted learners; the weights come from validation error.
+
+    Parameters
+    ----------
+    learners : list of CorrectionLearner
+        Fitted learners.
+    weights : numpy.ndarray
+        Non-negative weights summing to 1.
+    """
+
+    kind = "ensemble"
+
+    def __init__(self, learners: list[Any], weights: np.ndarray) -> None:
+        self.learners = learners
+        self.weights = np.asarray(weights, dtype=np.float64)
+
+    @classmethod
+    def from_validation(
+        cls, learners: list[Any], X_val: np.ndarray, y_val: np.ndarray
+    ) -> WeightedEnsemble:
+        """Weight each learner by the inverse of its validation mean squared error.
+
+        Without validation rows every learner gets the same weight.
+        """
+        if len(y_val) == 0:
+            return cls(learners, np.full(len(learners), 1.0 / len(learners)))
+        mse = np.array(
+            [np.mean((learner.predict(X_val) - y_val) ** 2) for learner in learners]
+        )
+        weights = (1.0 / mse) / np.sum(1.0 / mse)
+        return cls(learners, weights)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return sum(
+            w * learner.predict(X)
+            for w, learner in zip(self.weights, self.learners, strict=True)
+        )
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        members = [
+            learner.save(directory, f"{prefix}.{i}")
+            for i, learner in enumerate(self.learners)
+        ]
+        return {"kind": self.kind, "members": members, "weights": self.weights.tolist()}
+
+
+def learner_from_spec(directory: Path, spec: dict[str, Any]) -> Any:
+    """Load a learner from the spec its ``save`` returned."""
+    kind = spec["kind"]
+    if kind == LightGBMCorrection.kind:
+        return LightGBMCorrection.load(directory, spec)
+    if kind == XGBForestCorrection.kind:
+        return XGBForestCorrection.load(directory, spec)
+    if kind == RidgeCorrection.kind:
+        return RidgeCorrection.load(directory, spec)
+    if kind == WeightedEnsemble.kind:
+        members = [learner_from_spec(directory, member) for member in spec["members"]]
+        return WeightedEnsemble(members, np.asarray(spec["weights"]))
+    raise ValueError(f"unknown correction learner kind {kind!r}")

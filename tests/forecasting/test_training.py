@@ -1,0 +1,96 @@
+"""train_model / evaluate_model: train on the database, register, gate, activate."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from forecasting.models import ModelVersion, ModelVersionStatus
+from forecasting.registry import artifact_directory, clear_loaded_model
+from forecasting.services import forecast_predict, model_train
+from tests.factories import ModelVersionFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture
+def artifact_dir(settings, tmp_path):
+    settings.MODEL_ARTIFACT_DIR = tmp_path
+    clear_loaded_model()
+    yield tmp_path
+    clear_loaded_model()
+
+
+def test_train_registers_evaluates_and_activates_when_none_is_active(
+    artifact_dir, loaded_studios, capsys
+):
+    call_command("train_model", force_reason="small test data")
+
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersionStatus.ACTIVE
+    assert set(version.checks) == {
+        "lever_monotonicity",
+        "beats_baselines",
+        "interval_coverage",
+    }
+    assert version.checks["lever_monotonicity"]["passed"]
+    assert version.metrics["headline"]["test_mape_h1"] < 0.1
+    methods = {row["method"] for row in version.metrics["table"]}
+    assert {"model", "naive", "seasonal_naive", "oracle"} <= methods
+    assert version.training_studio_count == len(loaded_studios)
+    assert len(version.training_data_fingerprint) == 64
+    assert version.library_versions["lightgbm"]
+    files = {p.name for p in artifact_directory(version).iterdir()}
+    assert files == set(version.artifact_files)
+    assert "Fitting the global model" in capsys.readouterr().out
+
+    # train -> activate -> predict through the service
+    out = forecast_predict(studio=loaded_studios[0], base_month="2026-04")
+    assert out.model_version == version.version
+
+
+def test_training_again_keeps_the_active_version_unless_asked(
+    artifact_dir, loaded_studios
+):
+    active = ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
+
+    version = model_train(force_reason="")
+
+    assert version.status == ModelVersionStatus.READY
+    active.refresh_from_db()
+    assert active.status == ModelVersionStatus.ACTIVE
+
+
+def test_same_data_and_seed_give_the_same_model(artifact_dir, loaded_studios):
+    first = model_train(params={"random_state": 1})
+    second = model_train(params={"random_state": 1})
+
+    assert first.training_data_fingerprint == second.training_data_fingerprint
+    assert first.artifact_files == second.artifact_files
+
+
+def test_training_without_data_fails_cleanly_and_is_recorded(artifact_dir):
+    with pytest.raises(CommandError, match="no monthly data"):
+        call_command("train_model")
+
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersionStatus.FAILED
+    assert "no monthly data" in version.error_message
+
+
+def test_evaluate_model_prints_the_table_and_checks(
+    artifact_dir, loaded_studios, capsys
+):
+    model_train(force_reason="small test data", activate=True)
+    capsys.readouterr()
+
+    call_command("evaluate_model")
+
+    out = capsys.readouterr().out
+    assert "== plain forecasts (relative plan), test split ==" in out
+    assert "what_if forecasts" in out and "validation split ==" in out
+    assert "seasonal_naive" in out and "oracle" in out
+    assert "check interval_coverage" in out
+
+
+def test_evaluate_model_without_active_version_says_what_to_do(artifact_dir):
+    with pytest.raises(CommandError, match="run train_model"):
+        call_command("evaluate_model")
