@@ -1,0 +1,581 @@
+"""Inverse prediction (target -> levers) and lever impact analysis (SPEC §5).
+
+The solver (``optimization/solver``) is pure numpy; this module turns a studio,
+a base month and the active forward model into its ``predict_revenue`` callable
+and its limits, and turns its answer into the product's result, with an action
+plan from the tactics catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from forecasting.ml.frame import LEVER_COLUMNS, LEVERS
+from forecasting.models import PredictionType
+from forecasting.registry import active_model
+from forecasting.selectors import history_frame
+from forecasting.services import (
+    LEVER_BOUNDS,
+    parse_base_month,
+    prediction_log_write,
+    studio_state,
+    validate_levers,
+)
+from insights.services import (
+    LEVER_LABELS,
+    Action,
+    LeverChangeImpact,
+    action_plan_build,
+)
+from insights.tactics import Cost, tactics_for_change
+from optimization.solver import (
+    DEFAULT_COST_WEIGHTS,
+    LeverLimits,
+    SolverInputError,
+    solve,
+)
+from studios.models import Studio
+from studiosim.errors import InvalidInput
+
+#: Maximum change per lever when the request gives none (SPEC §5's examples for
+#: retention, ticket and new members; comparable steps for the rest).
+DEFAULT_MAX_INCREASE: dict[str, float] = {
+    "retention_rate": 0.05,
+    "avg_ticket_price": 20.0,
+    "class_attendance_rate": 0.10,
+    "new_members_monthly": 10.0,
+    "staff_utilization_rate": 0.10,
+    "upsell_rate": 0.10,
+    "total_classes_held": 40.0,
+}
+DEFAULT_MAX_DECREASE: dict[str, float] = dict(DEFAULT_MAX_INCREASE)
+#: Upper bounds the optimizer keeps to unless the request sets others: no studio
+#: keeps every member, fills every place or books every staff hour.
+DEFAULT_UPPER_BOUNDS: dict[str, float] = {
+    "retention_rate": 0.99,
+    "class_attendance_rate": 0.98,
+    "staff_utilization_rate": 0.98,
+}
+TARGET_KINDS = ("month", "total")
+_KIND_TEXT = {
+    "max_increase": "at its maximum increase",
+    "max_decrease": "at its maximum decrease",
+    "upper_bound": "at its upper bound",
+    "lower_bound": "at its lower bound",
+    "locked": "locked",
+}
+
+
+@dataclass(frozen=True)
+class InverseConstraints:
+    """What the owner allows: per-lever maximum changes, bounds and locks."""
+
+    max_increase: Mapping[str, float] = field(default_factory=dict)
+    max_decrease: Mapping[str, float] = field(default_factory=dict)
+    lower_bounds: Mapping[str, float] = field(default_factory=dict)
+    upper_bounds: Mapping[str, float] = field(default_factory=dict)
+    locked_levers: tuple[str, ...] = ()
+    prioritize_low_cost: bool = False
+
+
+@dataclass(frozen=True)
+class LeverChange:
+    lever: str
+    current: float
+    recommended: float
+    change_pct: float | None
+    impact_on_revenue: float
+    feasibility_score: float
+    estimated_cost: str
+
+
+@dataclass(frozen=True)
+class BindingConstraintOut:
+    lever: str
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class AlternativePlan:
+    lead_lever: str
+    levers: dict[str, float]
+    revenue: float
+    cost: float
+    lever_changes: list[LeverChange]
+
+
+@dataclass(frozen=True)
+class RelaxedOut:
+    factor: float
+    revenue: float
+    reachable: bool
+    levers: dict[str, float]
+
+
+@dataclass(frozen=True)
+class InverseOutput:
+    studio_id: str
+    base_month: dt.date
+    target_revenue: float
+    target_months: int
+    target_kind: str
+    current_revenue: float
+    achievable_revenue: float
+    projected_revenue: float
+    achievement_rate: float
+    reachable: bool
+    message: str
+    binding_constraints: list[BindingConstraintOut]
+    recommended_levers: dict[str, float]
+    lever_changes: list[LeverChange]
+    monthly_revenue: list[float]
+    action_plan: list[Action]
+    alternatives: list[AlternativePlan]
+    relaxed: RelaxedOut
+    total_cost: float
+    confidence_score: float
+    model_version: str
+    prediction_id: str | None = None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["base_month"] = self.base_month.isoformat()
+        return data
+
+
+def inverse_limits(
+    current: np.ndarray, constraints: InverseConstraints
+) -> tuple[LeverLimits, np.ndarray, np.ndarray]:
+    for name, values in (
+        ("max_increase", constraints.max_increase),
+        ("max_decrease", constraints.max_decrease),
+        ("lower_bounds", constraints.lower_bounds),
+        ("upper_bounds", constraints.upper_bounds),
+    ):
+        for lever, value in values.items():
+            if lever not in LEVER_BOUNDS:
+                raise InvalidInput(f"unknown lever {lever!r} in {name}", field=name)
+            if value is None or not np.isfinite(value) or value < 0:
+                raise InvalidInput(
+                    f"{name} for {lever} must be a number >= 0", field=name
+                )
+    unknown = set(constraints.locked_levers) - set(LEVER_BOUNDS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown locked lever(s): {', '.join(sorted(unknown))}",
+            field="locked_levers",
+        )
+    max_increase = np.array(
+        [constraints.max_increase.get(k, DEFAULT_MAX_INCREASE[k]) for k in LEVERS],
+        float,
+    )
+    max_decrease = np.array(
+        [constraints.max_decrease.get(k, DEFAULT_MAX_DECREASE[k]) for k in LEVERS],
+        float,
+    )
+    lower = np.array(
+        [constraints.lower_bounds.get(k, LEVER_BOUNDS[k][0]) for k in LEVERS], float
+    )
+    upper = np.array(
+        [
+            constraints.upper_bounds.get(
+                k, DEFAULT_UPPER_BOUNDS.get(k, LEVER_BOUNDS[k][1])
+            )
+            for k in LEVERS
+        ],
+        float,
+    )
+    for i, lever in enumerate(LEVERS):
+        if lower[i] > upper[i]:
+            raise InvalidInput(
+                f"the lower bound of {lever} is above its upper bound",
+                field="lower_bounds",
+            )
+        # Today's value outside the owner's bounds would make every plan
+        # infeasible; the bounds then frame the move instead.
+        lower[i] = min(lower[i], current[i])
+        upper[i] = max(upper[i], current[i])
+    try:
+        limits = LeverLimits.build(
+            lower=lower,
+            upper=upper,
+            max_increase=max_increase,
+            max_decrease=max_decrease,
+            locked=constraints.locked_levers,
+        )
+    except SolverInputError as exc:
+        raise InvalidInput(str(exc), field=getattr(exc, "field", None)) from None
+    return limits, max_increase, max_decrease
+
+
+def _estimated_cost(lever: str, change: float) -> str:
+    """The cost level of the tactics sized to the change (low when nothing to do)."""
+    tactics = tactics_for_change(lever, change)
+    if not tactics:
+        return Cost.LOW.value
+    order = [Cost.LOW, Cost.MEDIUM, Cost.HIGH]
+    return max((t.cost for t in tactics), key=order.index).value
+
+
+def _lever_changes(plan, current: np.ndarray, max_inc, max_dec) -> list[LeverChange]:
+    """Per-lever detail; feasibility = 1 - |change| / the maximum allowed that way."""
+    changes = []
+    for i, lever in enumerate(LEVERS):
+        delta = float(plan.levers[i] - current[i])
+        allowed = max_inc[i] if delta > 0 else max_dec[i]
+        feasibility = 1.0 if delta == 0 or allowed == 0 else 1.0 - abs(delta) / allowed
+        changes.append(
+            LeverChange(
+                lever=lever,
+                current=float(current[i]),
+                recommended=float(plan.levers[i]),
+                change_pct=(delta / current[i]) if current[i] else None,
+                impact_on_revenue=round(float(plan.impact[i]), 2),
+                feasibility_score=round(float(np.clip(feasibility, 0.0, 1.0)), 4),
+                estimated_cost=_estimated_cost(lever, delta),
+            )
+        )
+    return changes
+
+
+def _message(solution, target: float, kind: str, horizon: int) -> str:
+    what = (
+        f"monthly revenue of ${target:,.0f} in month {horizon}"
+        if kind == "month"
+        else f"${target:,.0f} in total over {horizon} months"
+    )
+    if solution.reachable and not solution.recommended.changed_levers:
+        return f"The current plan already reaches {what}: no change needed."
+    if solution.reachable:
+        return f"{what[0].upper()}{what[1:]} is reachable within your constraints."
+    binding = ", ".join(
+        f"{LEVER_LABELS[b.lever_name]} {_KIND_TEXT.get(b.kind, b.kind)}"
+        for b in solution.binding_constraints
+    )
+    relaxed = solution.relaxed
+    tail = (
+        f" With the maximum changes doubled it would reach ${relaxed.revenue:,.0f}"
+        + (" (enough)." if relaxed.reachable else " (still short).")
+    )
+    return (
+        f"{what[0].upper()}{what[1:]} cannot be reached within your constraints: the best "
+        f"achievable is ${solution.best_achievable_revenue:,.0f} "
+        f"({solution.best_achievable_revenue / target:.0%} of the target)"
+        + (f"; binding: {binding}." if binding else ".")
+        + tail
+    )
+
+
+def inverse_predict(
+    *,
+    studio: Studio,
+    base_month: str | dt.date,
+    target_revenue: float,
+    target_months: int = 3,
+    target_kind: str = "month",
+    current_levers: Mapping[str, float] | None = None,
+    constraints: InverseConstraints | None = None,
+    user=None,
+    log: bool = True,
+) -> InverseOutput:
+    """The cheapest lever changes that reach ``target_revenue``, with an action plan.
+
+    The target is the monthly revenue in month ``target_months`` (``target_kind``
+    "month", the default) or the total over months 1..``target_months``
+    ("total"). ``current_levers`` override the base month's recorded levers as
+    today's plan. Every plan returned (recommended, alternatives) respects every
+    constraint and was evaluated with the active forward model; lever impacts are
+    exact Shapley shares of the revenue change and add up to it.
+    """
+    constraints = constraints or InverseConstraints()
+    if not isinstance(target_months, int) or not 1 <= target_months <= 12:
+        raise InvalidInput(
+            f"target months must be between 1 and 12, not {target_months}",
+            field="target_months",
+        )
+    if target_kind not in TARGET_KINDS:
+        raise InvalidInput(
+            f"target kind must be one of {', '.join(TARGET_KINDS)}", field="target_kind"
+        )
+    if not np.isfinite(target_revenue) or target_revenue <= 0:
+        raise InvalidInput(
+            "target revenue must be greater than 0", field="target_revenue"
+        )
+    base = parse_base_month(base_month)
+    overrides = validate_levers(current_levers)
+    loaded = active_model()
+    state = studio_state(
+        model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
+    )
+    current = np.array(
+        [overrides.get(k, float(v)) for k, v in zip(LEVERS, state.levers, strict=True)]
+    )
+    limits, max_inc, max_dec = inverse_limits(current, constraints)
+    model = loaded.model
+
+    def predict_revenue(levers: np.ndarray) -> np.ndarray:
+        return model.predict(state, levers, target_months).revenue
+
+    solution = solve(
+        predict_revenue,
+        current=current,
+        target=float(target_revenue),
+        horizon=target_months,
+        target_kind=target_kind,
+        limits=limits,
+        cost_weights=DEFAULT_COST_WEIGHTS,
+        prioritize_low_cost=constraints.prioritize_low_cost,
+    )
+    plan = solution.recommended
+    changes = _lever_changes(plan, current, max_inc, max_dec)
+    actions = action_plan_build(
+        LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
+        for c in changes
+        if c.recommended > c.current
+    )
+    # Re-check against the full forward model, with intervals, at the target month.
+    check = model.predict(state, plan.levers, target_months)
+    output = InverseOutput(
+        studio_id=str(studio.pk),
+        base_month=base,
+        target_revenue=float(target_revenue),
+        target_months=target_months,
+        target_kind=target_kind,
+        current_revenue=round(float(solution.current_revenue), 2),
+        achievable_revenue=round(float(solution.best_achievable_revenue), 2),
+        projected_revenue=round(float(plan.revenue), 2),
+        achievement_rate=round(float(solution.achievement_rate), 4),
+        reachable=bool(solution.reachable),
+        message=_message(solution, float(target_revenue), target_kind, target_months),
+        binding_constraints=[
+            BindingConstraintOut(
+                lever=b.lever_name,
+                kind=b.kind,
+                description=f"{LEVER_LABELS[b.lever_name]} {_KIND_TEXT.get(b.kind, b.kind)}",
+            )
+            for b in solution.binding_constraints
+        ],
+        recommended_levers=dict(zip(LEVERS, map(float, plan.levers), strict=True)),
+        lever_changes=changes,
+        monthly_revenue=[round(float(r), 2) for r in check.revenue[0]],
+        action_plan=actions,
+        alternatives=[
+            AlternativePlan(
+                lead_lever=LEVERS[alt.lead_lever] if alt.lead_lever is not None else "",
+                levers=dict(zip(LEVERS, map(float, alt.levers), strict=True)),
+                revenue=round(float(alt.revenue), 2),
+                cost=round(float(alt.cost), 4),
+                lever_changes=[
+                    c
+                    for c in _lever_changes(alt, current, max_inc, max_dec)
+                    if c.recommended != c.current
+                ],
+            )
+            for alt in solution.alternatives
+        ],
+        relaxed=RelaxedOut(
+            factor=float(solution.relaxed.factor),
+            revenue=round(float(solution.relaxed.revenue), 2),
+            reachable=bool(solution.relaxed.reachable),
+            levers=dict(zip(LEVERS, map(float, solution.relaxed.levers), strict=True)),
+        ),
+        total_cost=round(float(plan.cost), 4),
+        confidence_score=round(float(check.confidence[0, -1]), 4),
+        model_version=loaded.version.version,
+    )
+    if log:
+        output = prediction_log_write(
+            studio=studio,
+            prediction_type=PredictionType.INVERSE,
+            version=loaded.version,
+            base_month=base,
+            months=target_months,
+            inputs={
+                "target_revenue": float(target_revenue),
+                "target_kind": target_kind,
+                "current_levers": overrides,
+                "constraints": asdict(constraints),
+            },
+            output=output,
+            confidence=output.confidence_score,
+            user=user,
+        )
+    return output
+
+
+# --- lever impact analysis ------------------------------------------------------
+
+ANALYSIS_TYPES = ("sensitivity", "elasticity", "correlation")
+
+
+@dataclass(frozen=True)
+class LeverImpact:
+    lever: str
+    impact_score: float
+    revenue_sensitivity: float
+    elasticity: float | None
+    correlation: float | None
+    peer_correlation: float | None
+    rank: int
+    recommendation: str
+
+
+@dataclass(frozen=True)
+class LeverImpactOutput:
+    studio_id: str
+    analysis_type: str
+    base_month: dt.date
+    horizon: int
+    base_revenue: float
+    lever_impacts: list[LeverImpact]
+    correlation_matrix: dict[str, float | None]
+    model_version: str
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["base_month"] = self.base_month.isoformat()
+        return data
+
+
+def _correlations(frame, columns) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    revenue = frame["total_revenue"]
+    for lever, column in zip(LEVERS, columns, strict=True):
+        series = frame[column]
+        valid = series.notna() & revenue.notna()
+        if valid.sum() < 6 or series[valid].std() == 0:
+            out[lever] = None
+        else:
+            out[lever] = round(
+                float(np.corrcoef(series[valid], revenue[valid])[0, 1]), 4
+            )
+    return out
+
+
+def _recommendation(lever: str, sensitivity: float, rank: int, n: int) -> str:
+    label = LEVER_LABELS[lever]
+    if sensitivity <= 0:
+        return (
+            f"Raising {label} does not add revenue here (${sensitivity:,.0f} per 1%): "
+            "hold it and look elsewhere."
+        )
+    tactics = tactics_for_change(lever, 1e-9)
+    first = f"; start with {tactics[0].name.lower()}" if tactics else ""
+    strength = (
+        "highest leverage" if rank == 1 else ("strong" if rank <= n // 2 else "modest")
+    )
+    return f"{label.capitalize()}: +${sensitivity:,.0f} per 1% increase ({strength}){first}."
+
+
+def lever_impact_analysis(
+    *,
+    studio: Studio,
+    analysis_type: str = "sensitivity",
+    base_month: str | dt.date | None = None,
+    horizon: int = 3,
+) -> LeverImpactOutput:
+    """Which levers move this studio's revenue most, ranked.
+
+    * sensitivity: the forward model's change in month-``horizon`` revenue for a
+      1% increase of each lever alone (levers at the base month's values);
+    * elasticity: that change as a % of revenue per 1% lever change;
+    * correlation: Pearson correlation of each lever with total revenue over the
+      studio's own history, and over its peers (same studio type, all months).
+
+    The ranking follows the chosen analysis: sensitivity and elasticity rank by
+    the forward model's effect; correlation ranks by |correlation| in the studio's
+    history. Every lever also carries the other figures.
+    """
+    if analysis_type not in ANALYSIS_TYPES:
+        raise InvalidInput(
+            f"analysis type must be one of {', '.join(ANALYSIS_TYPES)}",
+            field="analysis_type",
+        )
+    if base_month is None:
+        latest = (
+            studio.monthly_metrics.order_by("-month_year")
+            .values_list("month_year", flat=True)
+            .first()
+        )
+        if latest is None:
+            raise InvalidInput(
+                f"{studio.name} has no monthly data yet", field="studio_id"
+            )
+        base = latest
+    else:
+        base = parse_base_month(base_month)
+    loaded = active_model()
+    state = studio_state(
+        model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
+    )
+    plans = np.repeat(state.levers[None, :], len(LEVERS) + 1, axis=0)
+    for i in range(len(LEVERS)):
+        plans[i + 1, i] *= 1.01
+    revenue = loaded.model.predict(state, plans, horizon).revenue[:, -1]
+    base_revenue = float(revenue[0])
+    sensitivity = revenue[1:] - base_revenue
+    elasticity = sensitivity / base_revenue / 0.01 if base_revenue else sensitivity * 0
+
+    own = history_frame(studio_ids=[studio.pk], until=base)
+    peer_ids = Studio.objects.filter(studio_type=studio.studio_type).values_list(
+        "pk", flat=True
+    )
+    peers = history_frame(studio_ids=peer_ids, until=base)
+    correlation = _correlations(own, LEVER_COLUMNS)
+    peer_correlation = _correlations(peers, LEVER_COLUMNS)
+
+    if analysis_type == "correlation":
+        scores = np.array([abs(correlation[k] or 0.0) for k in LEVERS])
+    else:
+        scores = np.abs(sensitivity)
+    top = scores.max() or 1.0
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(LEVERS), dtype=int)
+    ranks[order] = np.arange(1, len(LEVERS) + 1)
+    impacts = [
+        LeverImpact(
+            lever=lever,
+            impact_score=round(float(scores[i] / top), 4),
+            revenue_sensitivity=round(float(sensitivity[i]), 2),
+            elasticity=round(float(elasticity[i]), 4),
+            correlation=correlation[lever],
+            peer_correlation=peer_correlation[lever],
+            rank=int(ranks[i]),
+            recommendation=_recommendation(
+                lever, float(sensitivity[i]), int(ranks[i]), 7
+            ),
+        )
+        for i, lever in enumerate(LEVERS)
+    ]
+    impacts.sort(key=lambda item: item.rank)
+    return LeverImpactOutput(
+        studio_id=str(studio.pk),
+        analysis_type=analysis_type,
+        base_month=base,
+        horizon=horizon,
+        base_revenue=round(base_revenue, 2),
+        lever_impacts=impacts,
+        correlation_matrix=correlation,
+        model_version=loaded.version.version,
+    )
+
+
+__all__ = [
+    "ANALYSIS_TYPES",
+    "DEFAULT_MAX_DECREASE",
+    "DEFAULT_MAX_INCREASE",
+    "AlternativePlan",
+    "BindingConstraintOut",
+    "InverseConstraints",
+    "InverseOutput",
+    "LeverChange",
+    "LeverImpact",
+    "LeverImpactOutput",
+    "inverse_predict",
+    "lever_impact_analysis",
+]
