@@ -42,6 +42,11 @@ test-smoke: export SECRET_KEY ?= insecure-key-for-the-test-suite-only
 test-smoke: install
 	$(BIN)/python -m pytest -m smoke
 
+# The committed SDL (schema.graphql); tests/api/test_schema_sdl.py fails when stale.
+schema: export DEBUG ?= true
+schema: install
+	$(BIN)/python manage.py export_schema studiosim.schema --path schema.graphql
+
 lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

@@ -1,10 +1,12 @@
 """The model registry and the log of every prediction served."""
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ModelVersionStatus(models.TextChoices):
@@ -134,3 +136,119 @@ class PredictionLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_prediction_type_display()} · {self.studio} · {self.base_month:%Y-%m}"
+
+
+class RetrainJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RetrainStrategy(models.TextChoices):
+    FULL = "FULL", "Full"
+    INCREMENTAL = "INCREMENTAL", "Incremental"
+
+
+class RetrainJob(models.Model):
+    """A request to retrain the forward model, and what became of it.
+
+    The row is the job's only state (no Celery result backend): the services in
+    ``forecasting.jobs`` move it queued -> running -> succeeded | failed, and the
+    conditional UPDATE that claims it is what makes a redelivered task harmless.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(
+        max_length=16, choices=RetrainJobStatus.choices, default=RetrainJobStatus.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retrain_jobs",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="include_latest_months, strategy (FULL | INCREMENTAL), activate, "
+        "notify_on_completion, studio_id.",
+    )
+    strategy_used = models.CharField(
+        max_length=16,
+        choices=RetrainStrategy.choices,
+        blank=True,
+        help_text="What ran: an INCREMENTAL request falls back to FULL when it cannot run.",
+    )
+    notes = models.TextField(
+        blank=True, help_text="Why a fallback or a refused activation happened."
+    )
+    error_message = models.TextField(blank=True)
+    previous_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The active version when the job started.",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retrain_jobs",
+    )
+    activated = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Runs started; above 1 only after a lost worker."
+    )
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        get_latest_by = "queued_at"
+        indexes = [models.Index(fields=["-queued_at"], name="retrainjob_queued_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RetrainJobStatus.values),
+                name="retrainjob_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(strategy_used__in=["", *RetrainStrategy.values]),
+                name="retrainjob_strategy_used_valid",
+            ),
+            # Timestamps follow the state machine; they are set by different
+            # machines, so they are never compared with each other here.
+            models.CheckConstraint(
+                condition=~Q(status=RetrainJobStatus.QUEUED)
+                | Q(started_at__isnull=True, finished_at__isnull=True),
+                name="retrainjob_queued_not_started",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=RetrainJobStatus.RUNNING)
+                | Q(started_at__isnull=False, finished_at__isnull=True),
+                name="retrainjob_running_started",
+            ),
+            models.CheckConstraint(
+                condition=~Q(
+                    status__in=[RetrainJobStatus.SUCCEEDED, RetrainJobStatus.FAILED]
+                )
+                | Q(finished_at__isnull=False),
+                name="retrainjob_finished_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Retrain job {str(self.id)[:8]} ({self.get_status_display()})"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        """Wall time of the run, once it has finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at

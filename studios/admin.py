@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from studios import services
 from studios.models import (
+    ApiToken,
     ClassType,
     MemberCohort,
     MonthlyMetric,
@@ -292,3 +293,73 @@ class StudioMembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "studio"]
     search_fields = ["user__username", "user__email", "studio__name"]
     autocomplete_fields = ["user", "studio"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Bearer tokens for the GraphQL API; the plaintext is shown once, on creation."""
+
+    list_display = [
+        "name",
+        "user",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "key_prefix", "user__username"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None):
+        if obj is None:
+            return ["user", "name", "expires_at"]
+        return [
+            "user",
+            "name",
+            "key_prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None):
+        # Once issued, only the label may change: who a token acts for and when
+        # it stops working are decided at creation (revoke it and issue another).
+        if obj is None:
+            return []
+        return [f for f in self.get_fields(request, obj) if f != "name"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        token, key = services.api_token_create(
+            user=obj.user, name=obj.name, expires_at=obj.expires_at
+        )
+        # The admin goes on to log and link to ``obj``: make it the saved token.
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        # The plaintext rides in the messages storage (the session, or a signed
+        # HttpOnly cookie) to the next page, which shows and drops it.
+        self.message_user(
+            request,
+            format_html(
+                "Token created. Copy it now, it will not be shown again: "
+                "<code>{}</code>",
+                key,
+            ),
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.api_token_revoke(token=token)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

@@ -266,6 +266,10 @@ def _upsert_metrics(
     report.created, report.updated = len(to_create), len(to_update)
     if changed_studios:
         studio_data_changed(studio_ids=changed_studios)
+        # Imported here: forecasting depends on studios, not the other way round.
+        from forecasting.accuracy import prediction_actuals_record
+
+        prediction_actuals_record(studio_ids=changed_studios)
 
 
 # --- loading generated demo data (SPEC §2) -------------------------------------
@@ -442,7 +446,6 @@ def api_token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@transaction.atomic
 def api_token_create(
     *, user: AbstractBaseUser, name: str, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
@@ -463,10 +466,8 @@ def api_token_create(
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
     """Revoke ``token`` for good; revoking a revoked token changes nothing."""
     if token.revoked_at is None:
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        token.refresh_from_db(fields=["revoked_at"])
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
     return token
 
 

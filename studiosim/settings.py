@@ -134,6 +134,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+FRONTEND_BASE_URL = env.str("FRONTEND_BASE_URL", default="")
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/graphql/"
 
 MODEL_ARTIFACT_DIR = Path(
     env.str("MODEL_ARTIFACT_DIR", default=str(BASE_DIR / "var" / "models"))

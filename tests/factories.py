@@ -1,6 +1,7 @@
 """factory-boy factories, one per model."""
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 
 import factory
@@ -11,9 +12,12 @@ from forecasting.models import (
     ModelVersionStatus,
     PredictionLog,
     PredictionType,
+    RetrainJob,
+    RetrainStrategy,
 )
 from scenarios.models import Scenario, ScenarioType
 from studios.models import (
+    ApiToken,
     ClassType,
     MemberCohort,
     MonthlyMetric,
@@ -156,3 +160,31 @@ class ScenarioFactory(factory.django.DjangoModelFactory):
     lever_inputs = factory.LazyFunction(lambda: {"retention_rate": 0.93})
     predicted_outputs = factory.LazyFunction(lambda: {"total_revenue": 140000})
     tags = factory.LazyFunction(lambda: ["summer"])
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"token {n}")
+    key_prefix = "testkey0"
+    key_hash = factory.Sequence(
+        lambda n: hashlib.sha256(f"key{n}".encode()).hexdigest()
+    )
+
+
+class RetrainJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RetrainJob
+
+    requested_by = factory.SubFactory(StaffUserFactory)
+    options = factory.LazyFunction(
+        lambda: {
+            "include_latest_months": None,
+            "strategy": RetrainStrategy.FULL.value,
+            "activate": False,
+            "notify_on_completion": False,
+            "studio_id": None,
+        }
+    )

@@ -11,12 +11,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 FACTORY_FOR_MODEL = {
     "auth.user": factories.UserFactory,
     "studios.studio": factories.StudioFactory,
+    "studios.apitoken": factories.ApiTokenFactory,
     "studios.studiomembership": factories.StudioMembershipFactory,
     "studios.monthlymetric": factories.MonthlyMetricFactory,
     "studios.classtype": factories.ClassTypeFactory,
     "studios.membercohort": factories.MemberCohortFactory,
     "forecasting.modelversion": factories.ModelVersionFactory,
     "forecasting.predictionlog": factories.PredictionLogFactory,
+    "forecasting.retrainjob": factories.RetrainJobFactory,
     "scenarios.scenario": factories.ScenarioFactory,
 }
 
@@ -59,7 +61,11 @@ def test_add_form_renders_where_adding_is_allowed(client, superuser, label):
 
     response = client.get(reverse(f"admin:{app_label}_{model_name}_add"))
 
-    read_only_models = {"forecasting.modelversion", "forecasting.predictionlog"}
+    read_only_models = {
+        "forecasting.modelversion",
+        "forecasting.predictionlog",
+        "forecasting.retrainjob",
+    }
     assert response.status_code == (403 if label in read_only_models else 200)
 
 

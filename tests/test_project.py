@@ -151,3 +151,12 @@ def test_scenario_tags_have_a_gin_index_on_postgresql_only():
 
     has_gin = "scenario_tags_gin_idx" in constraints
     assert has_gin is (connection.vendor == "postgresql")
+
+
+@pytest.mark.django_db
+def test_sign_in_page_serves_users_who_are_not_staff(client):
+    """The share page's login redirect lands on a page that renders."""
+    response = client.get("/accounts/login/?next=/scenarios/x/")
+
+    assert response.status_code == 200
+    assert 'name="next" value="/scenarios/x/"' in response.content.decode()

@@ -1,19 +1,34 @@
-"""Prepare a local demo: superuser, demo data (if the database is empty)."""
+"""Prepare a local demo: superuser, demo data and a model (when missing)."""
+
+import json
+import shlex
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
 
-from studios.models import Studio
+from forecasting.selectors import model_version_active
+from studios.models import ApiToken, Studio
+from studios.selectors import metric_list, studio_list
+from studios.services import api_token_create, api_token_revoke
 
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"  # noqa: S105 - printed development credential, embedded default only
+DEMO_TOKEN_NAME = "demo"
+GRAPHQL_URL = "http://127.0.0.1:8000/graphql/"
+FORWARD_PREDICTION_EXAMPLE = (
+    "query ForwardPrediction($input: ForwardPredictionInput!) { "
+    "forwardPrediction(input: $input) { predictionId modelVersion "
+    "totalProjectedRevenue growthRate "
+    "predictions { monthYear revenue memberCount confidenceInterval { lower upper } } "
+    "} }"
+)
 
 
 class Command(BaseCommand):
-    help = "Set up a local demo (superuser, demo data when empty); only with DEBUG on."
+    help = "Set up a local demo (superuser, data and model when missing); DEBUG only."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -35,6 +50,18 @@ class Command(BaseCommand):
             call_command(
                 "generate_data", studios=options["studios"], stdout=self.stdout
             )
+        if model_version_active() is None:
+            self.stdout.write("No active model: training one on the demo data...")
+            # Demo data is small; the version's checks are printed, and a failing
+            # one does not keep the demo from having a model to serve.
+            call_command(
+                "train_model",
+                force_reason="make demo: development data",
+                stdout=self.stdout,
+            )
+        else:
+            self.stdout.write(f"Active model: {model_version_active().version}.")
+        self._print_api_example()
 
     def _ensure_superuser(self) -> None:
         if connection.vendor != "sqlite":
@@ -60,4 +87,57 @@ class Command(BaseCommand):
                 f"Development superuser: {DEV_USERNAME} / {DEV_PASSWORD} "
                 "(http://127.0.0.1:8000/admin/)"
             )
+        )
+
+    def _print_api_example(self) -> None:
+        """A fresh "demo" API token for the superuser and a curl that uses it.
+
+        Only a token's hash is stored, so the previous demo token cannot be shown
+        again: it is revoked and a new one created on every run.
+        """
+        User = get_user_model()
+        user = User.objects.filter(username=DEV_USERNAME, is_superuser=True).first()
+        if user is None:
+            self.stdout.write(
+                "No development superuser, so no demo API token: create one with "
+                "manage.py create_api_token USERNAME."
+            )
+            return
+        with transaction.atomic():
+            for token in ApiToken.objects.filter(
+                user=user, name=DEMO_TOKEN_NAME, revoked_at__isnull=True
+            ):
+                api_token_revoke(token=token)
+            _, key = api_token_create(user=user, name=DEMO_TOKEN_NAME)
+        self.stdout.write(
+            self.style.SUCCESS(f"Development API token ({DEV_USERNAME}): {key}")
+        )
+        studio = studio_list(user=user).order_by("name").first()
+        if studio is None:
+            return
+        latest = (
+            metric_list(user=user, studio=studio)
+            .order_by("-month_year")
+            .values_list("month_year", flat=True)
+            .first()
+        )
+        if latest is None:
+            return
+        payload = {
+            "query": FORWARD_PREDICTION_EXAMPLE,
+            "variables": {
+                "input": {
+                    "studioId": str(studio.pk),
+                    "baseMonth": f"{latest:%Y-%m}",
+                    "projectionMonths": 3,
+                    "levers": {"retentionRate": 0.95},
+                }
+            },
+        }
+        self.stdout.write(
+            f"Forecast {studio.name} from {latest:%Y-%m} with 95% retention:\n"
+            f"  curl -s {GRAPHQL_URL} \\\n"
+            f"    -H {shlex.quote(f'Authorization: Bearer {key}')} \\\n"
+            "    -H 'Content-Type: application/json' \\\n"
+            f"    -d {shlex.quote(json.dumps(payload))}"
         )

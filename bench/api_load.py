@@ -1,0 +1,507 @@
+"""Benchmark: the GraphQL API under a mixed load, end to end over HTTP (SPEC §10).
+
+Run:  .venv/bin/python bench/api_load.py [--studios 40] [--requests 1500]
+      [--workers 3] [--clients 2] [--time-cap 300]
+      [--database-url postgres://postgres@127.0.0.1:5432/studiosim_bench_api]
+
+With REDIS_URL set (e.g. redis://127.0.0.1:6379/2) the app caches in Redis,
+otherwise in each worker's local memory. Set-up (bench/_setup.py): a fresh
+database (a temporary SQLite file, or the PostgreSQL database named, dropped and
+re-created here and dropped again at the end), generated studios and a trained,
+active model; then an owner of every studio with an API token, and a staff token
+for the cache counters.
+
+The app runs under gunicorn (sync workers, 127.0.0.1, a free port) as a
+subprocess with this environment plus production switches (DEBUG off, a secret
+key, the host allowed, no HTTPS redirect, persistent database connections unless
+CONN_MAX_AGE is set). A warm-up pass forecasts every studio ten times, so each
+worker has (almost surely) loaded the model and built its per-studio model
+context, as a server that has been up a while has; it is not measured. Then a
+separate process sends a fixed plan of requests (seeded) from ``--clients``
+threads, each waiting for its answer before sending the next:
+
+  forward, repeated   35%  one of 40 popular lever plans (cacheable)
+  forward, fresh      15%  random levers and horizon (a cache miss)
+  inverse, repeated    6%  one of 20 popular targets
+  inverse, fresh       6%  a random target and constraints
+  studioBaseline      13%
+  studios (a page)    12%
+  studio (detail)     13%  with its last 12 months and class types
+
+Forward and inverse latencies are split by what the server answered in its
+``Cache-Status`` header (hit or miss). Prints p50/p95/p99 per operation,
+requests per second, the prediction cache hit rate seen by the clients, and,
+with Redis, the server's own counters over the measured requests (all workers). The server is always
+stopped and the temporary directory (database file, model artifacts, server
+log) removed. Targets: forward p95 < 50 ms uncached and < 10 ms cached; inverse
+p95 < 250 ms. The machine's load average is printed: on a shared machine other
+work inflates every figure.
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import multiprocessing
+import os
+import queue
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import _setup
+
+GRAPHQL_PATH = "/graphql/"
+
+FORWARD = """query Forward($input: ForwardPredictionInput!) {
+  forwardPrediction(input: $input) {
+    predictionId totalProjectedRevenue growthRate modelVersion
+    predictions { month monthYear revenue memberCount confidenceInterval { lower upper } confidenceScore }
+  }
+}"""
+INVERSE = """query Inverse($input: InversePredictionInput!) {
+  inversePrediction(input: $input) {
+    optimizationId reachable achievableRevenue projectedRevenue achievementRate message
+    bindingConstraints { lever kind }
+    leverChanges { lever current recommended changePct impactOnRevenue estimatedCost }
+    actionPlan { priority lever action expectedImpact timelineWeeks cost }
+    confidenceScore
+  }
+}"""
+BASELINE = """query Baseline($studioId: ID!) {
+  studioBaseline(studioId: $studioId) {
+    currentMetrics { retentionRate avgTicketPrice totalMembers monthlyRevenue }
+    historicalTrends { revenueGrowth12m retentionTrend }
+    industryBenchmarks { retentionRatePercentile avgTicketPercentile }
+  }
+}"""
+STUDIOS = """query Studios($pagination: OffsetPaginationInput) {
+  studios(pagination: $pagination) { totalCount results { id name studioType city } }
+}"""
+STUDIO = """query Studio($id: ID!) {
+  studio(id: $id) {
+    name studioType
+    monthlyMetrics(lastMonths: 12) { monthYear totalRevenue totalMembers retentionRate }
+    classTypes { className classPrice }
+  }
+}"""
+CACHE_STATS = "query CacheStats { cacheStats { shared { hits misses } } }"
+
+MIX = (
+    ("forward, repeated", 0.35),
+    ("forward, fresh", 0.15),
+    ("inverse, repeated", 0.06),
+    ("inverse, fresh", 0.06),
+    ("studioBaseline", 0.13),
+    ("studios", 0.12),
+    ("studio", 0.13),
+)
+POPULAR_FORWARD = 40
+POPULAR_INVERSE = 20
+#: Each worker must see each studio once to build its model context; requests
+#: go to whichever worker is free, so every studio is forecast this many times.
+WARM_UP_ROUNDS = 10
+
+
+# --- the plan --------------------------------------------------------------------
+
+
+def _forward_levers(rng: random.Random) -> dict:
+    return {
+        "retentionRate": round(rng.uniform(0.86, 0.97), 3),
+        "avgTicketPrice": round(rng.uniform(90, 280), 2),
+        "newMembersMonthly": rng.randint(10, 50),
+        "upsellRate": round(rng.uniform(0.1, 0.4), 3),
+    }
+
+
+def _inverse_input(rng: random.Random, studio: str, month: str, revenue: float) -> dict:
+    constraints: dict = {"prioritizeLowCostLevers": rng.random() < 0.3}
+    if rng.random() < 0.5:
+        constraints["maxTicketIncrease"] = rng.choice([5.0, 10.0, 20.0])
+        constraints["lockedLevers"] = rng.sample(
+            ["RETENTION_RATE", "UPSELL_RATE", "TOTAL_CLASSES_HELD"], k=1
+        )
+    return {
+        "studioId": studio,
+        "baseMonth": month,
+        "targetRevenue": round(revenue * rng.uniform(0.95, 1.25), 2),
+        "targetMonths": 3,
+        "constraints": constraints,
+    }
+
+
+def build_plan(
+    rng: random.Random, studios: list[str], months: list[str], revenue: dict, n: int
+) -> list[tuple[str, str, dict]]:
+    """``n`` requests ``(operation, query, variables)`` drawn from :data:`MIX`."""
+
+    def pick() -> tuple[str, str]:
+        return rng.choice(studios), rng.choice(months)
+
+    popular_forward = []
+    for _ in range(POPULAR_FORWARD):
+        studio, month = pick()
+        popular_forward.append(
+            {"studioId": studio, "baseMonth": month, "levers": _forward_levers(rng)}
+        )
+    popular_inverse = []
+    for _ in range(POPULAR_INVERSE):
+        studio, month = pick()
+        popular_inverse.append(
+            _inverse_input(rng, studio, month, revenue[studio, month])
+        )
+
+    kinds, weights = zip(*MIX, strict=True)
+    plan = []
+    for kind in rng.choices(kinds, weights, k=n):
+        studio, month = pick()
+        if kind == "forward, repeated":
+            plan.append(("forward", FORWARD, {"input": rng.choice(popular_forward)}))
+        elif kind == "forward, fresh":
+            variables = {
+                "studioId": studio,
+                "baseMonth": month,
+                "projectionMonths": rng.randint(1, 12),
+                "levers": _forward_levers(rng),
+            }
+            plan.append(("forward", FORWARD, {"input": variables}))
+        elif kind == "inverse, repeated":
+            plan.append(("inverse", INVERSE, {"input": rng.choice(popular_inverse)}))
+        elif kind == "inverse, fresh":
+            variables = _inverse_input(rng, studio, month, revenue[studio, month])
+            plan.append(("inverse", INVERSE, {"input": variables}))
+        elif kind == "studioBaseline":
+            plan.append(("studioBaseline", BASELINE, {"studioId": studio}))
+        elif kind == "studios":
+            page = {"offset": rng.randrange(0, len(studios), 10), "limit": 10}
+            plan.append(("studios", STUDIOS, {"pagination": page}))
+        else:
+            plan.append(("studio", STUDIO, {"id": studio}))
+    return plan
+
+
+# --- the client process ----------------------------------------------------------
+
+
+def _post(port: int, token: str, query: str, variables: dict) -> tuple[int, str, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(
+            "POST",
+            GRAPHQL_PATH,
+            body=json.dumps({"query": query, "variables": variables}),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+            },
+        )
+        response = connection.getresponse()
+        body = response.read()
+        return (
+            response.status,
+            response.getheader("Cache-Status", ""),
+            json.loads(body) if body else {},
+        )
+    finally:
+        connection.close()
+
+
+def run_load(
+    port: int, token: str, plan: list, clients: int, time_cap: float
+) -> tuple[list[tuple[str, str, float, bool]], float]:
+    """Send ``plan`` from ``clients`` threads, each waiting for its answer.
+
+    Returns ``(operation, cache outcome, milliseconds, ok)`` per request sent, and
+    the wall time. Requests not started within ``time_cap`` seconds are dropped.
+    """
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for item in plan:
+        todo.put(item)
+    results: list[tuple[str, str, float, bool]] = []
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def client() -> None:
+        while time.perf_counter() - started < time_cap:
+            try:
+                operation, query, variables = todo.get_nowait()
+            except queue.Empty:
+                return
+            sent = time.perf_counter()
+            try:
+                status, cache_status, body = _post(port, token, query, variables)
+                ok = status == 200 and "errors" not in body
+            except (OSError, ValueError):
+                cache_status, ok = "", False
+            elapsed = (time.perf_counter() - sent) * 1000
+            outcome = (
+                ""
+                if not cache_status
+                else "cached"
+                if "; hit" in cache_status
+                else "uncached"
+            )
+            with lock:
+                results.append((operation, outcome, elapsed, ok))
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        for _ in range(clients):
+            pool.submit(client)
+    return results, time.perf_counter() - started
+
+
+# --- the server ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.setdefault("CONN_MAX_AGE", "60")
+    log = log_path.open("w")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "studiosim.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--preload",
+            "--timeout",
+            "120",
+        ],
+        cwd=_setup.ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until_up(server: subprocess.Popen, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            status, _, _ = _post(port, "", "{ __typename }", {})
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if status == 401:  # up, and refusing the empty token as it should
+            return
+    raise SystemExit(f"gunicorn did not answer within 60 s:\n{log_path.read_text()}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _shared_cache_counts(port: int, staff_token: str) -> dict[str, int]:
+    """The server's cache counters kept in the cache itself (cacheStats.shared)."""
+    _, _, body = _post(port, staff_token, CACHE_STATS, {})
+    shared = body["data"]["cacheStats"]["shared"]
+    return {key: shared[key] or 0 for key in ("hits", "misses")}
+
+
+# --- PostgreSQL ------------------------------------------------------------------
+
+
+def _admin_connection(url: str):
+    import psycopg
+
+    return psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+
+
+def fresh_postgres(url: str) -> None:
+    name = urlparse(url).path.lstrip("/")
+    with _admin_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(url: str) -> None:
+    name = urlparse(url).path.lstrip("/")
+    with _admin_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- main ------------------------------------------------------------------------
+
+
+def _report(results: list, wall: float, planned: int) -> None:
+    import numpy as np
+
+    print(
+        f"\n{len(results)} of {planned} requests in {wall:.1f} s: "
+        f"{len(results) / wall:.1f} requests/s"
+    )
+    groups: dict[str, list[float]] = {}
+    failures: dict[str, int] = {}
+    for operation, outcome, elapsed, ok in results:
+        name = f"{operation} ({outcome})" if outcome else operation
+        groups.setdefault(name, []).append(elapsed)
+        if not ok:
+            failures[name] = failures.get(name, 0) + 1
+    for name in sorted(groups):
+        print(f"  {name:<22} {_setup.percentiles(groups[name])}")
+    if failures:
+        print(f"  failed requests: {failures}")
+    predictions = [r for r in results if r[1]]
+    hits = sum(r[1] == "cached" for r in predictions)
+    print(
+        f"Prediction cache hit rate (forward + inverse, from Cache-Status): "
+        f"{hits / len(predictions):.1%} ({hits} of {len(predictions)})"
+    )
+    p95 = {name: float(np.percentile(values, 95)) for name, values in groups.items()}
+    for name, target in (
+        ("forward (uncached)", 50),
+        ("forward (cached)", 10),
+        ("inverse (uncached)", 250),
+    ):
+        if name in p95:
+            verdict = "met" if p95[name] < target else "MISSED"
+            print(f"Target {name} p95 < {target} ms: {verdict} ({p95[name]:.1f} ms)")
+
+
+def prepare(args: argparse.Namespace) -> tuple[str, str, list, list]:
+    """Users and tokens, then the measured plan and the warm-up, from the data."""
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+    from django.db.models import F
+
+    from studios.models import MonthlyMetric, Studio, StudioMembership, StudioRole
+    from studios.services import api_token_create
+
+    User = get_user_model()
+    owner = User.objects.create_user(username="bench-owner")
+    StudioMembership.objects.bulk_create(
+        StudioMembership(user=owner, studio=studio, role=StudioRole.OWNER)
+        for studio in Studio.objects.all()
+    )
+    _, token = api_token_create(user=owner, name="bench")
+    staff = User.objects.create_user(username="bench-staff", is_staff=True)
+    _, staff_token = api_token_create(user=staff, name="bench")
+
+    all_months = sorted(
+        MonthlyMetric.objects.dates("month_year", "month"), reverse=True
+    )
+    months = [f"{m:%Y-%m}" for m in all_months[:24]]
+    revenue = {
+        (str(row["studio_id"]), f"{row['month']:%Y-%m}"): float(row["revenue"])
+        for row in MonthlyMetric.objects.values(
+            "studio_id", month=F("month_year"), revenue=F("total_revenue")
+        )
+    }
+    studios = [str(pk) for pk in Studio.objects.values_list("pk", flat=True)]
+    plan = build_plan(random.Random(args.seed), studios, months, revenue, args.requests)
+    # A different plan each round: an answer from the shared cache would leave
+    # the other workers cold.
+    warm_up = [
+        ("warm-up", FORWARD, {"input": {"studioId": studio, "levers": levers}})
+        for levers in ({"upsellRate": 0.1 + 0.02 * i} for i in range(WARM_UP_ROUNDS))
+        for studio in studios
+    ]
+    connections.close_all()  # the server has the database to itself
+    return token, staff_token, plan, warm_up
+
+
+def _load_average() -> str:
+    loads = ", ".join(f"{load:.2f}" for load in os.getloadavg())
+    return f"load average (1, 5, 15 min) {loads} on {os.cpu_count()} CPUs"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _setup.add_arguments(parser, studios=40)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--time-cap", type=float, default=300.0)
+    args = parser.parse_args()
+    redis = bool(os.environ.get("REDIS_URL"))
+
+    if args.database_url:
+        fresh_postgres(args.database_url)
+    server = workdir = None
+    try:
+        _setup.setup(args)
+        workdir = Path(os.environ["MODEL_ARTIFACT_DIR"]).parent
+        token, staff_token, plan, warm_up = prepare(args)
+
+        port = _free_port()
+        log_path = workdir / "gunicorn.log"
+        print(
+            f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; "
+            f"{'PostgreSQL' if args.database_url else 'SQLite'}, cache in "
+            f"{'Redis' if redis else 'local memory per worker'}; {args.clients} "
+            "client threads in another process"
+        )
+        server = start_server(port, args.workers, log_path)
+        wait_until_up(server, port, log_path)
+
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as client:
+            warmed, warm_wall = client.submit(
+                run_load, port, token, warm_up, args.workers, args.time_cap
+            ).result()
+            print(
+                f"Warm-up: {len(warmed)} forecasts in {warm_wall:.1f} s (not "
+                f"measured); {_load_average()}"
+            )
+            before = _shared_cache_counts(port, staff_token)
+            results, wall = client.submit(
+                run_load, port, token, plan, args.clients, args.time_cap
+            ).result()
+            after = _shared_cache_counts(port, staff_token)
+        _report(results, wall, len(plan))
+        if redis:
+            hits, misses = (after[k] - before[k] for k in ("hits", "misses"))
+            print(
+                "Server cache counters over the measured requests (all workers, "
+                f"predictions and baselines): {hits} hits, {misses} misses, hit "
+                f"rate {hits / (hits + misses):.1%}"
+            )
+        print(f"At the end: {_load_average()}")
+    finally:
+        if server is not None:
+            stop_server(server)
+        if args.database_url:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres(args.database_url)
+        if workdir is not None and workdir.name.startswith("studiosim-bench-"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""How the API serves predictions: cached, logged, and with errors named after inputs.
+
+The services compute (``forecast_predict``, ``inverse_predict``,
+``lever_impact_analysis``); this module puts the cache in front of them for the
+API, which answers the same request many times (a frontend redrawing a chart,
+several users of one studio):
+
+- The key (:func:`studiosim.cache.prediction_cache_key`) names the active model
+  version, the studio's ``data_version`` and a hash of the request, so a new
+  model or new data means a new key and nothing is ever served stale.
+- The cached value is the service's output as JSON; a hit is rebuilt into the
+  same dataclass the service returns, so hits and misses are mapped to GraphQL
+  by one code path.
+- Every forward and inverse answer, hit or miss, writes one PredictionLog row
+  (one INSERT, outputs copied from the answer): the log records what was served,
+  and the returned ``predictionId``/``optimizationId`` is that row's id.
+"""
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import types
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Generic,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
+from strawberry.types import Info
+
+from forecasting.ml.frame import LEVERS
+from forecasting.models import ModelVersion, ModelVersionStatus, PredictionType
+from forecasting.services import ForecastOutput, forecast_predict, prediction_log_write
+from studios.models import Studio
+from studiosim.cache import cached_json, prediction_cache_key
+from studiosim.errors import InvalidInput, NoActiveModel
+
+__all__ = [
+    "Served",
+    "ServiceOutput",
+    "cached_prediction",
+    "forecast_serve",
+    "input_fields",
+    "latest_month",
+    "lever_paths",
+    "report_cache_status",
+]
+
+
+class ServiceOutput(Protocol):
+    """What the prediction services return: a dataclass that says which model
+    version made it and turns itself into JSON."""
+
+    model_version: str
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+Output = TypeVar("Output", bound=ServiceOutput)
+
+#: The ``Cache-Status`` (RFC 9211) name of this cache.
+CACHE_NAME = "studiosim"
+
+
+@dataclass(frozen=True)
+class Served(Generic[Output]):
+    """A service's answer as the API serves it; ``output`` carries the log's id."""
+
+    output: Output
+    cache_hit: bool
+
+
+def forecast_serve(
+    *,
+    studio: Studio,
+    user: AbstractBaseUser,
+    base_month: str | None,
+    levers: Mapping[str, float],
+    months: int,
+    coverage: float,
+    include_intervals: bool,
+) -> Served[ForecastOutput]:
+    """:func:`forecasting.services.forecast_predict`, cached and logged.
+
+    With no ``base_month`` the forecast starts from the studio's latest month.
+    """
+    request = {
+        "base_month": base_month,
+        "levers": dict(levers),
+        "months": months,
+        "coverage": coverage,
+        "include_intervals": include_intervals,
+    }
+    output, version, hit = cached_prediction(
+        PredictionType.FORWARD,
+        ForecastOutput,
+        studio=studio,
+        request=request,
+        compute=lambda: forecast_predict(
+            studio=studio,
+            base_month=base_month or latest_month(studio),
+            levers=levers,
+            months=months,
+            coverage=coverage,
+            include_intervals=include_intervals,
+            log=False,
+        ),
+    )
+    confidences = [month.confidence_score for month in output.predictions]
+    output = prediction_log_write(
+        studio=studio,
+        prediction_type=PredictionType.FORWARD,
+        version=version,
+        base_month=output.base_month,
+        months=output.projection_months,
+        inputs={"levers": dict(levers), "coverage": coverage},
+        output=output,
+        confidence=sum(confidences) / len(confidences),
+        user=user,
+    )
+    return Served(output, hit)
+
+
+def latest_month(studio: Studio) -> dt.date:
+    """The studio's latest month of data, the default base month."""
+    latest = (
+        studio.monthly_metrics.order_by("-month_year")
+        .values_list("month_year", flat=True)
+        .first()
+    )
+    if latest is None:
+        raise InvalidInput(f"{studio.name} has no monthly data yet", field="studio_id")
+    return latest
+
+
+def cached_prediction(
+    kind: str,
+    output_type: type[Output],
+    *,
+    studio: Studio,
+    request: dict[str, Any],
+    compute: Callable[[], Output],
+) -> tuple[Output, ModelVersion, bool]:
+    """``compute()``'s output for ``request``, the version that made it, and
+    whether it came from the cache.
+
+    Only answers are cached: a request the service refuses raises every time.
+    """
+    version = _active_version()
+    key = prediction_cache_key(
+        kind, studio=studio, model_version=version.version, payload=request
+    )
+    data, hit = cached_json(key, lambda: _json_compliant(compute().as_dict(), kind))
+    if data["model_version"] != version.version:
+        # Another version was activated while this request was computed: the
+        # answer is the new version's, so it must not stay under the old key.
+        cache.delete(key)
+        version = ModelVersion.objects.get(version=data["model_version"])
+    return _from_json(output_type, data), version, hit
+
+
+def _json_compliant(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``data``, unless it holds NaN or an infinity.
+
+    A model answering those has failed; JSON (and PostgreSQL's jsonb) cannot hold
+    them, so the answer is refused here, before it is cached or logged, and the
+    caller gets an unexpected error whose log says what failed.
+    """
+    try:
+        json.dumps(data, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(f"the {kind} model answered a non-finite number") from error
+    return data
+
+
+def _active_version() -> ModelVersion:
+    """The active version's id and name only: its evaluation metrics (tens of
+    kilobytes of JSON) are not needed to look up or log an answer."""
+    version = (
+        ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE)
+        .only("id", "version")
+        .first()
+    )
+    if version is None:
+        raise NoActiveModel()
+    return version
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _from_json(annotation: Any, value: Any) -> Any:
+    """Rebuild a service's output dataclass from its ``as_dict()`` JSON."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        [inner] = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return _from_json(inner, value)
+    if origin is list:
+        [inner] = get_args(annotation)
+        return [_from_json(inner, item) for item in value]
+    if origin is dict:
+        _, inner = get_args(annotation)
+        return {key: _from_json(inner, item) for key, item in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        hints = _field_types(annotation)
+        return annotation(
+            **{
+                field.name: _from_json(hints[field.name], value[field.name])
+                for field in dataclasses.fields(annotation)
+            }
+        )
+    if annotation is dt.date:
+        return dt.date.fromisoformat(value)
+    return value
+
+
+@contextmanager
+def input_fields(paths: Mapping[str, str]) -> Iterator[None]:
+    """Name a service's refusal after the input field the caller filled in.
+
+    Services name fields as their arguments (``retention_rate``); the API's input
+    nests them (``levers.retention_rate``, answered as ``levers.retentionRate``).
+    Fields not in ``paths`` are already named as in the input.
+    """
+    try:
+        yield
+    except InvalidInput as error:
+        if error.field not in paths:
+            raise
+        raise InvalidInput(error.message, field=paths[error.field]) from None
+
+
+def lever_paths(prefix: str) -> dict[str, str]:
+    """``{lever: f"{prefix}.{lever}"}`` for :func:`input_fields`."""
+    return {lever: f"{prefix}.{lever}" for lever in LEVERS}
+
+
+def report_cache_status(info: Info, served: Served) -> None:
+    """Say in a ``Cache-Status`` response header (RFC 9211) whether the field's
+    answer came from the cache, one entry per cached field of the document."""
+    outcome = "hit" if served.cache_hit else "fwd=uri-miss; stored"
+    entry = f"{CACHE_NAME}; {outcome}; detail={info.path.key}"
+    response = info.context.response
+    existing = response.get("Cache-Status")
+    response["Cache-Status"] = f"{existing}, {entry}" if existing else entry

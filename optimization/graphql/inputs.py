@@ -1,0 +1,113 @@
+"""GraphQL inputs of inverse prediction."""
+
+import strawberry
+
+from forecasting.graphql.types import LeverEnum, LeversInput
+from optimization.graphql.types import TargetKindEnum
+from optimization.services import InverseConstraints
+from studiosim.graphql_errors import BadUserInput
+
+__all__ = ["CurrentStateInput", "InverseConstraintsInput", "InversePredictionInput"]
+
+#: Each maximum-increase field and the lever it limits.
+MAX_INCREASE_FIELDS = {
+    "max_retention_increase": "retention_rate",
+    "max_ticket_increase": "avg_ticket_price",
+    "max_attendance_increase": "class_attendance_rate",
+    "max_new_members_increase": "new_members_monthly",
+    "max_staff_utilization_increase": "staff_utilization_rate",
+    "max_upsell_increase": "upsell_rate",
+    "max_classes_increase": "total_classes_held",
+}
+
+
+@strawberry.input(
+    name="CurrentStateInput",
+    description="Today's plan, where it differs from the base month's records: "
+    "levers left out keep their base-month values.",
+)
+class CurrentStateInput(LeversInput):
+    current_member_count: int | None = strawberry.field(
+        default=None,
+        description="Members today (>= 0). Checked and recorded with the "
+        "prediction, but the model starts from the member count on record for "
+        "the base month.",
+    )
+
+
+@strawberry.input(
+    name="InverseConstraintsInput",
+    description="What the owner allows. Maximum increases are in each lever's own "
+    "unit (retention +0.05, ticket +$20, new members +10 a month); a lever "
+    "without one may move by a default step (retention 0.05, ticket 20, "
+    "attendance 0.10, new members 10, staff utilisation 0.10, upsell 0.10, "
+    "classes 40). Levers may also decrease by the same default steps.",
+)
+class InverseConstraintsInput:
+    max_retention_increase: float | None = None
+    max_ticket_increase: float | None = None
+    max_new_members_increase: float | None = None
+    max_attendance_increase: float | None = None
+    max_upsell_increase: float | None = None
+    max_staff_utilization_increase: float | None = None
+    max_classes_increase: float | None = None
+    lower_bounds: LeversInput | None = strawberry.field(
+        default=None, description="Hard lower bounds per lever."
+    )
+    upper_bounds: LeversInput | None = strawberry.field(
+        default=None,
+        description="Hard upper bounds per lever (by default retention 0.99, "
+        "attendance and staff utilisation 0.98).",
+    )
+    locked_levers: list[LeverEnum] = strawberry.field(
+        default_factory=list, description="Levers to keep at today's values."
+    )
+    prioritize_low_cost_levers: bool = strawberry.field(
+        default=False,
+        description="Use a dearer lever only once every cheaper one is exhausted "
+        "(cost weights: ticket 1.0, upsell 1.5, attendance, staff utilisation "
+        "and classes 2.0, new members 2.5, retention 3.0).",
+    )
+
+    def to_constraints(self) -> InverseConstraints:
+        max_increase = {}
+        for field, lever in MAX_INCREASE_FIELDS.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if value < 0:
+                raise BadUserInput(
+                    field=f"constraints.{field}",
+                    reason="must not be negative (it is the largest increase allowed)",
+                )
+            max_increase[lever] = value
+        return InverseConstraints(
+            max_increase=max_increase,
+            lower_bounds=(self.lower_bounds or LeversInput()).as_dict(),
+            upper_bounds=(self.upper_bounds or LeversInput()).as_dict(),
+            locked_levers=tuple(sorted({lever.value for lever in self.locked_levers})),
+            prioritize_low_cost=self.prioritize_low_cost_levers,
+        )
+
+
+@strawberry.input(name="InversePredictionInput")
+class InversePredictionInput:
+    studio_id: strawberry.ID
+    base_month: str | None = strawberry.field(
+        default=None,
+        description='The month of data the plan starts from, "YYYY-MM"; by default '
+        "the studio's latest month.",
+    )
+    target_revenue: float = strawberry.field(
+        description="The revenue to reach (> 0), in the studio's currency."
+    )
+    target_months: int = strawberry.field(
+        default=3, description="The horizon in months after the base month, 1-12."
+    )
+    target_kind: TargetKindEnum = strawberry.field(
+        default=TargetKindEnum.MONTH,
+        description="Whether the target is month targetMonths' revenue or the "
+        "total over the horizon.",
+    )
+    current_state: CurrentStateInput | None = None
+    constraints: InverseConstraintsInput | None = None
