@@ -198,20 +198,28 @@ class RidgeCorrection:
     def __init__(self, *, alpha: float = 10.0) -> None:
         self.alpha = alpha
         self.median_: np.ndarray | None = None
+        self.low_: np.ndarray | None = None
+        self.high_: np.ndarray | None = None
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
         self.coef_: np.ndarray | None = None
         self.intercept_: float = 0.0
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        _require(self.median_, self.mean_, self.scale_)
+        _require(self.median_, self.low_, self.high_, self.mean_, self.scale_)
         X = np.where(np.isnan(X), self.median_, X)
+        # A linear model extrapolates without limit: a feature far outside what
+        # training saw (say a ratio whose denominator nearly vanished after an
+        # edit) would otherwise swing the correction by orders of magnitude.
+        X = np.clip(X, self.low_, self.high_)
         return (X - self.mean_) / self.scale_
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RidgeCorrection:
         median = np.nanmedian(X, axis=0)
         self.median_ = np.where(np.isfinite(median), median, 0.0)
         filled = np.where(np.isnan(X), self.median_, X)
+        self.low_ = filled.min(axis=0)
+        self.high_ = filled.max(axis=0)
         self.mean_ = filled.mean(axis=0)
         scale = filled.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -226,11 +234,15 @@ class RidgeCorrection:
         return self._transform(X) @ self.coef_ + self.intercept_
 
     def save(self, directory: Path, prefix: str) -> dict[str, Any]:
-        _require(self.coef_, self.median_, self.mean_, self.scale_)
+        _require(
+            self.coef_, self.median_, self.low_, self.high_, self.mean_, self.scale_
+        )
         filename = f"{prefix}.ridge.json"
         payload = {
             "alpha": self.alpha,
             "median": self.median_.tolist(),
+            "low": self.low_.tolist(),
+            "high": self.high_.tolist(),
             "mean": self.mean_.tolist(),
             "scale": self.scale_.tolist(),
             "coef": self.coef_.tolist(),
@@ -244,6 +256,8 @@ class RidgeCorrection:
         payload = json.loads((directory / spec["file"]).read_text())
         learner = cls(alpha=payload["alpha"])
         learner.median_ = np.asarray(payload["median"], dtype=np.float64)
+        learner.low_ = np.asarray(payload["low"], dtype=np.float64)
+        learner.high_ = np.asarray(payload["high"], dtype=np.float64)
         learner.mean_ = np.asarray(payload["mean"], dtype=np.float64)
         learner.scale_ = np.asarray(payload["scale"], dtype=np.float64)
         learner.coef_ = np.asarray(payload["coef"], dtype=np.float64)

@@ -104,6 +104,9 @@ _CALIBRATION_STUDIOS = 200
 # The confidence score's tolerance: the chance of landing within +-10% of actual.
 _CONFIDENCE_TOLERANCE = float(np.log(1.10))
 _FORMAT_VERSION = 1
+#: Bound on a learned log-correction: a factor beyond e^+-1 (x0.37..x2.7) of the
+#: structural forecast is never a plausible month, whatever a learner says.
+_G_LIMIT = 1.0
 _MANIFEST = "model.json"
 
 
@@ -459,7 +462,9 @@ class ForwardModel:
                 y[others & val],
             )
             if learner is not None:
-                g[scored] = learner.predict(pairs.X[scored])
+                g[scored] = np.clip(
+                    learner.predict(pairs.X[scored]), -_G_LIMIT, _G_LIMIT
+                )
             keep |= scored
             scored_studios += int((fold_of_studio == k).sum())
         return (y - g)[keep], pairs.horizon[keep]
@@ -483,7 +488,7 @@ class ForwardModel:
     def _predict_g(self, X: np.ndarray) -> np.ndarray:
         if self.correction_ is None:
             return np.zeros(len(X))
-        return self.correction_.predict(X)
+        return np.clip(self.correction_.predict(X), -_G_LIMIT, _G_LIMIT)
 
     # ------------------------------------------------------------------ states
     def make_state(self, history: pd.DataFrame, base_month: Any) -> StudioState:
@@ -554,7 +559,9 @@ class ForwardModel:
         X = pair_feature_matrix(studio, b, h, sq_revenue.ravel())
         g = self._predict_g(X).reshape(n, horizons)
         if self.members_correction_ is not None:
-            g_members = self.members_correction_.predict(X).reshape(n, horizons)
+            g_members = np.clip(
+                self.members_correction_.predict(X), -_G_LIMIT, _G_LIMIT
+            ).reshape(n, horizons)
         else:
             g_members = np.zeros((n, horizons))
         return [

@@ -414,3 +414,19 @@ def test_an_unfitted_model_says_so(history):
     """make_state before fit or load raises NotFittedError."""
     with pytest.raises(NotFittedError):
         ForwardModel().make_state(history, history["ds"].iloc[10])
+
+
+def test_an_inconsistent_edit_to_the_base_month_keeps_the_forecast_sane(model, history):
+    """Regression: a ticket edited without its membership revenue made the linear
+    part of the correction extrapolate to exp(1e9) (an infinite forecast)."""
+    base_month = history["ds"].iloc[-1]
+    edited = history.copy()
+    edited.loc[edited["ds"] == base_month, "avg_ticket_price"] += 1.55
+
+    before_state = model.make_state(history, base_month)
+    before = model.predict(before_state, before_state.levers, 3)
+    after_state = model.make_state(edited, base_month)
+    after = model.predict(after_state, after_state.levers, 3)
+
+    assert np.isfinite(after.revenue).all()
+    np.testing.assert_allclose(after.revenue, before.revenue, rtol=0.05)
