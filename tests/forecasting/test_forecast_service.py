@@ -15,13 +15,18 @@ pytestmark = pytest.mark.django_db
 BASE = "2026-04"
 
 
-def test_status_quo_forecast_has_every_month_with_intervals(active_version, loaded_studios):
+def test_status_quo_forecast_has_every_month_with_intervals(
+    active_version, loaded_studios
+):
     studio = loaded_studios[0]
 
     out = forecast_predict(studio=studio, base_month=BASE, months=6)
 
     assert [p.month for p in out.predictions] == [1, 2, 3, 4, 5, 6]
-    assert [p.month_year for p in out.predictions][:2] == [dt.date(2026, 5, 1), dt.date(2026, 6, 1)]
+    assert [p.month_year for p in out.predictions][:2] == [
+        dt.date(2026, 5, 1),
+        dt.date(2026, 6, 1),
+    ]
     for p in out.predictions:
         assert p.lower < p.revenue < p.upper
         assert 0 <= p.confidence_score <= 1
@@ -33,7 +38,9 @@ def test_status_quo_forecast_has_every_month_with_intervals(active_version, load
     assert out.levers == out.base_levers  # no plan given: the base month's levers
 
 
-def test_forecast_is_logged_once_with_inputs_and_outputs(active_version, loaded_studios):
+def test_forecast_is_logged_once_with_inputs_and_outputs(
+    active_version, loaded_studios
+):
     studio = loaded_studios[0]
 
     out = forecast_predict(
@@ -119,7 +126,9 @@ def test_tampered_artifact_is_refused(active_version, tmp_path, settings):
     shutil.copytree(artifact_directory(active_version), copy / active_version.version)
     settings.MODEL_ARTIFACT_DIR = copy
     manifest = copy / active_version.version / "model.json"
-    manifest.write_text(manifest.read_text().replace('"max_horizon": 12', '"max_horizon": 11'))
+    manifest.write_text(
+        manifest.read_text().replace('"max_horizon": 12', '"max_horizon": 11')
+    )
     clear_loaded_model()
 
     with pytest.raises(ArtifactIntegrityError, match="refusing to load"):
