@@ -27,7 +27,7 @@ install: $(STAMP)
 demo: export DEBUG ?= true
 demo: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS)
+	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --graphql-url http://$(HOST):$(PORT)/graphql/
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The tests need a secret key; this one is for tests only.

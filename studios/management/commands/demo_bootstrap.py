@@ -17,7 +17,6 @@ from studios.services import api_token_create, api_token_revoke
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"  # noqa: S105 - printed development credential, embedded default only
 DEMO_TOKEN_NAME = "demo"
-GRAPHQL_URL = "http://127.0.0.1:8000/graphql/"
 FORWARD_PREDICTION_EXAMPLE = (
     "query ForwardPrediction($input: ForwardPredictionInput!) { "
     "forwardPrediction(input: $input) { predictionId modelVersion "
@@ -33,6 +32,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--studios", type=int, default=12, help="Demo studios to generate."
+        )
+        parser.add_argument(
+            "--graphql-url",
+            default="http://127.0.0.1:8000/graphql/",
+            help="Where the demo server answers, for the printed curl.",
         )
 
     def handle(self, *args, **options) -> None:
@@ -61,7 +65,7 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Active model: {model_version_active().version}.")
-        self._print_api_example()
+        self._print_api_example(options["graphql_url"])
 
     def _ensure_superuser(self) -> None:
         if connection.vendor != "sqlite":
@@ -89,7 +93,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _print_api_example(self) -> None:
+    def _print_api_example(self, graphql_url: str) -> None:
         """A fresh "demo" API token for the superuser and a curl that uses it.
 
         Only a token's hash is stored, so the previous demo token cannot be shown
@@ -136,7 +140,7 @@ class Command(BaseCommand):
         }
         self.stdout.write(
             f"Forecast {studio.name} from {latest:%Y-%m} with 95% retention:\n"
-            f"  curl -s {GRAPHQL_URL} \\\n"
+            f"  curl -s {graphql_url} \\\n"
             f"    -H {shlex.quote(f'Authorization: Bearer {key}')} \\\n"
             "    -H 'Content-Type: application/json' \\\n"
             f"    -d {shlex.quote(json.dumps(payload))}"
