@@ -39,6 +39,7 @@ from optimization.solver import (
     solve,
 )
 from studios.models import Studio
+from studios.selectors import metric_latest_month
 from studiosim.errors import InvalidInput
 
 #: Maximum change per lever when the request gives none (SPEC §5's examples for
@@ -497,16 +498,7 @@ def lever_impact_analysis(
             field="analysis_type",
         )
     if base_month is None:
-        latest = (
-            studio.monthly_metrics.order_by("-month_year")
-            .values_list("month_year", flat=True)
-            .first()
-        )
-        if latest is None:
-            raise InvalidInput(
-                f"{studio.name} has no monthly data yet", field="studio_id"
-            )
-        base = latest
+        base = metric_latest_month(studio=studio)
     else:
         base = parse_base_month(base_month)
     loaded = active_model()

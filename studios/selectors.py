@@ -39,6 +39,7 @@ from studios.models import (
     StudioRole,
 )
 from studiosim.cache import cached_json, prediction_cache_key
+from studiosim.errors import InvalidInput
 
 M = TypeVar("M", bound=Model)
 User = AbstractBaseUser | AnonymousUser
@@ -386,3 +387,18 @@ def _baseline_from_json(data: dict[str, Any]) -> StudioBaseline:
         seasonality=tuple(SeasonalityIndex(**s) for s in data["seasonality"]),
         benchmarks=PeerBenchmarks(**data["benchmarks"]),
     )
+
+
+def metric_latest_month(*, studio: Studio) -> date:
+    """The studio's latest month of data: the default base month of a prediction.
+
+    Raises InvalidInput (on ``studio_id``) when the studio has no data yet.
+    """
+    latest = (
+        studio.monthly_metrics.order_by("-month_year")
+        .values_list("month_year", flat=True)
+        .first()
+    )
+    if latest is None:
+        raise InvalidInput(f"{studio.name} has no monthly data yet", field="studio_id")
+    return latest

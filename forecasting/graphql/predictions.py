@@ -43,6 +43,7 @@ from forecasting.ml.frame import LEVERS
 from forecasting.models import ModelVersion, ModelVersionStatus, PredictionType
 from forecasting.services import ForecastOutput, forecast_predict, prediction_log_write
 from studios.models import Studio
+from studios.selectors import metric_latest_month
 from studiosim.cache import cached_json, prediction_cache_key
 from studiosim.errors import InvalidInput, NoActiveModel
 
@@ -52,7 +53,6 @@ __all__ = [
     "cached_prediction",
     "forecast_serve",
     "input_fields",
-    "latest_month",
     "lever_paths",
     "report_cache_status",
 ]
@@ -109,7 +109,7 @@ def forecast_serve(
         request=request,
         compute=lambda: forecast_predict(
             studio=studio,
-            base_month=base_month or latest_month(studio),
+            base_month=base_month or metric_latest_month(studio=studio),
             levers=levers,
             months=months,
             coverage=coverage,
@@ -130,18 +130,6 @@ def forecast_serve(
         user=user,
     )
     return Served(output, hit)
-
-
-def latest_month(studio: Studio) -> dt.date:
-    """The studio's latest month of data, the default base month."""
-    latest = (
-        studio.monthly_metrics.order_by("-month_year")
-        .values_list("month_year", flat=True)
-        .first()
-    )
-    if latest is None:
-        raise InvalidInput(f"{studio.name} has no monthly data yet", field="studio_id")
-    return latest
 
 
 def cached_prediction(

@@ -19,7 +19,6 @@ from forecasting.graphql.predictions import (
     Served,
     cached_prediction,
     input_fields,
-    latest_month,
     lever_paths,
     report_cache_status,
 )
@@ -44,6 +43,7 @@ from optimization.services import (
 )
 from studios.graphql.inputs import studio_from_input
 from studios.models import Studio
+from studios.selectors import metric_latest_month
 from studiosim.errors import InvalidInput
 
 __all__ = ["Query"]
@@ -155,7 +155,7 @@ def inverse_serve(
         request=request,
         compute=lambda: inverse_predict(
             studio=studio,
-            base_month=base_month or latest_month(studio),
+            base_month=base_month or metric_latest_month(studio=studio),
             target_revenue=target_revenue,
             target_months=target_months,
             target_kind=target_kind,
