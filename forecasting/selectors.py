@@ -34,6 +34,31 @@ def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE).first()
 
 
+@dataclass(frozen=True)
+class ServingVersion:
+    """The active model version as a served answer is keyed and logged by."""
+
+    pk: int
+    version: str
+
+
+def serving_version() -> ServingVersion:
+    """The active model version's id and name, for keying and logging an answer.
+
+    Only those two columns: the row's evaluation metrics (tens of kilobytes of
+    JSON) are not needed to look up or log an answer. Raises
+    :class:`NoActiveModel`.
+    """
+    row = (
+        ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE)
+        .values_list("pk", "version")
+        .first()
+    )
+    if row is None:
+        raise NoActiveModel()
+    return ServingVersion(*row)
+
+
 def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.all()
 

@@ -472,7 +472,7 @@ def forecast_predict(
         output = prediction_log_write(
             studio=studio,
             prediction_type=PredictionType.FORWARD,
-            version=loaded.version,
+            model_version_id=loaded.version.pk,
             base_month=base,
             months=months,
             inputs={"levers": plan, "coverage": coverage},
@@ -487,23 +487,28 @@ def prediction_log_write(
     *,
     studio: Studio,
     prediction_type: str,
-    version: ModelVersion,
+    model_version_id: int,
     base_month: dt.date,
     months: int,
     inputs: dict,
     output,
+    output_json: dict | None = None,
     confidence: float | None,
     user=None,
 ):
-    """One INSERT recording a served prediction; returns the output with its id."""
+    """One INSERT recording a served prediction; returns the output with its id.
+
+    ``output_json`` is ``output.as_dict()`` when the caller has it already (a
+    cached answer is stored as that JSON), so it is not rebuilt.
+    """
     log = PredictionLog.objects.create(
         studio=studio,
         prediction_type=prediction_type,
-        model_version=version,
+        model_version_id=model_version_id,
         base_month=base_month,
         projection_months=months,
         inputs=inputs,
-        outputs=output.as_dict(),
+        outputs=output.as_dict() if output_json is None else output_json,
         confidence=None if confidence is None else min(1.0, max(0.0, confidence)),
         created_by=user if user is not None and user.is_authenticated else None,
     )

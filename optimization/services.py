@@ -393,7 +393,7 @@ def inverse_predict(
         output = prediction_log_write(
             studio=studio,
             prediction_type=PredictionType.INVERSE,
-            version=loaded.version,
+            model_version_id=loaded.version.pk,
             base_month=base,
             months=target_months,
             inputs={

@@ -121,8 +121,13 @@ def _count(event: str) -> None:
         _process_counts[event] += 1
     key = STATS_KEY.format(event=event)
     try:
-        cache.add(key, 0, timeout=None)
-        cache.incr(key)
+        # One round trip once the counter exists; ``add`` only creates it, so
+        # two processes creating it at once both count.
+        try:
+            cache.incr(key)
+        except ValueError:  # not there yet (first count, or evicted)
+            cache.add(key, 0, timeout=None)
+            cache.incr(key)
     except Exception:  # statistics must never fail a request
         # django-redis with IGNORE_EXCEPTIONS already answers None when Redis is
         # down; this covers caches configured without it.

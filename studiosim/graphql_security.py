@@ -2,21 +2,32 @@
 
 The limits are schema extensions built afresh for every request (classes or
 factories, never shared instances); each refusal is a visible GraphQL error.
+
+Parsing and validating a document costs more than answering a cached prediction,
+and clients send the same few query texts over and over (variables carry what
+changes), so both steps are cached per process with strawberry's
+``ParserCache`` and ``ValidationCache``. The validation cache is keyed by the
+document *and the rule classes*; the limit rules are therefore classes built once
+at import, not per request (strawberry's limiters build a new class per instance,
+which would make every request a miss).
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry import UNSET
 from strawberry.extensions import (
     AddValidationRules,
     FieldExtension,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.permission import BasePermission
 from strawberry.types import Info
@@ -30,7 +41,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_QUERY_DEPTH",
     "MAX_TOKENS",
-    "IntrospectionUnlessEnabled",
+    "DOCUMENT_CACHE_SIZE",
+    "DocumentLimits",
     "IsStaff",
     "PageSizeLimit",
 ]
@@ -44,25 +56,45 @@ MAX_ALIASES = 10
 # The full introspection query is about 300 tokens.
 MAX_TOKENS = 2000
 MAX_PAGE_SIZE = 100
+# Distinct query texts whose parsed document and validation result each process
+# keeps (least recently used first out). A frontend sends a few dozen; a text is
+# at most MAX_TOKENS tokens, so the caches stay small whatever clients send.
+DOCUMENT_CACHE_SIZE = 256
 
 
-class IntrospectionUnlessEnabled(AddValidationRules):
-    """Refuse ``__schema`` and ``__type`` unless ``GRAPHIQL_ENABLED`` is on.
+@functools.cache
+def _limit_rules(
+    max_depth: int, max_aliases: int
+) -> tuple[type[ASTValidationRule], ...]:
+    """The rule classes of strawberry's limiters, made once per pair of limits
+    (see the module docstring)."""
+    return (
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    )
 
-    The setting is read per request, so it follows the environment (and tests).
+
+class DocumentLimits(AddValidationRules):
+    """Depth and alias limits, and no ``__schema`` or ``__type`` unless
+    ``GRAPHIQL_ENABLED`` is on.
+
+    The limits and the setting are read per request, so they follow the
+    environment (and tests); the rules are the same classes every time for the
+    same limits, so validation results stay cacheable.
     """
 
     def __init__(self) -> None:
-        super().__init__(
+        introspection = (
             [] if settings.GRAPHIQL_ENABLED else [NoSchemaIntrospectionCustomRule]
         )
+        super().__init__([*_limit_rules(MAX_QUERY_DEPTH, MAX_ALIASES), *introspection])
 
 
 LIMIT_EXTENSIONS: list[Callable[[], SchemaExtension]] = [
-    lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-    lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
     lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-    IntrospectionUnlessEnabled,
+    DocumentLimits,
+    lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+    lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
 ]
 
 

@@ -5,12 +5,7 @@ import strawberry_django
 from strawberry.types import Info
 from strawberry_django.pagination import OffsetPaginated
 
-from forecasting.graphql.predictions import (
-    forecast_serve,
-    input_fields,
-    lever_paths,
-    report_cache_status,
-)
+from forecasting.graphql.predictions import report_cache_status
 from forecasting.graphql.types import (
     CacheStatsType,
     ForwardPredictionInput,
@@ -18,6 +13,7 @@ from forecasting.graphql.types import (
     LeversInput,
     ModelVersionType,
 )
+from forecasting.serving import forecast_serve, input_fields, lever_paths
 from studios.graphql.inputs import studio_from_input
 from studiosim.cache import cache_stats
 from studiosim.graphql_security import IsStaff, PageSizeLimit

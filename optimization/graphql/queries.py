@@ -1,29 +1,18 @@
 """Root query fields of inverse prediction and lever impact analysis.
 
 The resolvers resolve the studio through the tenancy selector and call one
-serving function each; those put the cache (and, for inverse prediction, the
-prediction log) in front of the services, as
-:mod:`forecasting.graphql.predictions` describes.
+serving function each (:mod:`optimization.serving`); those put the cache (and,
+for inverse prediction, the prediction log) in front of the services.
 """
 
-import dataclasses
 from typing import Annotated
 
 import strawberry
 import strawberry_django
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Count, Sum
 from strawberry.types import Info
 
-from forecasting.graphql.predictions import (
-    Served,
-    cached_prediction,
-    input_fields,
-    lever_paths,
-    report_cache_status,
-)
-from forecasting.models import PredictionType
-from forecasting.services import prediction_log_write, validate_levers
+from forecasting.graphql.predictions import report_cache_status
+from forecasting.serving import input_fields, lever_paths
 from optimization.graphql.inputs import (
     CurrentStateInput,
     InverseConstraintsInput,
@@ -34,17 +23,8 @@ from optimization.graphql.types import (
     InversePredictionType,
     LeverImpactAnalysisType,
 )
-from optimization.services import (
-    InverseConstraints,
-    InverseOutput,
-    LeverImpactOutput,
-    inverse_predict,
-    lever_impact_analysis,
-)
+from optimization.serving import inverse_serve, lever_impact_serve
 from studios.graphql.inputs import studio_from_input
-from studios.models import Studio
-from studios.selectors import metric_latest_month
-from studiosim.errors import InvalidInput
 
 __all__ = ["Query"]
 
@@ -113,103 +93,3 @@ class Query:
         )
         report_cache_status(info, served)
         return LeverImpactAnalysisType.from_output(served.output)
-
-
-def inverse_serve(
-    *,
-    studio: Studio,
-    user: AbstractBaseUser,
-    base_month: str | None,
-    target_revenue: float,
-    target_months: int,
-    target_kind: str,
-    current_levers: dict[str, float],
-    current_member_count: int | None,
-    constraints: InverseConstraints,
-) -> Served[InverseOutput]:
-    """:func:`optimization.services.inverse_predict`, cached and logged.
-
-    With no ``base_month`` the plan starts from the studio's latest month.
-    Bounds are checked against each lever's valid range (a retention bound of
-    1.5 would let the plan leave it). ``current_member_count`` is checked and
-    recorded in the log only: the model starts from the member count on record
-    for the base month.
-    """
-    if current_member_count is not None and current_member_count < 0:
-        raise InvalidInput("must not be negative", field="current_member_count")
-    for bounds in ("lower_bounds", "upper_bounds"):
-        with input_fields(lever_paths(f"constraints.{bounds}")):
-            validate_levers(getattr(constraints, bounds))
-    request = {
-        "base_month": base_month,
-        "target_revenue": target_revenue,
-        "target_months": target_months,
-        "target_kind": target_kind,
-        "current_levers": current_levers,
-        "constraints": dataclasses.asdict(constraints),
-    }
-    output, version, hit = cached_prediction(
-        PredictionType.INVERSE,
-        InverseOutput,
-        studio=studio,
-        request=request,
-        compute=lambda: inverse_predict(
-            studio=studio,
-            base_month=base_month or metric_latest_month(studio=studio),
-            target_revenue=target_revenue,
-            target_months=target_months,
-            target_kind=target_kind,
-            current_levers=current_levers,
-            constraints=constraints,
-            log=False,
-        ),
-    )
-    inputs = {
-        "target_revenue": target_revenue,
-        "target_kind": target_kind,
-        "current_levers": current_levers,
-        "constraints": request["constraints"],
-    }
-    if current_member_count is not None:
-        inputs["current_member_count"] = current_member_count
-    output = prediction_log_write(
-        studio=studio,
-        prediction_type=PredictionType.INVERSE,
-        version=version,
-        base_month=output.base_month,
-        months=output.target_months,
-        inputs=inputs,
-        output=output,
-        confidence=output.confidence_score,
-        user=user,
-    )
-    return Served(output, hit)
-
-
-def lever_impact_serve(
-    *, studio: Studio, analysis_type: str, base_month: str | None
-) -> Served[LeverImpactOutput]:
-    """:func:`optimization.services.lever_impact_analysis`, cached; not logged, as
-    it forecasts no month whose actual revenue could later be compared.
-
-    The analysis correlates levers with revenue over the studio's peers too, so
-    the key also covers their number and data versions, as the baseline's does.
-    """
-    peers = Studio.objects.filter(studio_type=studio.studio_type).aggregate(
-        count=Count("pk"), data_versions=Sum("data_version")
-    )
-    request = {
-        "analysis_type": analysis_type,
-        "base_month": base_month,
-        "peers": [peers["count"], peers["data_versions"]],
-    }
-    output, _, hit = cached_prediction(
-        "lever_impact",
-        LeverImpactOutput,
-        studio=studio,
-        request=request,
-        compute=lambda: lever_impact_analysis(
-            studio=studio, analysis_type=analysis_type, base_month=base_month
-        ),
-    )
-    return Served(output, hit)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.middleware.csrf import CSRF_SECRET_LENGTH
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils.crypto import get_random_string
 
 from studios.services import api_token_create
@@ -95,3 +96,16 @@ def staff(db):
 
 def error_codes(body: dict) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+
+
+def assert_a_hit_costs_four_queries(queries: CaptureQueriesContext) -> None:
+    """The token, the studio, the active model version's id and name, and the
+    log entry: nothing else is read or written to serve a cached answer."""
+    token, studio, version, log = (q["sql"] for q in queries)
+    assert 'FROM "studios_apitoken"' in token
+    assert 'FROM "studios_studio"' in studio
+    assert version.startswith(
+        'SELECT "forecasting_modelversion"."id" AS "pk", '
+        '"forecasting_modelversion"."version" AS "version" FROM '
+    )
+    assert log.startswith('INSERT INTO "forecasting_predictionlog"')

@@ -2,9 +2,11 @@
 
 import logging
 import re
+import uuid
 
 import pytest
 from django.test import Client
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from studiosim import graphql_security
 from studiosim.errors import InvalidInput, NoActiveModel
@@ -225,6 +227,56 @@ def test_introspection_works_where_graphiql_is_enabled(gql, owner, settings):
     body = gql(owner).execute(INTROSPECTION_QUERY)
 
     assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def test_a_repeated_document_is_validated_once(gql, owner):
+    """Clients send the same few query texts; validating each once per process
+    is what keeps a cached answer cheap. The limits are classes made once, so
+    they do not defeat the cache by being new on every request."""
+    # given
+    client = gql(owner)
+    validations = _get_validate_cache(graphql_security.DOCUMENT_CACHE_SIZE)
+    client.execute(STUDIO_BASELINE_QUERY, {"studioId": str(uuid.uuid4())})
+    before = validations.cache_info()
+
+    # when
+    body = client.execute(STUDIO_BASELINE_QUERY, {"studioId": str(uuid.uuid4())})
+
+    # then
+    after = validations.cache_info()
+    assert error_codes(body) == ["NOT_FOUND"]
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
+def test_a_cached_document_is_checked_against_the_current_limits(
+    gql, owner, monkeypatch
+):
+    # given: the document was validated (and cached) under the normal limit
+    client = gql(owner)
+    assert error_codes(client.execute(DEEPEST_QUERY)) == ["NOT_FOUND"]
+
+    # when: the limit is lowered and the same text sent again, twice
+    monkeypatch.setattr(graphql_security, "MAX_QUERY_DEPTH", 2)
+    bodies = [client.execute(DEEPEST_QUERY) for _ in range(2)]
+
+    # then: refused both times, the second from the cache, the same way
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["data"] is None
+    assert {e["message"] for e in bodies[0]["errors"]} == {
+        "'Deepest' exceeds maximum operation depth of 2"
+    }
+
+
+def test_a_cached_introspection_query_follows_the_setting(gql, owner, settings):
+    client = gql(owner)
+
+    settings.GRAPHIQL_ENABLED = True
+    allowed = client.execute(INTROSPECTION_QUERY)
+    settings.GRAPHIQL_ENABLED = False
+    refused = client.execute(INTROSPECTION_QUERY)
+
+    assert allowed == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    assert refused["data"] is None
 
 
 @pytest.mark.parametrize(("enabled", "status"), [(True, 200), (False, 404)])

@@ -6,13 +6,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from forecasting.graphql.predictions import cached_prediction
 from forecasting.models import PredictionLog
 from forecasting.services import forecast_predict
+from forecasting.serving import cached_prediction
 from optimization.services import InverseOutput, inverse_predict
 from studios.models import MonthlyMetric
 from studiosim.cache import cache_stats
-from tests.api.conftest import covers, error_codes
+from tests.api.conftest import assert_a_hit_costs_four_queries, covers, error_codes
 from tests.factories import StudioMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -461,8 +461,7 @@ def test_a_repeated_inverse_prediction_comes_from_the_cache_and_is_logged_again(
     assert answers[0] == answers[1]
     assert ids[0] != ids[1]
     assert PredictionLog.objects.filter(pk__in=ids).count() == 2
-    writes = [q["sql"] for q in hit_queries if not q["sql"].startswith("SELECT")]
-    assert len(writes) == 1 and writes[0].startswith("INSERT")
+    assert_a_hit_costs_four_queries(hit_queries)
 
 
 def test_locked_levers_in_any_order_share_a_cache_entry(
@@ -502,14 +501,15 @@ def test_a_cached_inverse_answer_is_the_services_output_exactly(studio, active_v
         )
 
     # when
-    missed, _, _ = cached_prediction(
+    missed = cached_prediction(
         "inverse", InverseOutput, studio=studio, request=request, compute=compute
     )
-    hit, _, was_hit = cached_prediction(
+    hit = cached_prediction(
         "inverse", InverseOutput, studio=studio, request=request, compute=compute
     )
 
     # then
-    assert was_hit
-    assert hit == missed == compute()
-    assert hit.action_plan and hit.lever_changes
+    assert (missed.hit, hit.hit) == (False, True)
+    assert hit.output == missed.output == compute()
+    assert hit.data == missed.data == compute().as_dict()
+    assert hit.output.action_plan and hit.output.lever_changes

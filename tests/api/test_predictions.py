@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from forecasting.graphql.predictions import cached_prediction
 from forecasting.graphql.types import LeverEnum
 from forecasting.ml.frame import LEVERS
 from forecasting.models import ModelVersion, ModelVersionStatus, PredictionLog
@@ -23,10 +22,11 @@ from forecasting.services import (
     forecast_predict,
     model_version_activate,
 )
+from forecasting.serving import cached_prediction
 from studios.models import MonthlyMetric
 from studios.services import metric_save
 from studiosim.cache import cache_stats, prediction_cache_key
-from tests.api.conftest import covers, error_codes
+from tests.api.conftest import assert_a_hit_costs_four_queries, covers, error_codes
 from tests.factories import (
     StudioFactory,
     StudioMembershipFactory,
@@ -433,7 +433,7 @@ def test_an_unexpected_error_is_masked_and_nothing_is_logged(
     def fail(**kwargs):
         raise RuntimeError("duplicate key in /srv/app/forecasting/ml/model.py")
 
-    monkeypatch.setattr("forecasting.graphql.predictions.forecast_predict", fail)
+    monkeypatch.setattr("forecasting.serving.forecast_predict", fail)
 
     # when
     with caplog.at_level(logging.ERROR):
@@ -456,7 +456,7 @@ def test_a_non_finite_answer_is_refused_not_cached_nor_logged(
         output = forecast_predict(**kwargs)
         return dataclasses.replace(output, total_projected_revenue=float("inf"))
 
-    monkeypatch.setattr("forecasting.graphql.predictions.forecast_predict", overflowing)
+    monkeypatch.setattr("forecasting.serving.forecast_predict", overflowing)
     hits = cache_stats()["process"]["hits"]
 
     # when
@@ -506,9 +506,7 @@ def test_a_repeated_forward_prediction_comes_from_the_cache_and_is_logged_again(
 
     # then: a hit reads no history and writes only its log entry
     assert len(hit_queries) < len(miss_queries)
-    writes = [q["sql"] for q in hit_queries if not q["sql"].startswith("SELECT")]
-    assert len(writes) == 1
-    assert writes[0].startswith('INSERT INTO "forecasting_predictionlog"')
+    assert_a_hit_costs_four_queries(hit_queries)
 
 
 def test_different_levers_are_cached_apart(gql, studio_owner, studio, active_version):
@@ -578,12 +576,14 @@ def test_an_answer_made_by_a_model_activated_meanwhile_is_not_cached(
         return dataclasses.replace(output, model_version=other.version)
 
     # when
-    output, version, hit = cached_prediction(
+    cached = cached_prediction(
         "forward", ForecastOutput, studio=studio, request=request, compute=compute
     )
 
     # then: logged against the version that made it, kept out of the old key
-    assert (output.model_version, version, hit) == (other.version, other, False)
+    assert cached.output.model_version == other.version
+    assert (cached.version.pk, cached.version.version) == (other.pk, other.version)
+    assert not cached.hit
     key = prediction_cache_key(
         "forward", studio=studio, model_version=active_version.version, payload=request
     )
@@ -598,16 +598,17 @@ def test_a_cache_hit_is_the_services_output_exactly(studio, active_version):
         return forecast_predict(studio=studio, base_month=BASE_MONTH, log=False)
 
     # when
-    missed, _, _ = cached_prediction(
+    missed = cached_prediction(
         "forward", ForecastOutput, studio=studio, request=request, compute=compute
     )
-    hit, _, was_hit = cached_prediction(
+    hit = cached_prediction(
         "forward", ForecastOutput, studio=studio, request=request, compute=compute
     )
 
     # then
-    assert was_hit
-    assert hit == missed == compute()
+    assert (missed.hit, hit.hit) == (False, True)
+    assert hit.output == missed.output == compute()
+    assert hit.data == missed.data == compute().as_dict()
 
 
 def test_forward_prediction_succeeds_with_redis_down(

@@ -1,0 +1,125 @@
+"""Inverse prediction and lever impact analysis as the API serves them: cached
+and, for inverse prediction, logged, as :mod:`forecasting.serving` describes."""
+
+import dataclasses
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, Sum
+
+from forecasting.models import PredictionType
+from forecasting.services import prediction_log_write, validate_levers
+from forecasting.serving import Served, cached_prediction, input_fields, lever_paths
+from optimization.services import (
+    InverseConstraints,
+    InverseOutput,
+    LeverImpactOutput,
+    inverse_predict,
+    lever_impact_analysis,
+)
+from studios.models import Studio
+from studios.selectors import metric_latest_month
+from studiosim.errors import InvalidInput
+
+__all__ = ["inverse_serve", "lever_impact_serve"]
+
+
+def inverse_serve(
+    *,
+    studio: Studio,
+    user: AbstractBaseUser,
+    base_month: str | None,
+    target_revenue: float,
+    target_months: int,
+    target_kind: str,
+    current_levers: dict[str, float],
+    current_member_count: int | None,
+    constraints: InverseConstraints,
+) -> Served[InverseOutput]:
+    """:func:`optimization.services.inverse_predict`, cached and logged.
+
+    With no ``base_month`` the plan starts from the studio's latest month.
+    Bounds are checked against each lever's valid range (a retention bound of
+    1.5 would let the plan leave it). ``current_member_count`` is checked and
+    recorded in the log only: the model starts from the member count on record
+    for the base month.
+    """
+    if current_member_count is not None and current_member_count < 0:
+        raise InvalidInput("must not be negative", field="current_member_count")
+    for bounds in ("lower_bounds", "upper_bounds"):
+        with input_fields(lever_paths(f"constraints.{bounds}")):
+            validate_levers(getattr(constraints, bounds))
+    request = {
+        "base_month": base_month,
+        "target_revenue": target_revenue,
+        "target_months": target_months,
+        "target_kind": target_kind,
+        "current_levers": current_levers,
+        "constraints": dataclasses.asdict(constraints),
+    }
+    cached = cached_prediction(
+        PredictionType.INVERSE,
+        InverseOutput,
+        studio=studio,
+        request=request,
+        compute=lambda: inverse_predict(
+            studio=studio,
+            base_month=base_month or metric_latest_month(studio=studio),
+            target_revenue=target_revenue,
+            target_months=target_months,
+            target_kind=target_kind,
+            current_levers=current_levers,
+            constraints=constraints,
+            log=False,
+        ),
+    )
+    output = cached.output
+    inputs = {
+        "target_revenue": target_revenue,
+        "target_kind": target_kind,
+        "current_levers": current_levers,
+        "constraints": request["constraints"],
+    }
+    if current_member_count is not None:
+        inputs["current_member_count"] = current_member_count
+    output = prediction_log_write(
+        studio=studio,
+        prediction_type=PredictionType.INVERSE,
+        model_version_id=cached.version.pk,
+        base_month=output.base_month,
+        months=output.target_months,
+        inputs=inputs,
+        output=output,
+        output_json=cached.data,
+        confidence=output.confidence_score,
+        user=user,
+    )
+    return Served(output, cached.hit)
+
+
+def lever_impact_serve(
+    *, studio: Studio, analysis_type: str, base_month: str | None
+) -> Served[LeverImpactOutput]:
+    """:func:`optimization.services.lever_impact_analysis`, cached; not logged, as
+    it forecasts no month whose actual revenue could later be compared.
+
+    The analysis correlates levers with revenue over the studio's peers too, so
+    the key also covers their number and data versions, as the baseline's does.
+    """
+    peers = Studio.objects.filter(studio_type=studio.studio_type).aggregate(
+        count=Count("pk"), data_versions=Sum("data_version")
+    )
+    request = {
+        "analysis_type": analysis_type,
+        "base_month": base_month,
+        "peers": [peers["count"], peers["data_versions"]],
+    }
+    cached = cached_prediction(
+        "lever_impact",
+        LeverImpactOutput,
+        studio=studio,
+        request=request,
+        compute=lambda: lever_impact_analysis(
+            studio=studio, analysis_type=analysis_type, base_month=base_month
+        ),
+    )
+    return Served(cached.output, cached.hit)
