@@ -29,7 +29,10 @@ threads, each waiting for its answer before sending the next:
   studio (detail)     13%  with its last 12 months and class types
 
 Forward and inverse latencies are split by what the server answered in its
-``Cache-Status`` header (hit or miss). Prints p50/p95/p99 per operation,
+``Cache-Status`` header (hit or miss). Prints p50/p95/p99 per operation as the
+clients saw them (connection to last byte) and as gunicorn timed them inside
+the server (its access log: parsed request to response sent; the difference is
+connecting, waiting for a free worker or CPU, and the client's own work),
 requests per second, the prediction cache hit rate seen by the clients, and,
 with Redis, the server's own counters over the measured requests (all workers). The server is always
 stopped and the temporary directory (database file, model artifacts, server
@@ -59,6 +62,11 @@ from urllib.parse import urlparse
 import _setup
 
 GRAPHQL_PATH = "/graphql/"
+OPERATION_HEADER = "X-Bench-Operation"
+# One access-log line per request: the operation the client named, the
+# Cache-Status the server answered, and gunicorn's own request time in
+# microseconds (from the parsed request to the response written).
+SERVER_LOG_FORMAT = "%({x-bench-operation}i)s|%({cache-status}o)s|%(D)s"
 
 FORWARD = """query Forward($input: ForwardPredictionInput!) {
   forwardPrediction(input: $input) {
@@ -191,7 +199,9 @@ def build_plan(
 # --- the client process ----------------------------------------------------------
 
 
-def _post(port: int, token: str, query: str, variables: dict) -> tuple[int, str, dict]:
+def _post(
+    port: int, token: str, query: str, variables: dict, operation: str = "-"
+) -> tuple[int, str, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request(
@@ -201,6 +211,8 @@ def _post(port: int, token: str, query: str, variables: dict) -> tuple[int, str,
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
+                # Only for the server's access log (see SERVER_LOG_FORMAT).
+                OPERATION_HEADER: operation,
             },
         )
         response = connection.getresponse()
@@ -219,7 +231,7 @@ def run_load(
 ) -> tuple[list[tuple[str, str, float, bool]], float]:
     """Send ``plan`` from ``clients`` threads, each waiting for its answer.
 
-    Returns ``(operation, cache outcome, milliseconds, ok)`` per request sent, and
+    Returns ``(operation, Cache-Status, milliseconds, ok)`` per request sent, and
     the wall time. Requests not started within ``time_cap`` seconds are dropped.
     """
     todo: queue.SimpleQueue = queue.SimpleQueue()
@@ -237,20 +249,15 @@ def run_load(
                 return
             sent = time.perf_counter()
             try:
-                status, cache_status, body = _post(port, token, query, variables)
+                status, cache_status, body = _post(
+                    port, token, query, variables, operation
+                )
                 ok = status == 200 and "errors" not in body
             except (OSError, ValueError):
                 cache_status, ok = "", False
             elapsed = (time.perf_counter() - sent) * 1000
-            outcome = (
-                ""
-                if not cache_status
-                else "cached"
-                if "; hit" in cache_status
-                else "uncached"
-            )
             with lock:
-                results.append((operation, outcome, elapsed, ok))
+                results.append((operation, cache_status, elapsed, ok))
 
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         for _ in range(clients):
@@ -267,7 +274,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
+def start_server(
+    port: int, workers: int, log_path: Path, access_log: Path
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -293,6 +302,10 @@ def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
             "--preload",
             "--timeout",
             "120",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            SERVER_LOG_FORMAT,
         ],
         cwd=_setup.ROOT,
         env=env,
@@ -357,7 +370,27 @@ def drop_postgres(url: str) -> None:
 # --- main ------------------------------------------------------------------------
 
 
-def _report(results: list, wall: float, planned: int) -> None:
+def _group_name(operation: str, cache_status: str) -> str:
+    if not cache_status or cache_status == "-":
+        return operation
+    return f"{operation} ({'cached' if '; hit' in cache_status else 'uncached'})"
+
+
+def server_times(access_log: Path, operations: set[str]) -> dict[str, list[float]]:
+    """Gunicorn's request time per group, in ms, from :data:`SERVER_LOG_FORMAT`
+    lines of the named operations (the warm-up and set-up requests are left out)."""
+    groups: dict[str, list[float]] = {}
+    for line in access_log.read_text().splitlines():
+        operation, cache_status, microseconds = line.rsplit("|", 2)
+        if operation in operations:
+            name = _group_name(operation, cache_status)
+            groups.setdefault(name, []).append(int(microseconds) / 1000)
+    return groups
+
+
+def _report(
+    results: list, wall: float, planned: int, server: dict[str, list[float]]
+) -> None:
     import numpy as np
 
     print(
@@ -366,17 +399,23 @@ def _report(results: list, wall: float, planned: int) -> None:
     )
     groups: dict[str, list[float]] = {}
     failures: dict[str, int] = {}
-    for operation, outcome, elapsed, ok in results:
-        name = f"{operation} ({outcome})" if outcome else operation
+    for operation, cache_status, elapsed, ok in results:
+        name = _group_name(operation, cache_status)
         groups.setdefault(name, []).append(elapsed)
         if not ok:
             failures[name] = failures.get(name, 0) + 1
+    print("Seen by the clients (connection to last byte):")
     for name in sorted(groups):
         print(f"  {name:<22} {_setup.percentiles(groups[name])}")
     if failures:
         print(f"  failed requests: {failures}")
+    print(
+        "Inside the server (gunicorn's request time, parsed request to response sent):"
+    )
+    for name in sorted(server):
+        print(f"  {name:<22} {_setup.percentiles(server[name])}")
     predictions = [r for r in results if r[1]]
-    hits = sum(r[1] == "cached" for r in predictions)
+    hits = sum("; hit" in r[1] for r in predictions)
     print(
         f"Prediction cache hit rate (forward + inverse, from Cache-Status): "
         f"{hits / len(predictions):.1%} ({hits} of {len(predictions)})"
@@ -459,13 +498,14 @@ def main() -> None:
 
         port = _free_port()
         log_path = workdir / "gunicorn.log"
+        access_log = workdir / "access.log"
         print(
             f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; "
             f"{'PostgreSQL' if args.database_url else 'SQLite'}, cache in "
             f"{'Redis' if redis else 'local memory per worker'}; {args.clients} "
             "client threads in another process"
         )
-        server = start_server(port, args.workers, log_path)
+        server = start_server(port, args.workers, log_path, access_log)
         wait_until_up(server, port, log_path)
 
         spawn = multiprocessing.get_context("spawn")
@@ -482,7 +522,8 @@ def main() -> None:
                 run_load, port, token, plan, args.clients, args.time_cap
             ).result()
             after = _shared_cache_counts(port, staff_token)
-        _report(results, wall, len(plan))
+        operations = {operation for operation, _, _ in plan}
+        _report(results, wall, len(plan), server_times(access_log, operations))
         if redis:
             hits, misses = (after[k] - before[k] for k in ("hits", "misses"))
             print(

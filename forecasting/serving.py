@@ -40,7 +40,6 @@ from typing import (
 )
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.cache import cache
 
 from forecasting.ml.frame import LEVERS
 from forecasting.models import ModelVersion, PredictionType
@@ -166,11 +165,14 @@ def cached_prediction(
     key = prediction_cache_key(
         kind, studio=studio, model_version=version.version, payload=request
     )
-    data, hit = cached_json(key, lambda: _json_compliant(compute().as_dict(), kind))
+    data, hit = cached_json(
+        key,
+        lambda: _json_compliant(compute().as_dict(), kind),
+        keep=lambda data: data["model_version"] == version.version,
+    )
     if data["model_version"] != version.version:
         # Another version was activated while this request was computed: the
-        # answer is the new version's, so it must not stay under the old key.
-        cache.delete(key)
+        # answer is the new version's, so it was not stored under the old key.
         made_by = ModelVersion.objects.only("pk", "version").get(
             version=data["model_version"]
         )

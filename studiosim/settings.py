@@ -119,6 +119,11 @@ else:
         }
     }
 
+# Answers each process keeps in memory in front of Redis (keys are versioned, so
+# these copies are never stale); 0 turns it off. Off without Redis: the
+# local-memory cache is in-process already.
+CACHE_LOCAL_ENTRIES = env.int("CACHE_LOCAL_ENTRIES", default=1024 if REDIS_URL else 0)
+
 # Celery: the broker defaults to REDIS_URL; with neither, tasks run in-process so
 # the embedded default needs no worker.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

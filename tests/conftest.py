@@ -16,6 +16,17 @@ def _no_ssl_redirect(settings):
     settings.SECURE_SSL_REDIRECT = False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    # Each process's in-memory copies of cached answers (on when REDIS_URL is
+    # set, as in CI) must not carry one test's answers into the next.
+    from studiosim.cache import local_cache_clear
+
+    local_cache_clear()
+    yield
+    local_cache_clear()
+
+
 @pytest.fixture
 def superuser(db):
     return SuperUserFactory(username="root-admin")

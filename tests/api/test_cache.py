@@ -3,12 +3,19 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 
 from forecasting.selectors import model_version_active
 from forecasting.services import model_version_activate
 from studios.models import Studio
 from studios.services import metric_save
-from studiosim.cache import cache_stats, cached_json, prediction_cache_key
+from studiosim.cache import (
+    STATS_KEY,
+    cache_stats,
+    cached_json,
+    prediction_cache_key,
+)
 from tests.factories import (
     ModelVersionFactory,
     MonthlyMetricFactory,
@@ -134,6 +141,113 @@ def test_hits_and_misses_are_counted_per_process_and_in_the_cache(db):
         assert after[scope]["hits"] - (before[scope]["hits"] or 0) == 2
         assert after[scope]["misses"] - (before[scope]["misses"] or 0) == 1
     assert 0 < after["process"]["hit_rate"] < 1
+
+
+def test_during_a_request_shared_counts_are_added_when_it_finishes(db):
+    # given
+    key = forward_key(StudioFactory())
+    before = cache_stats()["shared"]["misses"] or 0
+
+    # when: counted while a request is being served
+    request_started.send(sender=None)
+    cached_json(key, lambda: 1)
+    during = cache.get(STATS_KEY.format(event="misses"), 0)
+    request_finished.send(sender=None)
+
+    # then: the shared counter moved only once the request had finished
+    assert during == before
+    assert cache_stats()["shared"]["misses"] == before + 1
+
+
+def test_cache_stats_include_the_current_requests_counts(db):
+    key = forward_key(StudioFactory())
+    before = cache_stats()["shared"]["misses"] or 0
+
+    request_started.send(sender=None)
+    cached_json(key, lambda: 1)
+    inside = cache_stats()["shared"]["misses"]
+    request_finished.send(sender=None)
+
+    assert inside == before + 1
+    assert cache_stats()["shared"]["misses"] == before + 1
+
+
+@pytest.fixture
+def redis_down(settings):
+    """django-redis pointed at a closed port, as configured in production."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+
+
+def test_a_process_answers_from_its_own_copy_without_the_shared_cache(
+    db, settings, redis_down
+):
+    # given: local copies on, the shared cache unreachable
+    settings.CACHE_LOCAL_ENTRIES = 8
+    key = forward_key(StudioFactory())
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"revenue": 41234.5}
+
+    # when
+    first = cached_json(key, compute)
+    second = cached_json(key, compute)
+
+    # then
+    assert first == ({"revenue": 41234.5}, False)
+    assert second == (first[0], True)
+    assert len(calls) == 1
+
+
+def test_local_copies_are_bounded_least_recently_used_first(db, settings, redis_down):
+    # given: room for two answers
+    settings.CACHE_LOCAL_ENTRIES = 2
+    studio = StudioFactory()
+    keys = [forward_key(studio, model_version=f"fm-{i}") for i in range(3)]
+    for key in keys:
+        cached_json(key, lambda: 1)
+
+    # when: the newest two are read, then the oldest
+    newest = [cached_json(key, lambda: 2)[1] for key in keys[1:]]
+    oldest = cached_json(keys[0], lambda: 2)
+
+    # then: the oldest had been dropped and is computed again
+    assert newest == [True, True]
+    assert oldest == (2, False)
+
+
+def test_a_callers_changes_to_a_hit_do_not_reach_the_next_caller(db, settings):
+    settings.CACHE_LOCAL_ENTRIES = 8
+    key = forward_key(StudioFactory())
+    cached_json(key, lambda: {"months": [1, 2, 3]})
+
+    cached_json(key, lambda: None)[0]["months"].append(4)
+
+    assert cached_json(key, lambda: None) == ({"months": [1, 2, 3]}, True)
+
+
+@pytest.mark.parametrize("local_entries", [0, 8])
+def test_a_value_not_to_keep_is_returned_but_not_stored(db, settings, local_entries):
+    settings.CACHE_LOCAL_ENTRIES = local_entries
+    key = forward_key(StudioFactory())
+
+    first = cached_json(key, lambda: {"model_version": "fm-2"}, keep=lambda v: False)
+    second = cached_json(key, lambda: {"model_version": "fm-1"})
+
+    assert first == ({"model_version": "fm-2"}, False)
+    assert second == ({"model_version": "fm-1"}, False)
 
 
 def test_studio_baseline_is_cached_until_the_studios_data_changes(gql, owner):
