@@ -226,6 +226,64 @@ def _post(
         connection.close()
 
 
+def _request_bytes(
+    port: int, token: str, operation: str, query: str, variables: dict
+) -> bytes:
+    """The whole HTTP request, built before the clock starts."""
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    head = (
+        f"POST {GRAPHQL_PATH} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        # Only for the server's access log (see SERVER_LOG_FORMAT).
+        f"{OPERATION_HEADER}: {operation}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def _exchange(port: int, request: bytes) -> tuple[int, str, bytes]:
+    """Send ``request`` and read the response up to its Content-Length.
+
+    A plain socket rather than http.client: the load generator shares the CPUs
+    with the server, so it should spend as little of them as it can (measured
+    here: 0.25 ms of CPU per request, against 0.64 ms with http.client and
+    json). It stops at the last byte of the body, not at the connection's
+    close, which comes after the server's post-response work.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("connection closed before the response headers")
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines[1:])
+        }
+        length = int(headers.get("content-length", 0))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("connection closed before the end of the body")
+            body += chunk
+    return status, headers.get("cache-status", ""), body
+
+
+def _answered(status: int, body: bytes) -> bool:
+    """A 200 whose GraphQL response carries no errors (parsed only if in doubt)."""
+    return status == 200 and (
+        b'"errors"' not in body or "errors" not in json.loads(body)
+    )
+
+
 def run_load(
     port: int, token: str, plan: list, clients: int, time_cap: float
 ) -> tuple[list[tuple[str, str, float, bool]], float]:
@@ -235,8 +293,8 @@ def run_load(
     the wall time. Requests not started within ``time_cap`` seconds are dropped.
     """
     todo: queue.SimpleQueue = queue.SimpleQueue()
-    for item in plan:
-        todo.put(item)
+    for operation, query, variables in plan:
+        todo.put((operation, _request_bytes(port, token, operation, query, variables)))
     results: list[tuple[str, str, float, bool]] = []
     lock = threading.Lock()
     started = time.perf_counter()
@@ -244,18 +302,17 @@ def run_load(
     def client() -> None:
         while time.perf_counter() - started < time_cap:
             try:
-                operation, query, variables = todo.get_nowait()
+                operation, request = todo.get_nowait()
             except queue.Empty:
                 return
             sent = time.perf_counter()
             try:
-                status, cache_status, body = _post(
-                    port, token, query, variables, operation
-                )
-                ok = status == 200 and "errors" not in body
+                status, cache_status, body = _exchange(port, request)
+                elapsed = (time.perf_counter() - sent) * 1000
+                ok = _answered(status, body)
             except (OSError, ValueError):
+                elapsed = (time.perf_counter() - sent) * 1000
                 cache_status, ok = "", False
-            elapsed = (time.perf_counter() - sent) * 1000
             with lock:
                 results.append((operation, cache_status, elapsed, ok))
 
