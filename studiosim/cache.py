@@ -136,6 +136,8 @@ class _LocalCopies:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
+        if settings.CACHE_LOCAL_ENTRIES <= 0:
+            return _MISSING
         with self._lock:
             text = self._entries.get(key)
             if text is None:
