@@ -9,8 +9,9 @@ frontend redrawing a chart, several users of one studio), so it asks through
 - The key (:func:`studiosim.cache.prediction_cache_key`) names the active model
   version, the studio's ``data_version`` and a hash of the request, so a new
   model or new data means a new key and nothing is ever served stale.
-- A cache hit costs two small queries (the active version's id and name; the
-  studio is loaded by the caller), one cache read and the log's INSERT.
+- A cache hit costs one small query (the active version's id and name; the
+  caller has loaded the studio), one cache read (none when this process holds
+  a copy, see :mod:`studiosim.cache`) and the log's INSERT.
 - The cached value is the service's output as JSON; a hit is rebuilt into the
   same dataclass the service returns, so hits and misses are served by one code
   path.
