@@ -59,6 +59,7 @@ __all__ = [
     "forecast_serve",
     "input_fields",
     "lever_paths",
+    "logged",
 ]
 
 
@@ -132,18 +133,40 @@ def forecast_serve(
             log=False,
         ),
     )
-    output = cached.output
-    confidences = [month.confidence_score for month in output.predictions]
+    confidences = [month.confidence_score for month in cached.output.predictions]
+    return logged(
+        cached,
+        studio=studio,
+        user=user,
+        prediction_type=PredictionType.FORWARD,
+        months=cached.output.projection_months,
+        inputs={"levers": dict(levers), "coverage": coverage},
+        confidence=sum(confidences) / len(confidences),
+    )
+
+
+def logged(
+    cached: Cached[Output],
+    *,
+    studio: Studio,
+    user: AbstractBaseUser,
+    prediction_type: str,
+    months: int,
+    inputs: dict[str, Any],
+    confidence: float,
+) -> Served[Output]:
+    """``cached``'s answer as served: its PredictionLog row written (one INSERT,
+    the cached JSON as outputs) and its id set on the output."""
     output = prediction_log_write(
         studio=studio,
-        prediction_type=PredictionType.FORWARD,
+        prediction_type=prediction_type,
         model_version_id=cached.version.pk,
-        base_month=output.base_month,
-        months=output.projection_months,
-        inputs={"levers": dict(levers), "coverage": coverage},
-        output=output,
+        base_month=cached.output.base_month,
+        months=months,
+        inputs=inputs,
+        output=cached.output,
         output_json=cached.data,
-        confidence=sum(confidences) / len(confidences),
+        confidence=confidence,
         user=user,
     )
     return Served(output, cached.hit)

@@ -7,8 +7,14 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Sum
 
 from forecasting.models import PredictionType
-from forecasting.services import prediction_log_write, validate_levers
-from forecasting.serving import Served, cached_prediction, input_fields, lever_paths
+from forecasting.services import validate_levers
+from forecasting.serving import (
+    Served,
+    cached_prediction,
+    input_fields,
+    lever_paths,
+    logged,
+)
 from optimization.services import (
     InverseConstraints,
     InverseOutput,
@@ -72,7 +78,6 @@ def inverse_serve(
             log=False,
         ),
     )
-    output = cached.output
     inputs = {
         "target_revenue": target_revenue,
         "target_kind": target_kind,
@@ -81,19 +86,15 @@ def inverse_serve(
     }
     if current_member_count is not None:
         inputs["current_member_count"] = current_member_count
-    output = prediction_log_write(
+    return logged(
+        cached,
         studio=studio,
-        prediction_type=PredictionType.INVERSE,
-        model_version_id=cached.version.pk,
-        base_month=output.base_month,
-        months=output.target_months,
-        inputs=inputs,
-        output=output,
-        output_json=cached.data,
-        confidence=output.confidence_score,
         user=user,
+        prediction_type=PredictionType.INVERSE,
+        months=cached.output.target_months,
+        inputs=inputs,
+        confidence=cached.output.confidence_score,
     )
-    return Served(output, cached.hit)
 
 
 def lever_impact_serve(

@@ -8,8 +8,8 @@ and clients send the same few query texts over and over (variables carry what
 changes), so both steps are cached per process with strawberry's
 ``ParserCache`` and ``ValidationCache``. The validation cache is keyed by the
 document *and the rule classes*; the limit rules are therefore classes built once
-at import, not per request (strawberry's limiters build a new class per instance,
-which would make every request a miss).
+per pair of limits, not per request (strawberry's limiters build a new class per
+instance, which would make every request a miss).
 """
 
 import functools

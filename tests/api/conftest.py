@@ -90,6 +90,23 @@ def gql(db) -> Callable[..., GraphQLClient]:
 
 
 @pytest.fixture
+def redis_down(settings):
+    """django-redis pointed at a closed port, as configured in production."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+
+
+@pytest.fixture
 def staff(db):
     return StaffUserFactory(username="staff")
 

@@ -172,23 +172,6 @@ def test_cache_stats_include_the_current_requests_counts(db):
     assert cache_stats()["shared"]["misses"] == before + 1
 
 
-@pytest.fixture
-def redis_down(settings):
-    """django-redis pointed at a closed port, as configured in production."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {
-                "IGNORE_EXCEPTIONS": True,
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-            },
-        }
-    }
-
-
 def test_a_process_answers_from_its_own_copy_without_the_shared_cache(
     db, settings, redis_down
 ):
@@ -291,20 +274,8 @@ def test_studio_baseline_is_recomputed_when_a_peers_data_changes(gql, owner):
     assert body["data"]["studioBaseline"]["industryBenchmarks"] == {"peerCount": 1}
 
 
-def test_requests_succeed_with_redis_down(gql, owner, settings):
+def test_requests_succeed_with_redis_down(gql, owner, redis_down):
     # given: django-redis pointed at a closed port, as configured in production
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {
-                "IGNORE_EXCEPTIONS": True,
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-            },
-        }
-    }
     MonthlyMetricFactory(studio=owner.studio, total_revenue=Decimal("1000.00"))
 
     # when

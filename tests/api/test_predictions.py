@@ -612,21 +612,9 @@ def test_a_cache_hit_is_the_services_output_exactly(studio, active_version):
 
 
 def test_forward_prediction_succeeds_with_redis_down(
-    gql, studio_owner, studio, active_version, settings
+    gql, studio_owner, studio, active_version, redis_down
 ):
-    # given: django-redis pointed at a closed port, as configured in production
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {
-                "IGNORE_EXCEPTIONS": True,
-                "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-            },
-        }
-    }
+    # given: django-redis pointed at a closed port (the redis_down fixture)
 
     # when
     body = gql(studio_owner).execute(REVENUE_QUERY, forward_input(studio))
