@@ -1,12 +1,14 @@
 """Reads of the model registry, prediction logs, and the history the models need."""
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
 import numpy as np
 import pandas as pd
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from forecasting.models import (
     RetrainStrategy,
 )
 from studios.models import MonthlyMetric
+from studiosim import rows
 from studiosim.errors import NoActiveModel, NotFound
 
 _STUDIO_COLUMNS = {
@@ -42,21 +45,32 @@ class ServingVersion:
     version: str
 
 
-def serving_version() -> ServingVersion:
+def serving_version(*, using: str = DEFAULT_DB_ALIAS) -> ServingVersion:
     """The active model version's id and name, for keying and logging an answer.
 
     Only those two columns: the row's evaluation metrics (tens of kilobytes of
-    JSON) are not needed to look up or log an answer. Raises
-    :class:`NoActiveModel`.
+    JSON) are not needed to look up or log an answer, and every served
+    prediction makes this lookup, so its SQL is written once (see
+    :mod:`studiosim.rows`). Raises :class:`NoActiveModel`.
     """
-    row = (
-        ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE)
-        .values_list("pk", "version")
-        .first()
+    row = rows.fetch_one(
+        _serving_version_sql(using), [ModelVersionStatus.ACTIVE.value], using=using
     )
     if row is None:
         raise NoActiveModel()
     return ServingVersion(*row)
+
+
+@functools.cache
+def _serving_version_sql(using: str) -> str:
+    # A constraint allows one active version at most.
+    connection = connections[using]
+    return (
+        f"SELECT {rows.column(ModelVersion, 'pk', connection, 'v')}, "
+        f"{rows.column(ModelVersion, 'version', connection, 'v')} "
+        f"FROM {rows.table(ModelVersion, connection)} v "
+        f"WHERE {rows.column(ModelVersion, 'status', connection, 'v')} = %s"
+    )
 
 
 def model_version_list() -> QuerySet[ModelVersion]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame
 from studios.importing import parse_month
 from studios.models import MonthlyMetric, Studio
+from studiosim import rows
 from studiosim.errors import InvalidInput
 
 
@@ -499,9 +500,12 @@ def prediction_log_write(
     """One INSERT recording a served prediction; returns the output with its id.
 
     ``output_json`` is ``output.as_dict()`` when the caller has it already (a
-    cached answer is stored as that JSON), so it is not rebuilt.
+    cached answer is stored as that JSON), so it is not rebuilt. Every served
+    prediction writes this row, so its INSERT is written once (see
+    :mod:`studiosim.rows`; PredictionLog has no signal receivers or ``save()``
+    override for it to skip).
     """
-    log = PredictionLog.objects.create(
+    log = PredictionLog(
         studio=studio,
         prediction_type=prediction_type,
         model_version_id=model_version_id,
@@ -512,4 +516,5 @@ def prediction_log_write(
         confidence=None if confidence is None else min(1.0, max(0.0, confidence)),
         created_by=user if user is not None and user.is_authenticated else None,
     )
+    rows.insert(log, using=DEFAULT_DB_ALIAS)
     return replace(output, prediction_id=str(log.pk))

@@ -5,19 +5,21 @@ sees the studios they hold a membership of; staff and superusers see all;
 anonymous or inactive users see nothing.
 """
 
+import functools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     Count,
     F,
@@ -38,6 +40,7 @@ from studios.models import (
     StudioMembership,
     StudioRole,
 )
+from studiosim import rows
 from studiosim.cache import cached_json, prediction_cache_key
 from studiosim.errors import InvalidInput
 
@@ -54,6 +57,22 @@ def user_sees_all_studios(user: User | None) -> bool:
     )
 
 
+class Visibility(Enum):
+    """Which studios a user may see: the tenancy rule, decided here only."""
+
+    NONE = "none"  # anonymous or inactive
+    ALL = "all"  # active staff and superusers
+    MEMBERSHIPS = "memberships"  # the studios the user holds a membership of
+
+
+def studio_visibility(user: User | None) -> Visibility:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Visibility.NONE
+    if user_sees_all_studios(user):
+        return Visibility.ALL
+    return Visibility.MEMBERSHIPS
+
+
 def restrict_to_user(
     queryset: QuerySet[M], *, user: User | None, studio_path: str = "studio"
 ) -> QuerySet[M]:
@@ -62,9 +81,10 @@ def restrict_to_user(
     ``studio_path`` is the lookup from the queryset's model to its studio
     (``""`` for the Studio model itself).
     """
-    if user is None or not user.is_authenticated or not user.is_active:
+    visibility = studio_visibility(user)
+    if visibility is Visibility.NONE:
         return queryset.none()
-    if user_sees_all_studios(user):
+    if visibility is Visibility.ALL:
         return queryset
     prefix = f"{studio_path}__" if studio_path else ""
     return queryset.filter(**{f"{prefix}memberships__user": user}).distinct()
@@ -74,17 +94,48 @@ def studio_list(*, user: User | None) -> QuerySet[Studio]:
     return restrict_to_user(Studio.objects.all(), user=user, studio_path="")
 
 
-def studio_get(*, user: User | None, studio_id: UUID | str) -> Studio:
-    """The studio with ``studio_id`` if the user may see it.
+def studio_get(
+    *, user: User | None, studio_id: UUID | str, using: str = DEFAULT_DB_ALIAS
+) -> Studio:
+    """The studio with ``studio_id`` if the user may see it (:func:`studio_list`'s
+    rule), read fresh: its ``data_version`` keys cached answers.
 
     Raises ``Studio.DoesNotExist`` both when it does not exist and when the user
-    may not see it, so callers cannot tell the two apart.
+    may not see it, so callers cannot tell the two apart. Every served
+    prediction makes this lookup, so its SQL is written once (see
+    :mod:`studiosim.rows`).
     """
+    visibility = studio_visibility(user)
+    connection = connections[using]
     try:
-        return studio_list(user=user).get(pk=studio_id)
-    except (ValueError, TypeError, ValidationError, Studio.DoesNotExist):
-        # A malformed id is answered like an unknown one.
-        raise Studio.DoesNotExist(f"No studio {studio_id}.") from None
+        pk = rows.db_value(Studio, "pk", studio_id, connection)
+    except (ValueError, TypeError, ValidationError):
+        pk = None  # a malformed id is answered like an unknown one
+    row = None
+    if pk is not None and visibility is not Visibility.NONE:
+        params = [pk] if visibility is Visibility.ALL else [pk, user.pk]
+        row = rows.fetch_one(_studio_sql(using, visibility), params, using=using)
+    if row is None:
+        raise Studio.DoesNotExist(f"No studio {studio_id}.")
+    return rows.instance(Studio, row, connection)
+
+
+@functools.cache
+def _studio_sql(using: str, visibility: Visibility) -> str:
+    connection = connections[using]
+    sql = (
+        f"SELECT {rows.columns(Studio, connection, 's')} "
+        f"FROM {rows.table(Studio, connection)} s "
+        f"WHERE {rows.column(Studio, 'pk', connection, 's')} = %s"
+    )
+    if visibility is Visibility.MEMBERSHIPS:
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM {rows.table(StudioMembership, connection)} m"
+            f" WHERE {rows.column(StudioMembership, 'studio', connection, 'm')} = "
+            f"{rows.column(Studio, 'pk', connection, 's')}"
+            f" AND {rows.column(StudioMembership, 'user', connection, 'm')} = %s)"
+        )
+    return sql
 
 
 def user_can_edit_studio(*, user: User | None, studio: Studio) -> bool:
