@@ -218,36 +218,50 @@ def _json_compliant(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return data
 
 
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
-
-
 def _from_json(annotation: Any, value: Any) -> Any:
     """Rebuild a service's output dataclass from its ``as_dict()`` JSON."""
+    return _builder(annotation)(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _builder(annotation: Any) -> Callable[[Any], Any]:
+    """The function that rebuilds a value of type ``annotation`` from JSON,
+    made once per type: a hit rebuilds its answer without reading type hints
+    again (dataclasses, lists, dicts, optionals and dates; other values are
+    JSON already)."""
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
-        if value is None:
-            return None
         [inner] = [arg for arg in get_args(annotation) if arg is not type(None)]
-        return _from_json(inner, value)
+        build = _builder(inner)
+        return lambda value: None if value is None else build(value)
     if origin is list:
         [inner] = get_args(annotation)
-        return [_from_json(inner, item) for item in value]
+        build = _builder(inner)
+        if build is _identity:
+            return list
+        return lambda value: [build(item) for item in value]
     if origin is dict:
         _, inner = get_args(annotation)
-        return {key: _from_json(inner, item) for key, item in value.items()}
+        build = _builder(inner)
+        if build is _identity:
+            return dict
+        return lambda value: {key: build(item) for key, item in value.items()}
     if dataclasses.is_dataclass(annotation):
-        hints = _field_types(annotation)
-        return annotation(
-            **{
-                field.name: _from_json(hints[field.name], value[field.name])
-                for field in dataclasses.fields(annotation)
-            }
+        hints = get_type_hints(annotation)
+        fields = [
+            (field.name, _builder(hints[field.name]))
+            for field in dataclasses.fields(annotation)
+        ]
+        return lambda value: annotation(
+            **{name: build(value[name]) for name, build in fields}
         )
     if annotation is dt.date:
-        return dt.date.fromisoformat(value)
-    return value
+        return dt.date.fromisoformat
+    return _identity
 
 
 @contextmanager

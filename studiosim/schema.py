@@ -4,7 +4,12 @@ Extensions are passed as classes or factories, so each request gets its own.
 Error masking comes first: it wraps the others and sees their errors last.
 """
 
+import functools
+
 import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
+from strawberry.utils.str_converters import to_camel_case
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from forecasting.graphql.jobs import Mutation as RetrainJobMutation
@@ -40,8 +45,25 @@ class Mutation(
     pass
 
 
+class CachedNameConverter(NameConverter):
+    """strawberry's names, each camelCased once per process.
+
+    strawberry renames the fields of every input value on every request (an
+    input's ``retentionRate`` becomes ``retention_rate``), camelCasing each
+    field's name again each time: 2% of a cached forward prediction's time in
+    the server. The names come from the schema, so the cache stays small.
+    """
+
+    def apply_naming_config(self, name: str) -> str:
+        return _camel_case(name) if self.auto_camel_case else name
+
+
+_camel_case = functools.lru_cache(maxsize=4096)(to_camel_case)
+
+
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    config=StrawberryConfig(name_converter=CachedNameConverter()),
     extensions=[MaskUnexpectedErrors, DjangoOptimizerExtension, *LIMIT_EXTENSIONS],
 )
