@@ -58,3 +58,24 @@ def test_every_root_field_is_tested():
         f for f in PENDING_ROOT_FIELDS if TESTED_ROOT_FIELDS.get(f) == set(ASPECTS)
     }
     assert not fully_tested, "Tested now: remove from PENDING_ROOT_FIELDS"
+
+
+def test_names_are_camel_cased_as_strawberry_does_once_each():
+    from strawberry.schema.name_converter import NameConverter
+
+    from studiosim.schema import CachedNameConverter, _camel_case
+
+    names = ["retention_rate", "avg_ticket_price", "_private", "a__b", "already"]
+    cached, default = CachedNameConverter(), NameConverter()
+    _camel_case.cache_clear()
+
+    for _ in range(3):
+        assert [cached.apply_naming_config(n) for n in names] == [
+            default.apply_naming_config(n) for n in names
+        ]
+
+    assert _camel_case.cache_info().misses == len(names)
+    assert (
+        CachedNameConverter(auto_camel_case=False).apply_naming_config("retention_rate")
+        == "retention_rate"
+    )
