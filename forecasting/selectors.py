@@ -54,7 +54,9 @@ def serving_version(*, using: str = DEFAULT_DB_ALIAS) -> ServingVersion:
     :mod:`studiosim.rows`). Raises :class:`NoActiveModel`.
     """
     row = rows.fetch_one(
-        _serving_version_sql(using), [ModelVersionStatus.ACTIVE.value], using=using
+        _serving_version_sql(using),
+        [ModelVersionStatus.ACTIVE.value],
+        connections[using],
     )
     if row is None:
         raise NoActiveModel()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -516,5 +516,5 @@ def prediction_log_write(
         confidence=None if confidence is None else min(1.0, max(0.0, confidence)),
         created_by=user if user is not None and user.is_authenticated else None,
     )
-    rows.insert(log, using=DEFAULT_DB_ALIAS)
+    rows.insert(log, connections[DEFAULT_DB_ALIAS])
     return replace(output, prediction_id=str(log.pk))

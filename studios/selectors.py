@@ -114,7 +114,7 @@ def studio_get(
     row = None
     if pk is not None and visibility is not Visibility.NONE:
         params = [pk] if visibility is Visibility.ALL else [pk, user.pk]
-        row = rows.fetch_one(_studio_sql(using, visibility), params, using=using)
+        row = rows.fetch_one(_studio_sql(using, visibility), params, connection)
     if row is None:
         raise Studio.DoesNotExist(f"No studio {studio_id}.")
     return rows.instance(Studio, row, connection)

@@ -479,7 +479,7 @@ def _api_token_with_user(
 ) -> ApiToken | None:
     """The token whose digest is ``key_hash``, its user loaded by the same query."""
     connection = connections[using]
-    row = rows.fetch_one(_api_token_sql(using), [key_hash], using=using)
+    row = rows.fetch_one(_api_token_sql(using), [key_hash], connection)
     if row is None:
         return None
     width = len(ApiToken._meta.concrete_fields)

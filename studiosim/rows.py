@@ -86,7 +86,7 @@ def instance(
     return model.from_db(connection.alias, _attnames(model), converted)
 
 
-def insert(instance: Model, *, using: str) -> None:
+def insert(instance: Model, connection: BaseDatabaseWrapper) -> None:
     """INSERT ``instance`` as a new row: what ``save(force_insert=True)`` runs for
     a model without parents whose primary key has a Python default, with its
     SQL written once per model and database.
@@ -96,21 +96,22 @@ def insert(instance: Model, *, using: str) -> None:
     ``bulk_create()``, it sends no ``pre_save``/``post_save`` signals and skips
     any ``save()`` override: use it only for models that have neither.
     """
-    connection = connections[using]
     model = type(instance)
     values = [
         field.get_db_prep_save(field.pre_save(instance, True), connection)
         for field in model._meta.concrete_fields
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, using), values)
+        cursor.execute(_insert_sql(model, connection.alias), values)
     instance._state.adding = False
-    instance._state.db = using
+    instance._state.db = connection.alias
 
 
-def fetch_one(sql: str, params: Sequence[Any], *, using: str) -> tuple | None:
+def fetch_one(
+    sql: str, params: Sequence[Any], connection: BaseDatabaseWrapper
+) -> tuple | None:
     """The first row ``sql`` selects, or ``None``."""
-    with connections[using].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 

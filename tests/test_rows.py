@@ -11,12 +11,18 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from forecasting.models import ModelVersion, ModelVersionStatus
-from studios.models import ApiToken, Studio, StudioRole
+from forecasting.models import (
+    ModelVersion,
+    ModelVersionStatus,
+    PredictionLog,
+    PredictionType,
+)
+from studios.models import ApiToken, MemberCohort, Studio, StudioRole
 from studios.selectors import studio_get, studio_list
 from studios.services import api_token_authenticate, api_token_create
 from studiosim import rows
 from tests.factories import (
+    MemberCohortFactory,
     ModelVersionFactory,
     StaffUserFactory,
     StudioFactory,
@@ -46,7 +52,7 @@ def loaded(model, pk):
         f"FROM {rows.table(model, connection)} x "
         f"WHERE {rows.column(model, 'pk', connection, 'x')} = %s",
         [rows.db_value(model, "pk", pk, connection)],
-        using="default",
+        connection,
     )
     return rows.instance(model, row, connection)
 
@@ -87,9 +93,6 @@ def test_a_loaded_instance_saves_as_an_update_of_its_row():
 
 
 def test_a_decimal_column_keeps_its_precision():
-    from studios.models import MemberCohort
-    from tests.factories import MemberCohortFactory
-
     cohort = MemberCohortFactory(avg_ltv=Decimal("1800.25"))
 
     assert loaded(MemberCohort, cohort.pk).avg_ltv == Decimal("1800.25")
@@ -161,8 +164,6 @@ def test_studio_get_follows_the_tenancy_rule_for_every_kind_of_user():
 
 
 def test_an_inserted_row_reads_back_as_the_instance_that_was_inserted():
-    from forecasting.models import PredictionLog, PredictionType
-
     studio = StudioFactory()
     version = ModelVersionFactory()
     user = UserFactory()
@@ -178,7 +179,7 @@ def test_an_inserted_row_reads_back_as_the_instance_that_was_inserted():
         created_by=user,
     )
 
-    rows.insert(log, using="default")
+    rows.insert(log, connection)
 
     assert log.created_at is not None  # auto_now_add filled by the field itself
     assert not log._state.adding
@@ -192,5 +193,5 @@ def test_insert_refuses_a_model_whose_key_the_database_assigns():
     version = ModelVersionFactory.build()
 
     with pytest.raises(TypeError, match="primary key"):
-        rows.insert(version, using="default")
+        rows.insert(version, connection)
     assert not ModelVersion.objects.exists()
