@@ -30,6 +30,12 @@ demo: install
 	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --graphql-url http://$(HOST):$(PORT)/graphql/
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# Production server: gunicorn with gunicorn.conf.py (BIND, WEB_CONCURRENCY) and the
+# settings of the environment or .env (SECRET_KEY, DATABASE_URL, ...). Migrations,
+# collectstatic and training are the operator's steps: see "Running in production".
+serve: install
+	$(BIN)/python -m gunicorn --config gunicorn.conf.py studiosim.wsgi:application
+
 # The tests need a secret key; this one is for tests only.
 test: export SECRET_KEY ?= insecure-key-for-the-test-suite-only
 test: install

@@ -11,12 +11,14 @@ re-created here and dropped again at the end), generated studios and a trained,
 active model; then an owner of every studio with an API token, and a staff token
 for the cache counters.
 
-The app runs under gunicorn (sync workers, 127.0.0.1, a free port) as a
-subprocess with this environment plus production switches (DEBUG off, a secret
+The app runs under gunicorn with the production configuration
+(``gunicorn.conf.py``: sync workers, the app preloaded, the start-up heap frozen,
+the model loaded by each worker before its first request) on 127.0.0.1 and a
+free port, as a subprocess with this environment plus production switches (DEBUG off, a secret
 key, the host allowed, no HTTPS redirect, persistent database connections unless
 CONN_MAX_AGE is set). A warm-up pass forecasts every studio ten times, so each
-worker has (almost surely) loaded the model and built its per-studio model
-context, as a server that has been up a while has; it is not measured. Then a
+worker has (almost surely) built its per-studio model context, as a server that
+has been up a while has; it is not measured. Then a
 separate process sends a fixed plan of requests (seeded) from ``--clients``
 threads, each waiting for its answer before sending the next:
 
@@ -329,16 +331,13 @@ def start_server(
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            str(_setup.ROOT / "gunicorn.conf.py"),
             "studiosim.wsgi:application",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--worker-class",
-            "sync",
-            "--preload",
-            "--timeout",
-            "120",
             "--access-logfile",
             str(access_log),
             "--access-logformat",
