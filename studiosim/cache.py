@@ -241,3 +241,16 @@ def _request_finished(**kwargs: Any) -> None:
 
 request_started.connect(_request_started, dispatch_uid="studiosim.cache.counts")
 request_finished.connect(_request_finished, dispatch_uid="studiosim.cache.counts")
+
+
+def cache_reachable() -> bool:
+    """Whether the shared cache answers: a PING to Redis, whose errors the cache
+    itself swallows (``IGNORE_EXCEPTIONS``); always true for an in-process cache."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    if get_client is None:
+        return True
+    try:
+        return bool(get_client(write=True).ping())
+    except Exception:  # the redis client's ConnectionError, TimeoutError, ...
+        logger.warning("The cache (Redis) does not answer", exc_info=True)
+        return False
