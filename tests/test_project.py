@@ -1,6 +1,7 @@
 """Project wiring: settings from the environment, migrations, TimescaleDB no-op."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,20 @@ def test_sign_in_page_serves_users_who_are_not_staff(client):
 
     assert response.status_code == 200
     assert 'name="next" value="/scenarios/x/"' in response.content.decode()
+
+
+@pytest.mark.smoke
+def test_env_example_documents_every_variable_the_configuration_reads():
+    read = set()
+    for path in (ROOT / "studiosim" / "settings.py", ROOT / "gunicorn.conf.py"):
+        text = path.read_text()
+        read |= set(re.findall(r"\benv\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+        read |= set(re.findall(r"os\.environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+    documented = set(
+        re.findall(
+            r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M
+        )
+    )
+
+    assert {"SECRET_KEY", "DATABASE_URL", "WEB_CONCURRENCY"} <= read  # the scan works
+    assert read - documented == set()
