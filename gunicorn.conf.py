@@ -10,7 +10,8 @@ worker count and access log).
 
 - ``BIND`` (default ``127.0.0.1:8000``): the address; put a TLS-terminating
   proxy in front and set ``FORWARDED_ALLOW_IPS`` to its address.
-- ``WEB_CONCURRENCY`` (default: CPUs + 1): sync worker processes. Requests are
+- ``WEB_CONCURRENCY`` (default: the CPUs this process may use, + 1): sync worker
+  processes; set it where a CPU quota, not a cpuset, limits a container. Requests are
   CPU-bound (model inference, the inverse solver) and hold no slow I/O, so
   workers beyond the cores only queue; one spare covers the database waits.
 - ``GUNICORN_TIMEOUT`` (default 60 s): a worker silent this long is restarted.
@@ -28,7 +29,9 @@ import logging
 import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1))
+# The CPUs this process may run on (a container's cpuset, not the host's count).
+_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+workers = int(os.environ.get("WEB_CONCURRENCY", (_cpus or os.cpu_count() or 1) + 1))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))
 graceful_timeout = 30

@@ -50,14 +50,28 @@ def model_loads(monkeypatch):
 
 
 @pytest.mark.smoke
-def test_defaults_serve_locally_with_a_worker_per_core_plus_one(monkeypatch):
+def test_defaults_serve_locally_with_sync_workers_and_the_app_preloaded(monkeypatch):
     config = _config(monkeypatch)
 
     assert config["bind"] == "127.0.0.1:8000"
-    assert config["workers"] == (os.cpu_count() or 1) + 1
     assert config["worker_class"] == "sync"
     assert config["preload_app"] is True
     assert config["timeout"] == 60
+
+
+@pytest.mark.smoke
+def test_workers_follow_the_cpus_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {2, 3}, raising=False)
+
+    assert _config(monkeypatch)["workers"] == 3
+
+
+@pytest.mark.smoke
+def test_workers_follow_the_cpu_count_where_affinity_is_unknown(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 5)
+
+    assert _config(monkeypatch)["workers"] == 6
 
 
 @pytest.mark.smoke
