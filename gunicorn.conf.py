@@ -61,9 +61,9 @@ def on_starting(server):
     - Move every object alive now (Django, pandas, LightGBM, the schema: about
       270,000) into the collector's permanent generation (``gc.freeze``). The
       workers inherit them frozen, so a worker's full collection no longer
-      walks them, and the pages holding them stay shared instead of being
-      copied when the collector writes to them. ``bench/cold_start.py``
-      measures both.
+      walks them (``bench/cold_start.py`` measures it), and the pages holding
+      them stay shared instead of being copied when the collector writes to
+      them (the ``gc.freeze`` documentation's advice for a fork without exec).
     """
     from django.db import connections
     from django.urls import get_resolver
