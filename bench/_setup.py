@@ -7,9 +7,11 @@ model, so one command runs it on a clean machine.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,9 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, studios: int) -> None:
     )
 
 
+_WORKDIR_PREFIX = "studiosim-bench-"
+
+
 def setup(args: argparse.Namespace) -> None:
     """Configure Django on a fresh database with data and an active model."""
-    workdir = Path(tempfile.mkdtemp(prefix="studiosim-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX))
     os.environ["DATABASE_URL"] = (
         args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
     )
@@ -51,6 +56,45 @@ def setup(args: argparse.Namespace) -> None:
         call_command(
             "train_model", force_reason="benchmark", seed=args.seed, stdout=devnull
         )
+
+
+def teardown(args: argparse.Namespace) -> None:
+    """Undo :func:`setup` for a benchmark that made its ``--database-url`` with
+    :func:`fresh_postgres`: drop that database, remove the temporary directory
+    (database file, model artifacts, logs)."""
+    if args.database_url:
+        from django.db import connections
+
+        connections.close_all()
+        drop_postgres(args.database_url)
+    artifacts = os.environ.get("MODEL_ARTIFACT_DIR")
+    if artifacts and Path(artifacts).parent.name.startswith(_WORKDIR_PREFIX):
+        shutil.rmtree(Path(artifacts).parent, ignore_errors=True)
+
+
+def workdir() -> Path:
+    """The temporary directory :func:`setup` made."""
+    return Path(os.environ["MODEL_ARTIFACT_DIR"]).parent
+
+
+def _admin_connection(url: str):
+    import psycopg
+
+    return psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop (disconnecting its sessions) and create the database ``url`` names."""
+    name = urlparse(url).path.lstrip("/")
+    with _admin_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(url: str) -> None:
+    name = urlparse(url).path.lstrip("/")
+    with _admin_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def percentiles(samples_ms: list[float]) -> str:

@@ -51,14 +51,12 @@ import os
 import queue
 import random
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import _setup
 
@@ -381,28 +379,6 @@ def _shared_cache_counts(port: int, staff_token: str) -> dict[str, int]:
     return {key: shared[key] or 0 for key in ("hits", "misses")}
 
 
-# --- PostgreSQL ------------------------------------------------------------------
-
-
-def _admin_connection(url: str):
-    import psycopg
-
-    return psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
-
-
-def fresh_postgres(url: str) -> None:
-    name = urlparse(url).path.lstrip("/")
-    with _admin_connection(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_postgres(url: str) -> None:
-    name = urlparse(url).path.lstrip("/")
-    with _admin_connection(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # --- main ------------------------------------------------------------------------
 
 
@@ -524,12 +500,12 @@ def main() -> None:
     args = parser.parse_args()
     redis = bool(os.environ.get("REDIS_URL"))
 
+    server = None
     if args.database_url:
-        fresh_postgres(args.database_url)
-    server = workdir = None
+        _setup.fresh_postgres(args.database_url)
     try:
         _setup.setup(args)
-        workdir = Path(os.environ["MODEL_ARTIFACT_DIR"]).parent
+        workdir = _setup.workdir()
         token, staff_token, plan, warm_up = prepare(args)
 
         port = _free_port()
@@ -571,13 +547,7 @@ def main() -> None:
     finally:
         if server is not None:
             stop_server(server)
-        if args.database_url:
-            from django.db import connections
-
-            connections.close_all()
-            drop_postgres(args.database_url)
-        if workdir is not None and workdir.name.startswith("studiosim-bench-"):
-            shutil.rmtree(workdir, ignore_errors=True)
+        _setup.teardown(args)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import gc
 import json
 import multiprocessing
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -181,13 +180,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.database_url:
-        from api_load import drop_postgres, fresh_postgres
-
-        fresh_postgres(args.database_url)
-    workdir = None
+        _setup.fresh_postgres(args.database_url)
     try:
         _setup.setup(args)
-        workdir = Path(os.environ["MODEL_ARTIFACT_DIR"]).parent
+        workdir = _setup.workdir()
         from django.contrib.auth import get_user_model
         from django.db import connections
 
@@ -241,13 +237,7 @@ def main() -> None:
         )
         print(f"At the end: load average {os.getloadavg()[0]:.2f}")
     finally:
-        if args.database_url:
-            from django.db import connections
-
-            connections.close_all()
-            drop_postgres(args.database_url)
-        if workdir is not None and workdir.name.startswith("studiosim-bench-"):
-            shutil.rmtree(workdir, ignore_errors=True)
+        _setup.teardown(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+import _setup
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADED = re.compile(
@@ -37,16 +38,6 @@ def _manage(env: dict[str, str], *args: str) -> str:
     if result.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
-
-
-def _fresh_postgres(url: str) -> None:
-    import psycopg
-
-    name = urlparse(url).path.lstrip("/")
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def run(engine: str, database_url: str, studios: int, months: int) -> None:
@@ -98,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.studios, args.months)
     if not args.skip_postgres:
-        _fresh_postgres(args.postgres_url)
+        _setup.fresh_postgres(args.postgres_url)
         run("postgresql", args.postgres_url, args.studios, args.months)
 
 
