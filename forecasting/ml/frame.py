@@ -8,6 +8,7 @@ studio names as ``unique_id``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,16 @@ from forecasting.ml.exceptions import FrameError
 __all__ = [
     "LEVERS",
     "LEVER_COLUMNS",
+    "LEVER_LABELS",
     "METRIC_FIELDS",
+    "OPTIONAL_METRICS",
+    "OPTIONAL_STATICS",
+    "REQUIRED_METRICS",
     "REVENUE_COMPONENTS",
     "STATIC_COLUMNS",
     "STUDIO_TYPES",
+    "FrameCheck",
+    "check_frame",
     "frame_from_generated",
     "validate_frame",
 ]
@@ -68,6 +75,17 @@ LEVERS: tuple[str, ...] = (
     "total_classes_held",
 )
 
+#: Each lever as a sentence names it ("raise {label} by ...").
+LEVER_LABELS: dict[str, str] = {
+    "retention_rate": "retention",
+    "avg_ticket_price": "average ticket",
+    "class_attendance_rate": "class attendance",
+    "new_members_monthly": "new members per month",
+    "staff_utilization_rate": "staff utilisation",
+    "upsell_rate": "upsell rate",
+    "total_classes_held": "classes per month",
+}
+
 #: The MonthlyMetric column holding each lever's historical value.
 LEVER_COLUMNS: tuple[str, ...] = tuple(
     "new_members" if lever == "new_members_monthly" else lever for lever in LEVERS
@@ -89,95 +107,198 @@ STUDIO_TYPES: tuple[str, ...] = (
     "boutique_fitness",
 )
 
+#: Metrics every export has (SPEC §11): a frame row without one of them is unusable.
+REQUIRED_METRICS: tuple[str, ...] = (
+    "total_members",
+    "new_members",
+    "churned_members",
+    "avg_ticket_price",
+    "total_classes_held",
+    "total_class_attendance",
+    "total_revenue",
+)
+#: Metrics a studio may lack entirely or for some months: missing values, not errors.
+OPTIONAL_METRICS: tuple[str, ...] = tuple(
+    name for name in METRIC_FIELDS if name not in REQUIRED_METRICS
+)
+#: Static columns that may be empty (``square_footage`` NaN, ``opening_date`` NaT).
+OPTIONAL_STATICS: tuple[str, ...] = ("square_footage", "opening_date")
+
 _SPLITS = frozenset({"train", "validation", "test"})
+_SPLIT_MONTHS = 6
 _RATE_COLUMNS = frozenset(
     {"retention_rate", "class_attendance_rate", "staff_utilization_rate", "upsell_rate"}
 )
+# Studios and months named in a problem, at most.
+_SHOWN = 5
 
 
-def _studio_type_value(raw: Any) -> str:
-    """Map a studio type label ("Boutique Fitness") or value to the value."""
+def _studio_type_value(raw: Any) -> str | None:
+    """Map a studio type label ("Boutique Fitness") or value to the value, else None."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return None
     value = str(raw).strip().lower().replace(" ", "_").replace("-", "_")
-    if value not in STUDIO_TYPES:
-        raise FrameError(f"unknown studio_type {raw!r}; expected one of {STUDIO_TYPES}")
-    return value
+    return value if value in STUDIO_TYPES else None
 
 
-def validate_frame(frame: pd.DataFrame, *, require_split: bool = False) -> pd.DataFrame:
-    """Check a history frame against the contract and return a normalised copy.
+def _months(ds: np.ndarray) -> str:
+    shown = ", ".join(f"{pd.Timestamp(d):%Y-%m}" for d in ds[:_SHOWN])
+    return shown + (f" and {len(ds) - _SHOWN} more" if len(ds) > _SHOWN else "")
 
-    Parameters
+
+@dataclass
+class FrameCheck:
+    """What :func:`check_frame` found.
+
+    Attributes
     ----------
-    frame : pandas.DataFrame
-        Long-format history: ``unique_id``, ``ds``, every field of
-        :data:`METRIC_FIELDS`, ``is_outlier``, the static columns and optionally
-        ``split`` and ``expected_<field>`` truth columns.
-    require_split : bool, default False
-        Whether the ``split`` column must be present (training and evaluation need
-        it; serving does not).
+    frame : pandas.DataFrame or None
+        The normalised frame (every studio, gaps filled), or None when a problem
+        concerns the whole frame.
+    problems : list of str
+        Problems of the whole frame (a missing column, a non-numeric column...).
+    studio_problems : dict of str to list of str
+        Per studio, every problem found in its rows.
+    """
+
+    frame: pd.DataFrame | None
+    problems: list[str] = field(default_factory=list)
+    studio_problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def messages(self) -> list[str]:
+        """Every problem as one line, the studio's id first where it has one."""
+        return [
+            *self.problems,
+            *(
+                f"studio {uid!r}: {problem}"
+                for uid, problems in self.studio_problems.items()
+                for problem in problems
+            ),
+        ]
+
+
+def check_frame(frame: pd.DataFrame, *, require_split: bool = False) -> FrameCheck:
+    """Check a history frame against the contract, collecting every problem.
+
+    Missing optional metrics (:data:`OPTIONAL_METRICS`) and empty optional statics
+    are not problems: they stay NaN. Missing *months* are not problems either: each
+    one becomes a row flagged ``is_gap`` (and ``is_outlier``, so nothing is learned
+    from it or about it), with the required metrics interpolated linearly and the
+    optional ones left missing, and the split labels are recounted on the calendar
+    (last 6 months test, the 6 before validation, the rest train).
 
     Returns
     -------
-    pandas.DataFrame
-        A copy sorted by ``(unique_id, ds)`` with a fresh RangeIndex, ``unique_id``
-        as str, ``ds`` as month-start Timestamps, numeric fields as float64,
-        ``is_outlier`` as bool and ``studio_type`` as the TextChoices value.
-
-    Raises
-    ------
-    FrameError
-        On a missing column, a non-finite or negative metric, a rate outside
-        [0, 1], a ``ds`` that is not a month start, a duplicated or missing month
-        inside a studio's history, or an unknown split or studio type.
+    FrameCheck
+        ``frame`` is None only when the whole frame is unusable (missing columns,
+        no rows, non-numeric values, months that are not month starts).
     """
     if not isinstance(frame, pd.DataFrame):
-        raise FrameError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    required = ["unique_id", "ds", *METRIC_FIELDS, "is_outlier", *STATIC_COLUMNS]
+        return FrameCheck(
+            None, [f"expected a pandas DataFrame, got {type(frame).__name__}"]
+        )
+    required = [
+        "unique_id",
+        "ds",
+        *REQUIRED_METRICS,
+        "is_outlier",
+        "studio_type",
+        "max_capacity",
+    ]
     if require_split:
         required.append("split")
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        raise FrameError(f"history frame is missing columns: {missing}")
+        return FrameCheck(None, [f"history frame is missing columns: {missing}"])
     if frame.empty:
-        raise FrameError("history frame is empty")
+        return FrameCheck(None, ["history frame is empty"])
 
+    problems: list[str] = []
     # Column by column into plain arrays, then one DataFrame at the end: assigning
     # columns one at a time into a copy costs more than the checks themselves, and
     # serving validates a history on every request.
     uid = frame["unique_id"].astype(str).to_numpy()
-    ds = pd.to_datetime(frame["ds"]).to_numpy(dtype="datetime64[ns]")
+    try:
+        ds = pd.to_datetime(frame["ds"]).to_numpy(dtype="datetime64[ns]")
+    except (TypeError, ValueError) as exc:
+        return FrameCheck(None, [f"ds holds values that are not dates: {exc}"])
+    if np.isnat(ds).any():
+        return FrameCheck(None, ["ds has empty months"])
     if (ds.astype("datetime64[M]").astype("datetime64[ns]") != ds).any():
-        raise FrameError("ds must hold month starts (the first day of each month)")
+        return FrameCheck(
+            None, ["ds must hold month starts (the first day of each month)"]
+        )
     order = np.lexsort((ds, uid))
-    columns: dict[str, Any] = {"unique_id": uid[order], "ds": ds[order]}
-    for column in (*METRIC_FIELDS, "max_capacity", "square_footage"):
+    uid, ds = uid[order], ds[order]
+    columns: dict[str, Any] = {"unique_id": uid, "ds": ds}
+    bad: dict[str, list[str]] = {}
+
+    def studio_problem(mask: np.ndarray, message: str) -> None:
+        for studio in pd.unique(uid[mask]):
+            months = ds[mask & (uid == studio)]
+            bad.setdefault(str(studio), []).append(f"{message} in {_months(months)}")
+
+    numeric = (*METRIC_FIELDS, "max_capacity", "square_footage")
+    for column in numeric:
+        if column not in frame.columns:
+            # An optional metric or static no studio has: missing everywhere.
+            columns[column] = np.full(len(uid), np.nan)
+            continue
         try:
-            values = frame[column].to_numpy(dtype=np.float64)[order]
+            values = pd.to_numeric(frame[column]).to_numpy(dtype=np.float64)[order]
         except (TypeError, ValueError) as exc:
-            raise FrameError(f"column {column!r} is not numeric: {exc}") from exc
-        if not np.isfinite(values).all():
-            raise FrameError(f"column {column!r} has missing or non-finite values")
-        if (values < 0).any():
-            raise FrameError(f"column {column!r} has negative values")
-        if column in _RATE_COLUMNS and (values > 1.0).any():
-            raise FrameError(
-                f"rate column {column!r} has values above 1 (rates are fractions)"
-            )
+            problems.append(f"column {column!r} is not numeric: {exc}")
+            continue
+        missing_value = ~np.isfinite(values)
+        if column in REQUIRED_METRICS and missing_value.any():
+            studio_problem(missing_value, f"{column} is empty or not a finite number")
+        if column == "max_capacity" and missing_value.any():
+            for studio in pd.unique(uid[missing_value]):
+                bad.setdefault(str(studio), []).append(
+                    "max_capacity (people per class) is empty"
+                )
+        with np.errstate(invalid="ignore"):
+            if (values < 0).any():
+                studio_problem(values < 0, f"{column} is negative")
+            if column in _RATE_COLUMNS and (values > 1.0).any():
+                studio_problem(
+                    values > 1.0, f"{column} is above 1 (rates are fractions)"
+                )
+            if column == "max_capacity" and (values == 0).any():
+                studio_problem(values == 0, "max_capacity is 0")
         columns[column] = values
-    if (columns["max_capacity"] <= 0).any():
-        raise FrameError("max_capacity must be positive")
-    columns["is_outlier"] = frame["is_outlier"].to_numpy(dtype=bool)[order]
-    columns["opening_date"] = pd.to_datetime(frame["opening_date"]).to_numpy()[order]
-    types = frame["studio_type"].to_numpy()[order]
-    columns["studio_type"] = np.array(
-        [_studio_type_value(t) for t in types], dtype=object
+    if problems:
+        return FrameCheck(None, problems)
+
+    columns["is_outlier"] = (
+        frame["is_outlier"].fillna(False).to_numpy(dtype=bool)[order]
     )
+    opening = (
+        pd.to_datetime(frame["opening_date"], errors="coerce").to_numpy()[order]
+        if "opening_date" in frame.columns
+        else np.full(len(uid), np.datetime64("NaT"), dtype="datetime64[ns]")
+    )
+    columns["opening_date"] = opening
+    types = np.array(
+        [_studio_type_value(t) for t in frame["studio_type"].to_numpy()[order]],
+        dtype=object,
+    )
+    unknown_type = np.array([t is None for t in types])
+    if unknown_type.any():
+        raw = frame["studio_type"].to_numpy()[order]
+        for studio in pd.unique(uid[unknown_type]):
+            shown = sorted({str(v) for v in raw[unknown_type & (uid == studio)]})
+            bad.setdefault(str(studio), []).append(
+                f"studio_type {', '.join(shown)} is not one of {', '.join(STUDIO_TYPES)}"
+            )
+    columns["studio_type"] = types
     if "split" in frame.columns:
         split = frame["split"].astype(str).to_numpy()[order]
         unknown = set(np.unique(split)) - _SPLITS
         if unknown:
-            raise FrameError(
-                f"unknown split values {sorted(unknown)}; expected {sorted(_SPLITS)}"
+            return FrameCheck(
+                None,
+                [f"unknown split values {sorted(unknown)}; expected {sorted(_SPLITS)}"],
             )
         columns["split"] = split
     for column in frame.columns:
@@ -187,28 +308,107 @@ def validate_frame(frame: pd.DataFrame, *, require_split: bool = False) -> pd.Da
                 values.astype(np.float64) if column.startswith("expected_") else values
             )
 
-    same_studio = columns["unique_id"][1:] == columns["unique_id"][:-1]
-    month = columns["ds"].astype("datetime64[M]").astype(np.int64)
+    same_studio = uid[1:] == uid[:-1]
+    month = ds.astype("datetime64[M]").astype(np.int64)
     step = np.diff(month)
-    if (same_studio & (step == 0)).any():
-        i = int(np.flatnonzero(same_studio & (step == 0))[0]) + 1
-        raise FrameError(
-            f"duplicated month {pd.Timestamp(columns['ds'][i]):%Y-%m} "
-            f"for studio {columns['unique_id'][i]!r}"
-        )
-    if (same_studio & (step != 1)).any():
-        i = int(np.flatnonzero(same_studio & (step != 1))[0]) + 1
-        raise FrameError(
-            f"studio {columns['unique_id'][i]!r} has a gap before "
-            f"{pd.Timestamp(columns['ds'][i]):%Y-%m}: histories must be contiguous months"
-        )
+    duplicated = np.concatenate([[False], same_studio & (step == 0)])
+    if duplicated.any():
+        studio_problem(duplicated, "the month appears more than once")
     for column in STATIC_COLUMNS:
         values = columns[column]
-        if (same_studio & (values[1:] != values[:-1])).any():
-            raise FrameError(
-                f"static column {column!r} must be constant within a studio"
+        if column == "studio_type":
+            differs = same_studio & (values[1:] != values[:-1])
+        else:
+            # Equal, or both empty: an empty static is missing, not a change.
+            a, b = pd.isna(values[1:]), pd.isna(values[:-1])
+            differs = same_studio & ~((a & b) | (~a & ~b & (values[1:] == values[:-1])))
+        for studio in pd.unique(uid[1:][differs]):
+            shown = pd.unique(values[uid == studio])
+            bad.setdefault(str(studio), []).append(
+                f"{column} takes several values ({', '.join(map(str, shown[:_SHOWN]))}); "
+                "it must be the same in every month"
             )
-    return pd.DataFrame(columns)
+    out = pd.DataFrame(columns)
+    out["is_gap"] = False
+    if (same_studio & (step > 1)).any():
+        out = _fill_gaps(out)
+    return FrameCheck(out, [], bad)
+
+
+def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Insert a flagged row for every missing month inside a studio's history."""
+    parts = []
+    for _, group in frame.groupby("unique_id", sort=False):
+        full = pd.date_range(group["ds"].iloc[0], group["ds"].iloc[-1], freq="MS")
+        if len(full) == len(group):
+            parts.append(group)
+            continue
+        filled = group.set_index("ds").reindex(full)
+        gap = filled["unique_id"].isna().to_numpy()
+        filled.index.name = "ds"
+        for column in (
+            "unique_id",
+            "studio_type",
+            "max_capacity",
+            "square_footage",
+            "opening_date",
+        ):
+            filled[column] = group[column].iloc[0]
+        filled[list(REQUIRED_METRICS)] = filled[list(REQUIRED_METRICS)].interpolate(
+            method="linear"
+        )
+        filled["is_gap"] = gap
+        filled["is_outlier"] = filled["is_outlier"].fillna(True).astype(bool) | gap
+        if "outlier_reason" in filled.columns:
+            filled.loc[gap, "outlier_reason"] = "gap"
+        if "split" in filled.columns:
+            from_end = np.arange(len(filled))[::-1]
+            filled["split"] = np.select(
+                [from_end < _SPLIT_MONTHS, from_end < 2 * _SPLIT_MONTHS],
+                ["test", "validation"],
+                "train",
+            )
+        parts.append(filled.reset_index())
+    return pd.concat(parts, ignore_index=True).loc[:, frame.columns]
+
+
+def validate_frame(frame: pd.DataFrame, *, require_split: bool = False) -> pd.DataFrame:
+    """Check a history frame against the contract and return a normalised copy.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Long-format history: ``unique_id``, ``ds``, the required metrics
+        (:data:`REQUIRED_METRICS`), any of the optional ones, ``is_outlier``, the
+        static columns and optionally ``split`` and ``expected_<field>`` truth
+        columns.
+    require_split : bool, default False
+        Whether the ``split`` column must be present (training and evaluation need
+        it; serving does not).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy sorted by ``(unique_id, ds)`` with a fresh RangeIndex, ``unique_id``
+        as str, ``ds`` as month-start Timestamps, numeric fields as float64 (NaN
+        where an optional value is missing), ``is_outlier`` as bool,
+        ``studio_type`` as the TextChoices value, and ``is_gap`` marking the rows
+        inserted for missing months (see :func:`check_frame`).
+
+    Raises
+    ------
+    FrameError
+        Listing every problem (see :func:`check_frame`): a missing column, a
+        missing or non-finite required metric, a negative value, a rate above 1,
+        a ``ds`` that is not a month start, a duplicated month, a static column
+        that changes or is empty where it is required, an unknown split or
+        studio type.
+    """
+    checked = check_frame(frame, require_split=require_split)
+    messages = checked.messages()
+    if messages:
+        raise FrameError("; ".join(messages))
+    return checked.frame
 
 
 def frame_from_generated(data: Any) -> pd.DataFrame:

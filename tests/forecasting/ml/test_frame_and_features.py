@@ -7,10 +7,17 @@ import pandas as pd
 import pytest
 
 from forecasting.ml.exceptions import FrameError
-from forecasting.ml.features import CONTEXT_FEATURES, studio_features
+from forecasting.ml.features import (
+    CONTEXT_FEATURES,
+    DEFAULT_ATTENDANCE_SHARE,
+    attendance_share,
+    studio_features,
+)
 from forecasting.ml.frame import (
+    LEVERS,
     METRIC_FIELDS,
     STATIC_COLUMNS,
+    check_frame,
     frame_from_generated,
     validate_frame,
 )
@@ -77,18 +84,134 @@ def test_studio_type_labels_are_normalised_to_values(frame):
     ("change", "message"),
     [
         (lambda f: f.drop(columns=["total_revenue"]), "missing columns"),
-        (lambda f: f.drop(index=5), "gap"),
-        (lambda f: pd.concat([f, f.iloc[[3]]]), "duplicated month"),
+        (lambda f: pd.concat([f, f.iloc[[3]]]), "appears more than once"),
         (lambda f: f.assign(retention_rate=f["retention_rate"] * 100), "fractions"),
-        (lambda f: f.assign(new_members=-f["new_members"]), "negative"),
-        (lambda f: f.assign(studio_type="spin"), "unknown studio_type"),
+        (lambda f: f.assign(new_members=-f["new_members"]), "new_members is negative"),
+        (lambda f: f.assign(studio_type="spin"), "studio_type spin is not one of"),
         (lambda f: f.assign(ds=f["ds"] + pd.Timedelta(days=3)), "month starts"),
+        (
+            lambda f: f.assign(total_revenue=f["total_revenue"].where(f.index != 7)),
+            "total_revenue is empty",
+        ),
+        (
+            lambda f: f.assign(max_capacity=np.nan),
+            r"max_capacity \(people per class\) is empty",
+        ),
+        (
+            lambda f: f.assign(opening_date=f["opening_date"].where(f.index != 2)),
+            "opening_date takes several values",
+        ),
     ],
 )
 def test_a_frame_that_breaks_the_contract_is_refused(frame, change, message):
     """Each breach raises FrameError saying what is wrong."""
     with pytest.raises(FrameError, match=message):
         validate_frame(change(frame))
+
+
+def test_every_problem_of_a_frame_is_listed_at_once(frame):
+    """Two studios with different problems: both named in one error."""
+    uids = frame["unique_id"].unique()
+    broken = frame.copy()
+    broken.loc[broken["unique_id"] == uids[0], "new_members"] = -1.0
+    broken.loc[broken["unique_id"] == uids[1], "studio_type"] = "spin"
+    checked = check_frame(broken)
+    assert set(checked.studio_problems) == {uids[0], uids[1]}
+    with pytest.raises(FrameError) as error:
+        validate_frame(broken)
+    assert uids[0] in str(error.value) and uids[1] in str(error.value)
+    assert "new_members is negative" in str(error.value)
+    assert "spin" in str(error.value)
+
+
+def test_optional_metrics_and_statics_may_be_missing(frame):
+    """A minimal export: optional columns absent or empty, statics empty, all accepted."""
+    minimal = frame.drop(columns=["staff_count", "upsell_rate", "membership_revenue"])
+    minimal["retail_revenue"] = np.where(minimal.index % 3 == 0, np.nan, 1.0)
+    minimal["square_footage"] = np.nan
+    minimal["opening_date"] = pd.NaT
+    checked = validate_frame(minimal)
+    assert checked["staff_count"].isna().all()
+    assert checked["square_footage"].isna().all()
+    assert checked["retail_revenue"].isna().sum() == (minimal.index % 3 == 0).sum()
+
+
+def test_missing_months_become_flagged_interpolated_rows(frame):
+    """A gap is filled with a row flagged is_gap and is_outlier; splits recounted."""
+    studio = _one_studio(frame)
+    holed = studio.drop(index=[10, 11])
+    checked = validate_frame(holed, require_split=True)
+    assert len(checked) == len(studio)
+    gap = checked[checked["is_gap"]]
+    assert list(gap.index) == [10, 11]
+    assert gap["is_outlier"].all()
+    members = studio["total_members"].to_numpy()
+    assert gap["total_members"].iloc[0] == pytest.approx(
+        members[9] + (members[12] - members[9]) / 3
+    )
+    assert gap["staff_count"].isna().all()
+    assert list(checked["split"].iloc[-6:]) == ["test"] * 6
+    assert list(checked["split"].iloc[-12:-6]) == ["validation"] * 6
+
+
+def test_the_member_flow_residual_is_zero_where_the_identity_holds(frame):
+    """Generated data keeps the identity: no residual. A freeze shows as one."""
+    studio = _one_studio(frame)
+    assert np.allclose(_features(studio).flow, 0.0)
+    frozen = studio.copy()
+    # 5% of members a month disappear from the count without churning.
+    frozen["total_members"] = (
+        frozen["total_members"] * 0.95 ** np.arange(len(frozen))
+    ).round()
+    flow = _features(frozen).flow
+    assert flow[-1] < -0.02
+
+
+def test_unreported_revenue_is_attributed_to_members_and_attendance(frame):
+    """Without components, membership = members x ticket and the rest splits."""
+    studio = _one_studio(frame)
+    bare = studio.copy()
+    for column in (
+        "membership_revenue",
+        "class_pack_revenue",
+        "intro_offer_revenue",
+        "retail_revenue",
+        "upsell_revenue",
+        "upsell_rate",
+    ):
+        bare[column] = np.nan
+    features = _features(bare)
+    membership_ratio, per_attendance, per_new, per_member, upsell = features.constants[
+        -1
+    ]
+    assert membership_ratio == pytest.approx(1.0)
+    assert per_attendance > 0 and per_member > 0
+    assert per_new == 0 and upsell == 0
+    # upsell cannot be modelled without its revenue; the others can
+    known = dict(zip(LEVERS, features.known[-1], strict=True))
+    assert (
+        not known["upsell_rate"]
+        and not features.has_data[-1][LEVERS.index("upsell_rate")]
+    )
+    assert known["class_attendance_rate"] and known["avg_ticket_price"]
+
+
+def test_the_attendance_share_is_learned_from_studios_that_report_it(frame):
+    """Class packs over the non-membership revenue of reporting months."""
+    share = attendance_share(frame)
+    expected = (
+        frame["class_pack_revenue"].sum()
+        / (
+            frame["total_revenue"]
+            - frame["membership_revenue"]
+            - frame["intro_offer_revenue"]
+            - frame["upsell_revenue"]
+        ).sum()
+    )
+    assert share == pytest.approx(expected, rel=0.05)
+    assert attendance_share(frame.assign(class_pack_revenue=np.nan)) == (
+        DEFAULT_ATTENDANCE_SHARE
+    )
 
 
 def test_features_at_t_ignore_every_row_after_t(frame):
