@@ -16,6 +16,7 @@ import pandas as pd
 from forecasting.ml.evaluation import evaluate
 from forecasting.ml.frame import LEVERS
 from forecasting.ml.model import ForwardModel
+from forecasting.ml.screening import screen_training_frame
 
 __all__ = [
     "EVALUATION_HORIZONS",
@@ -105,12 +106,15 @@ def evaluation_summary(
 ) -> dict[str, Any]:
     """Evaluate in both modes on validation and test; a JSON-ready summary.
 
-    Returns ``{"table": [...], "headline": {...}}``: the table has one record per
-    mode, split, horizon and method (model, naive, seasonal_naive, oracle); the
-    headline holds the figures the API quotes (plain forecast, test split,
-    month 1) and the ratio to the oracle.
+    Studios a model cannot learn from (see
+    :func:`forecasting.ml.screening.screen_training_frame`) cannot be scored
+    either, and are left out. Returns ``{"table": [...], "headline": {...}}``:
+    the table has one record per mode, split, horizon and method (model, naive,
+    seasonal_naive, oracle); the headline holds the figures the API quotes (plain
+    forecast, test split, month 1) and the ratio to the oracle.
     """
     horizons = tuple(h for h in horizons if h <= model.max_horizon)
+    frame = screen_training_frame(frame, min_months=model.min_training_months).frame
     tables = [
         evaluate(model, frame, split=split, mode=mode, horizons=horizons)
         for mode in ("plain", "what_if")
@@ -162,6 +166,8 @@ def lever_monotonicity(
         state = model.make_state(history, history["ds"].max())
         for lever in MONOTONE_LEVERS:
             index = LEVERS.index(lever)
+            if not state.known[index]:
+                continue  # not modelled for this studio: held at its base value
             base = float(state.levers[index])
             values = base * factors if base > 0 else factors
             if lever in _RATE_LEVERS:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
+from scipy.optimize import lsq_linear
 
 from forecasting.ml.exceptions import NotFittedError
 
@@ -25,6 +26,7 @@ __all__ = [
     "WeightedEnsemble",
     "XGBForestCorrection",
     "learner_from_spec",
+    "stacking_weights",
 ]
 
 
@@ -215,8 +217,11 @@ class RidgeCorrection:
         return (X - self.mean_) / self.scale_
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RidgeCorrection:
-        median = np.nanmedian(X, axis=0)
-        self.median_ = np.where(np.isfinite(median), median, 0.0)
+        # A feature no training row has (an optional input nobody reports) is 0.
+        observed = np.isfinite(X).any(axis=0)
+        median = np.zeros(X.shape[1])
+        median[observed] = np.nanmedian(X[:, observed], axis=0)
+        self.median_ = median
         filled = np.where(np.isnan(X), self.median_, X)
         self.low_ = filled.min(axis=0)
         self.high_ = filled.max(axis=0)
@@ -265,15 +270,46 @@ class RidgeCorrection:
         return learner
 
 
+def stacking_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative weights of the learners' out-of-sample predictions.
+
+    The weights minimise the squared error of ``predictions @ w`` against ``y``
+    with every weight in [0, 1]; when they add up to more than 1 they are scaled
+    down to 1. Weights that add up to less than 1 shrink the correction towards
+    none at all, which is what the data asks for when the learned corrections
+    do not generalise (a chain of two studios, say): a learner earns weight only
+    by lowering the out-of-sample error.
+
+    Parameters
+    ----------
+    predictions : numpy.ndarray
+        Shape (n, k): each learner's out-of-sample prediction of each row.
+    y : numpy.ndarray
+        Shape (n,): the targets.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (k,).
+    """
+    k = predictions.shape[1]
+    if len(y) == 0 or k == 0:
+        return np.full(k, 1.0 / max(k, 1))
+    fit = lsq_linear(predictions, y, bounds=(0.0, 1.0))
+    weights = np.asarray(fit.x, dtype=np.float64)
+    total = weights.sum()
+    return weights / total if total > 1.0 else weights
+
+
 class WeightedEnsemble:
-    """Weighted average of fitted learners; the weights come from validation error.
+    """Weighted sum of fitted learners; the weights come from out-of-sample stacking.
 
     Parameters
     ----------
     learners : list of CorrectionLearner
         Fitted learners.
     weights : numpy.ndarray
-        Non-negative weights summing to 1.
+        Non-negative weights adding up to at most 1 (see :func:`stacking_weights`).
     """
 
     kind = "ensemble"
@@ -286,19 +322,15 @@ class WeightedEnsemble:
     def from_validation(
         cls, learners: list[Any], X_val: np.ndarray, y_val: np.ndarray
     ) -> WeightedEnsemble:
-        """Weight each learner by the inverse of its validation mean squared error.
-
-        Without validation rows every learner gets the same weight.
-        """
+        """Weights stacked on the learners' predictions for validation rows."""
         if len(y_val) == 0:
             return cls(learners, np.full(len(learners), 1.0 / len(learners)))
-        mse = np.array(
-            [np.mean((learner.predict(X_val) - y_val) ** 2) for learner in learners]
-        )
-        weights = (1.0 / mse) / np.sum(1.0 / mse)
-        return cls(learners, weights)
+        predictions = np.column_stack([learner.predict(X_val) for learner in learners])
+        return cls(learners, stacking_weights(predictions, y_val))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        if not self.learners:
+            return np.zeros(len(X))
         return sum(
             w * learner.predict(X)
             for w, learner in zip(self.weights, self.learners, strict=True)

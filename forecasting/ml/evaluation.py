@@ -208,19 +208,21 @@ def evaluate(
     if not horizons or horizons[0] < 1 or horizons[-1] > model.max_horizon:
         raise ValueError(f"horizons must lie in 1..{model.max_horizon}")
     frame = validate_frame(frame, require_split=True)
-    features = frame_features(
-        frame,
-        window=model.window,
-        reference_window=model.reference_window,
-        trend_span=model.trend_span,
-    )
+    features = frame_features(frame, **model._feature_params())
     pairs = build_pairs(
         frame,
         features,
         max_horizon=max(horizons),
         min_history=model.min_history,
     )
-    keep = (pairs.target_split == _SPLITS[split]) & np.isin(pairs.horizon, horizons)
+    # A percentage error needs revenue in the target month; a base month inserted
+    # for a gap is never served.
+    keep = (
+        (pairs.target_split == _SPLITS[split])
+        & np.isin(pairs.horizon, horizons)
+        & (pairs.actual > 0)
+        & ~pairs.base_gap
+    )
     if exclude_outlier_paths:
         keep &= ~pairs.path_outlier
     pairs = pairs.subset(keep)

@@ -30,16 +30,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.ml.frame import LEVER_COLUMNS, METRIC_FIELDS, STUDIO_TYPES
+from forecasting.ml.frame import LEVER_COLUMNS, LEVERS, METRIC_FIELDS, STUDIO_TYPES
 
 __all__ = [
     "CONSTANTS",
     "CONTEXT_FEATURES",
+    "DEFAULT_ATTENDANCE_SHARE",
     "DEFAULT_WINDOW",
+    "FLOW_LIMIT",
+    "FLOW_WINDOW",
     "MAX_HORIZON",
     "TARGET_FEATURES",
     "StudioFeatures",
+    "attendance_share",
     "frame_features",
+    "member_flow_residual",
     "studio_features",
     "target_features",
 ]
@@ -50,12 +55,28 @@ MAX_HORIZON = 12
 #: Trailing months behind the constants and the reference levers.
 DEFAULT_WINDOW = 6
 
+#: Share of revenue the formula cannot attribute that goes with attendance (class
+#: packs and drop-ins), for studios that do not report their class-pack revenue,
+#: until a model learns it from studios that do (``ForwardModel.attendance_share_``).
+#: An assumption: half, between "all of it is retail" and "all of it is drop-ins".
+DEFAULT_ATTENDANCE_SHARE = 0.5
+
+_TICKET = LEVERS.index("avg_ticket_price")
+_ATTENDANCE = LEVERS.index("class_attendance_rate")
+_UPSELL = LEVERS.index("upsell_rate")
+_CLASSES = LEVERS.index("total_classes_held")
+
+#: Trailing months behind a studio's member-flow residual.
+FLOW_WINDOW = 12
+#: Bound on the member-flow residual, per member and month.
+FLOW_LIMIT = 0.2
+
 #: Revenue-formula constants, in the order the structural core uses them.
 CONSTANTS: tuple[str, ...] = (
     "membership_ratio",  # membership revenue / (members x ticket); 1 when billing is clean
     "revenue_per_attendance",  # class-pack and drop-in revenue per attended class
     "intro_revenue_per_new",  # intro-offer revenue per new member
-    "retail_per_member",  # retail revenue per member
+    "retail_per_member",  # retail and all unattributed revenue, per member
     "upsell_value",  # upsell revenue per upselling member
 )
 
@@ -96,6 +117,10 @@ CONTEXT_FEATURES: tuple[str, ...] = (
     *CONSTANTS,
     "membership_share",
     "structural_gap",
+    "flow_residual",
+    "components_known",
+    "members_vs_year",
+    "revenue_vs_year",
     # studio statics
     "studio_type_code",
     "max_capacity",
@@ -112,6 +137,7 @@ TARGET_FEATURES: tuple[str, ...] = (
     "target_is_september",
     "target_is_december",
     "seasonal_ratio",
+    "seasonal_ratio_years",
 )
 
 
@@ -126,16 +152,32 @@ class StudioFeatures:
     ds : numpy.ndarray
         Month starts, datetime64[M], shape (T,).
     context : numpy.ndarray
-        Shape (T, len(CONTEXT_FEATURES)).
+        Shape (T, len(CONTEXT_FEATURES)); NaN where an input is missing.
     constants : numpy.ndarray
         Shape (T, len(CONSTANTS)): revenue-formula constants.
     levers : numpy.ndarray
-        Shape (T, 7): each month's lever values in :data:`LEVERS` order.
+        Shape (T, 7): each month's lever values in :data:`LEVERS` order; a month
+        without a value holds the last known one (0 before any).
     reference : numpy.ndarray
         Shape (T, 7): the studio's recent lever levels (see
-        :func:`_reference_levels`); the status quo the structural core holds.
+        :func:`_reference_levels`); the status quo the structural core holds
+        (0 where the lever is unknown).
+    has_data : numpy.ndarray of bool
+        Shape (T, 7): whether the studio has data on the lever in the trailing
+        reference window.
+    known : numpy.ndarray of bool
+        Shape (T, 7): whether the lever is modelled for the studio: it has data
+        and a revenue effect (the formula's constant it acts through is not 0:
+        upsell needs upsell revenue, attendance and classes need revenue that goes
+        with attendance). A lever not modelled is held at its base value.
+    flow : numpy.ndarray
+        Shape (T,): the member-flow residual, the studio's typical change in
+        members per member and month that new and churned members do not explain
+        (freezes, transfers, corrections); 0 where the identity holds.
     members, log_revenue : numpy.ndarray
         Shape (T,).
+    is_gap : numpy.ndarray of bool
+        Shape (T,): months inserted for a gap in the history (interpolated).
     month_of_year : numpy.ndarray
         Shape (T,), 1..12.
     capacity : float
@@ -147,8 +189,12 @@ class StudioFeatures:
     constants: np.ndarray
     levers: np.ndarray
     reference: np.ndarray
+    has_data: np.ndarray
+    known: np.ndarray
+    flow: np.ndarray
     members: np.ndarray
     log_revenue: np.ndarray
+    is_gap: np.ndarray
     month_of_year: np.ndarray
     capacity: float
 
@@ -168,30 +214,43 @@ def _window_sums(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def _trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of ``x[t - window + 1 .. t]`` over the months available (at least one)."""
-    return _window_sums(x, window) / _window_sums(np.ones_like(x), window)
+    """Mean of the finite ``x[t - window + 1 .. t]``; NaN when none is finite."""
+    valid = np.isfinite(x)
+    count = _window_sums(valid.astype(np.float64), window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            count > 0, _window_sums(np.where(valid, x, 0.0), window) / count, np.nan
+        )
 
 
 def _trailing_ratio(
-    num: np.ndarray, den: np.ndarray, keep: np.ndarray, window: int
+    num: np.ndarray,
+    den: np.ndarray,
+    keep: np.ndarray,
+    window: int,
+    default: float = 0.0,
 ) -> np.ndarray:
     """Ratio of trailing sums ``sum(num) / sum(den)`` over the last ``window`` months.
 
-    Months where ``keep`` is False (outliers) are left out; when a window holds no
-    kept month the ratio falls back to every month of the window, and when the
-    denominator is zero it falls back to the longest trailing history, so the result
-    is always defined once one month has a positive denominator (0 before that).
+    Only months where both are known count. Months where ``keep`` is False
+    (outliers, gaps) are left out; when a window holds no kept month the ratio
+    falls back to every month of the window, and when that has no denominator
+    either, to the whole history so far; ``default`` before any month has one.
     """
+    valid = np.isfinite(num) & np.isfinite(den)
+    num = np.where(valid, num, 0.0)
+    den = np.where(valid, den, 0.0)
+    kept = keep * valid
     kept_num, kept_den = (
-        _window_sums(num * keep, window),
-        _window_sums(den * keep, window),
+        _window_sums(num * kept, window),
+        _window_sums(den * kept, window),
     )
     all_num, all_den = _window_sums(num, window), _window_sums(den, window)
     long_num, long_den = np.cumsum(num), np.cumsum(den)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(kept_den > 0, kept_num / kept_den, all_num / all_den)
         ratio = np.where(np.isfinite(ratio), ratio, long_num / long_den)
-    return np.where(np.isfinite(ratio), ratio, 0.0)
+    return np.where(np.isfinite(ratio), ratio, default)
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -206,6 +265,13 @@ def _safe_log(x: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out), out, np.nan)
 
 
+def _forward_fill(x: np.ndarray) -> np.ndarray:
+    """Each missing value replaced by the last known one (NaN before any)."""
+    valid = np.isfinite(x)
+    last = np.maximum.accumulate(np.where(valid, np.arange(len(x)), -1))
+    return np.where(last >= 0, x[np.maximum(last, 0)], np.nan)
+
+
 def _reference_levels(
     x: np.ndarray, keep: np.ndarray, window: int, trend_span: int
 ) -> np.ndarray:
@@ -215,28 +281,33 @@ def _reference_levels(
     averages out the seasons) lags a growing studio by half a window, so it is
     moved to ``t + 1`` along the log-linear trend of the last ``trend_span``
     non-outlier months. The trend needs six such months and is bounded to +-5% a
-    month; without them the plain mean stands.
+    month; without them the plain mean stands. Months without a value are left
+    out; NaN where the window has no value at all.
     """
     n = len(x)
     k = np.arange(n, dtype=np.float64)
-    kept = keep.astype(np.float64)
+    valid = np.isfinite(x)
+    x0 = np.where(valid, x, 0.0)
+    kept = keep.astype(np.float64) * valid
     count = _window_sums(kept, window)
     has_kept = count > 0
     kept_count = np.maximum(count, 1.0)
-    months = _window_sums(np.ones(n), window)
+    months = _window_sums(valid.astype(np.float64), window)
+    any_month = np.maximum(months, 1.0)
     # A window holding outliers only falls back to all of its months.
     level = np.where(
         has_kept,
-        _window_sums(x * kept, window) / kept_count,
-        _window_sums(x, window) / months,
+        _window_sums(x0 * kept, window) / kept_count,
+        _window_sums(x0, window) / any_month,
     )
     centre = np.where(
         has_kept,
         _window_sums(k * kept, window) / kept_count,
-        _window_sums(k, window) / months,
+        _window_sums(k * valid, window) / any_month,
     )
+    level = np.where(months > 0, level, np.nan)
 
-    logx = np.log(np.maximum(x, 1e-6))
+    logx = np.log(np.maximum(x0, 1e-6))
     s0 = _window_sums(kept, trend_span)
     s1 = _window_sums(k * kept, trend_span)
     s2 = _window_sums(k * k * kept, trend_span)
@@ -246,6 +317,92 @@ def _reference_levels(
         slope = (sky - s1 * sy / s0) / (s2 - s1 * s1 / s0)
     slope = np.where((s0 >= 6) & np.isfinite(slope), np.clip(slope, -0.05, 0.05), 0.0)
     return level * np.exp(slope * (k + 1.0 - centre))
+
+
+def _trailing_median(x: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
+    """Median of the kept, finite ``x`` over the last ``window`` months (NaN if none)."""
+    values = np.where(keep & np.isfinite(x), x, np.nan)
+    padded = np.concatenate([np.full(window - 1, np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    out = np.full(len(x), np.nan)
+    has = np.isfinite(windows).any(axis=1)
+    if has.any():
+        out[has] = np.nanmedian(windows[has], axis=1)
+    return out
+
+
+def member_flow_residual(
+    members: np.ndarray,
+    new: np.ndarray,
+    retention: np.ndarray,
+    keep: np.ndarray,
+    window: int = FLOW_WINDOW,
+) -> np.ndarray:
+    """A studio's member-flow residual at every month, from months up to it.
+
+    Each month's residual is the part of the change in members that the reported
+    flows do not explain, per member at the start of the month:
+    ``(m_t - (m_{t-1} x retention_t + new_t)) / m_{t-1}``. Freezes, transfers,
+    clean-ups of the member list, contract floors and flows counted late all
+    leave one. The studio's residual is the median over its last ``window``
+    kept months (robust to a one-off clean-up), shrunk towards 0 by
+    ``n / (n + 3)`` for ``n`` such months, and bounded to ``+-FLOW_LIMIT``.
+    Exactly 0 wherever the identity holds.
+    """
+    previous = _lag(members, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = (members - (previous * retention + new)) / previous
+    valid = keep & np.isfinite(step)
+    median = _trailing_median(step, valid, window)
+    count = _window_sums(valid.astype(np.float64), window)
+    shrunk = np.where(np.isfinite(median), median, 0.0) * count / (count + 3.0)
+    return np.clip(shrunk, -FLOW_LIMIT, FLOW_LIMIT)
+
+
+def _formula_components(
+    col: Mapping[str, np.ndarray], attendance_share: float
+) -> dict[str, np.ndarray]:
+    """Each month's revenue split over the formula's drivers, known or estimated.
+
+    A reported component is taken as it is. What is not reported is estimated
+    from the total: membership revenue as members x ticket (at most the total),
+    then the rest of the total that no reported component explains (workshops,
+    gift cards, unreported retail or drop-ins...) goes to attendance in
+    proportion ``attendance_share`` when class-pack revenue is not reported, and
+    to members otherwise (``retail_per_member`` becomes "other revenue per
+    member"). Intro offers and upsell count only where reported.
+    """
+    members = col["total_members"]
+    total = col["total_revenue"]
+    billed = members * col["avg_ticket_price"]
+    membership = col["membership_revenue"]
+    membership = np.where(
+        np.isfinite(membership), membership, np.minimum(total, billed)
+    )
+    class_pack = col["class_pack_revenue"]
+    class_pack_known = np.isfinite(class_pack)
+    intro = np.nan_to_num(col["intro_offer_revenue"], nan=0.0)
+    retail = np.nan_to_num(col["retail_revenue"], nan=0.0)
+    upsell_known = np.isfinite(col["upsell_revenue"]) & np.isfinite(col["upsell_rate"])
+    upsell = np.where(upsell_known, col["upsell_revenue"], 0.0)
+    explained = (
+        membership
+        + np.where(class_pack_known, class_pack, 0.0)
+        + intro
+        + retail
+        + upsell
+    )
+    rest = np.maximum(total - explained, 0.0)
+    to_attendance = np.where(class_pack_known, 0.0, attendance_share * rest)
+    return {
+        "membership": membership,
+        "billed": billed,
+        "class_pack": np.where(class_pack_known, class_pack, to_attendance),
+        "intro": intro,
+        "per_member": retail + rest - to_attendance,
+        "upsell": np.where(upsell_known, upsell, np.nan),
+        "class_pack_known": class_pack_known.astype(np.float64),
+    }
 
 
 def studio_features(
@@ -258,21 +415,26 @@ def studio_features(
     window: int = DEFAULT_WINDOW,
     reference_window: int = 12,
     trend_span: int = 36,
+    attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
 ) -> StudioFeatures:
     """Compute context, constants and reference levers at every month of a history.
 
     Parameters
     ----------
     columns : mapping of str to numpy.ndarray
-        ``ds`` (datetime64, contiguous month starts, ascending), ``is_outlier`` and
-        every MonthlyMetric field, arrays of equal length.
+        ``ds`` (datetime64, contiguous month starts, ascending), ``is_outlier``,
+        optionally ``is_gap``, and every MonthlyMetric field, arrays of equal
+        length; the optional metrics may hold NaN.
     studio_type, max_capacity, square_footage, opening_date
-        The studio's static columns (``studio_type`` as the TextChoices value).
+        The studio's static columns (``studio_type`` as the TextChoices value;
+        ``square_footage`` and ``opening_date`` may be missing).
     window : int, default 6
         Trailing months behind the revenue-formula constants.
     reference_window, trend_span : int, default 12 and 36
         Trailing months behind the reference levers' level and trend (see
         :func:`_reference_levels`). Outlier months are left out of all three.
+    attendance_share : float, default DEFAULT_ATTENDANCE_SHARE
+        See :func:`_formula_components`.
 
     Returns
     -------
@@ -283,11 +445,36 @@ def studio_features(
     n = len(ds)
     col = {name: np.asarray(columns[name], dtype=np.float64) for name in METRIC_FIELDS}
     outlier = np.asarray(columns["is_outlier"], dtype=bool)
-    keep = (~outlier).astype(np.float64)
+    is_gap = np.asarray(columns.get("is_gap", np.zeros(n, dtype=bool)), dtype=bool)
+    keep = (~outlier & ~is_gap).astype(np.float64)
 
     members = col["total_members"]
     revenue = col["total_revenue"]
-    retention = col["retention_rate"]
+    previous_members = _lag(members, 1)
+    # Retention and the attendance rate follow from the required columns where a
+    # studio did not report them (the first month's previous count from the flows).
+    previous_members[0:1] = (
+        members[0:1] - col["new_members"][0:1] + col["churned_members"][0:1]
+    )
+    derived_retention = np.clip(
+        1.0 - _safe_div(col["churned_members"], previous_members), 0.0, 1.0
+    )
+    retention = np.where(
+        np.isfinite(col["retention_rate"]), col["retention_rate"], derived_retention
+    )
+    col["retention_rate"] = retention
+    derived_attendance = np.clip(
+        _safe_div(
+            col["total_class_attendance"], col["total_classes_held"] * max_capacity
+        ),
+        0.0,
+        1.0,
+    )
+    col["class_attendance_rate"] = np.where(
+        np.isfinite(col["class_attendance_rate"]),
+        col["class_attendance_rate"],
+        derived_attendance,
+    )
     ticket = col["avg_ticket_price"]
     log_revenue = np.log(np.maximum(revenue, 1.0))
     month_of_year = (ds.astype(np.int64) % 12 + 1).astype(np.int64)
@@ -297,22 +484,39 @@ def studio_features(
     def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return _trailing_ratio(num, den, keep, window)
 
+    parts = _formula_components(col, attendance_share)
     constants = np.column_stack(
         [
-            ratio(col["membership_revenue"], members * ticket),
-            ratio(col["class_pack_revenue"], col["total_class_attendance"]),
-            ratio(col["intro_offer_revenue"], col["new_members"]),
-            ratio(col["retail_revenue"], members),
-            ratio(col["upsell_revenue"], members * col["upsell_rate"]),
+            ratio(parts["membership"], parts["billed"]),
+            ratio(parts["class_pack"], col["total_class_attendance"]),
+            ratio(parts["intro"], col["new_members"]),
+            ratio(parts["per_member"], members),
+            ratio(parts["upsell"], members * col["upsell_rate"]),
         ]
     )
-    levers = np.column_stack([col[c] for c in LEVER_COLUMNS])
+    raw_levers = np.column_stack([col[c] for c in LEVER_COLUMNS])
     reference = np.column_stack(
         [
-            _reference_levels(levers[:, j], keep, reference_window, trend_span)
-            for j in range(levers.shape[1])
+            _reference_levels(raw_levers[:, j], keep, reference_window, trend_span)
+            for j in range(raw_levers.shape[1])
         ]
     )
+    has_data = np.isfinite(reference)
+    # A lever moves the forecast only through a constant of the formula; one
+    # whose constant this studio's data leaves at 0 (upsell without upsell
+    # revenue, attendance where no revenue goes with it) is not modelled either.
+    effect = np.ones_like(has_data)
+    effect[:, _TICKET] = constants[:, 0] > 0
+    effect[:, _ATTENDANCE] = constants[:, 1] > 0
+    effect[:, _CLASSES] = constants[:, 1] > 0
+    effect[:, _UPSELL] = constants[:, 4] > 0
+    known = has_data & effect
+    levers = np.column_stack(
+        [_forward_fill(raw_levers[:, j]) for j in range(raw_levers.shape[1])]
+    )
+    levers = np.where(has_data & np.isfinite(levers), levers, 0.0)
+    reference = np.where(has_data, reference, 0.0)
+    flow = member_flow_residual(members, col["new_members"], retention, keep > 0)
 
     retention_3m = _trailing_mean(retention, 3)
     revenue_prev = _lag(revenue, 1)
@@ -324,12 +528,20 @@ def studio_features(
         + constants[:, 1] * col["total_class_attendance"]
         + constants[:, 2] * col["new_members"]
         + constants[:, 3] * members
-        + constants[:, 4] * members * col["upsell_rate"]
+        + constants[:, 4] * members * np.nan_to_num(col["upsell_rate"], nan=0.0)
     )
-    opening = np.datetime64(
-        pd.Timestamp(opening_date).to_period("M").to_timestamp(), "M"
+    opening = (
+        np.datetime64("NaT", "M")
+        if pd.isna(opening_date)
+        else np.datetime64(
+            pd.Timestamp(opening_date).to_period("M").to_timestamp(), "M"
+        )
     )
-    age_months = (ds - opening).astype(np.int64).astype(np.float64)
+    if np.isnat(opening):
+        age_months = np.full(n, np.nan)
+    else:
+        age_months = (ds - opening).astype(np.int64).astype(np.float64)
+    square_footage = np.nan if pd.isna(square_footage) else float(square_footage)
 
     features = {
         "members": members,
@@ -343,9 +555,11 @@ def studio_features(
         "year_index": np.floor(age_months / 12.0),
         "base_month_sin": np.sin(angle),
         "base_month_cos": np.cos(angle),
-        **{f"lever_{c}": levers[:, j] for j, c in enumerate(LEVER_COLUMNS)},
+        **{f"lever_{c}": raw_levers[:, j] for j, c in enumerate(LEVER_COLUMNS)},
         **{
-            f"lever_{c}_vs_reference": _safe_div(levers[:, j], reference[:, j])
+            f"lever_{c}_vs_reference": _safe_div(
+                raw_levers[:, j], np.where(has_data[:, j], reference[:, j], np.nan)
+            )
             for j, c in enumerate(LEVER_COLUMNS)
         },
         "retention_3m": retention_3m,
@@ -379,9 +593,15 @@ def studio_features(
         **{name: constants[:, j] for j, name in enumerate(CONSTANTS)},
         "membership_share": _safe_div(col["membership_revenue"], revenue),
         "structural_gap": _safe_log(_safe_div(revenue, structural_now)),
+        "flow_residual": flow,
+        "components_known": _trailing_mean(parts["class_pack_known"], window),
+        # Where the month sits against its own year: members and revenue revert
+        # towards their level after a noisy month.
+        "members_vs_year": _safe_log(_safe_div(members, _trailing_mean(members, 12))),
+        "revenue_vs_year": _safe_log(_safe_div(revenue, _trailing_mean(revenue, 12))),
         "studio_type_code": np.full(n, float(STUDIO_TYPES.index(studio_type))),
         "max_capacity": np.full(n, float(max_capacity)),
-        "square_footage": np.full(n, float(square_footage)),
+        "square_footage": np.full(n, square_footage),
         "age_months": age_months,
     }
     return StudioFeatures(
@@ -390,8 +610,12 @@ def studio_features(
         constants=constants,
         levers=levers,
         reference=reference,
+        has_data=has_data,
+        known=known,
+        flow=flow,
         members=members,
         log_revenue=log_revenue,
+        is_gap=is_gap,
         month_of_year=month_of_year,
         capacity=float(max_capacity),
     )
@@ -431,6 +655,19 @@ def target_features(
     seasonal[ok] = (
         studio.log_revenue[last_year[ok]] - studio.log_revenue[base_last_year[ok]]
     )
+    # The same swing averaged over every earlier year the history holds (up to
+    # four): one year's ratio carries that year's noise.
+    swings = np.zeros(base_index.shape)
+    years = np.zeros(base_index.shape)
+    for k in range(1, 5):
+        at = base_index - 12 * k
+        has = at >= 0
+        swings[has] += (
+            studio.log_revenue[(at + horizon)[has]] - studio.log_revenue[at[has]]
+        )
+        years += has
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seasonal_years = np.where(years > 0, swings / years, np.nan)
     return np.column_stack(
         [
             horizon.astype(np.float64),
@@ -441,8 +678,41 @@ def target_features(
             (target_moy == 9).astype(np.float64),
             (target_moy == 12).astype(np.float64),
             seasonal,
+            seasonal_years,
         ]
     )
+
+
+def attendance_share(frame: pd.DataFrame, *, min_months: int = 12) -> float:
+    """The share of non-membership revenue that goes with attendance, learned.
+
+    From the ordinary months (no outlier, no gap) that report both membership and
+    class-pack revenue: class-pack revenue over everything except membership,
+    intro offers and upsell (class packs, retail and what no component names).
+    Applied to the studios that do not report class-pack revenue (see
+    :func:`_formula_components`). :data:`DEFAULT_ATTENDANCE_SHARE` when fewer than
+    ``min_months`` months report both.
+    """
+    known = (
+        frame["membership_revenue"].notna()
+        & frame["class_pack_revenue"].notna()
+        & ~frame["is_outlier"].astype(bool)
+    )
+    if "is_gap" in frame.columns:
+        known &= ~frame["is_gap"].astype(bool)
+    rows = frame.loc[known]
+    if len(rows) < min_months:
+        return DEFAULT_ATTENDANCE_SHARE
+    rest = (
+        rows["total_revenue"]
+        - rows["membership_revenue"]
+        - rows["intro_offer_revenue"].fillna(0.0)
+        - rows["upsell_revenue"].fillna(0.0)
+    ).clip(lower=0.0)
+    total = float(rest.sum())
+    if total <= 0:
+        return DEFAULT_ATTENDANCE_SHARE
+    return float(np.clip(rows["class_pack_revenue"].sum() / total, 0.0, 1.0))
 
 
 def frame_features(
@@ -451,6 +721,7 @@ def frame_features(
     window: int = DEFAULT_WINDOW,
     reference_window: int = 12,
     trend_span: int = 36,
+    attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
 ) -> dict[str, StudioFeatures]:
     """Run :func:`studio_features` over every studio of a validated frame.
 
@@ -459,6 +730,7 @@ def frame_features(
     frame : pandas.DataFrame
         A frame that passed :func:`forecasting.ml.frame.validate_frame`.
     window, reference_window, trend_span : int
+    attendance_share : float
         Passed through to :func:`studio_features`.
 
     Returns
@@ -472,7 +744,8 @@ def frame_features(
         out[str(uid)] = studio_features(
             {
                 name: group[name].to_numpy()
-                for name in ("ds", "is_outlier", *METRIC_FIELDS)
+                for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
+                if name in group.columns
             },
             studio_type=first["studio_type"],
             max_capacity=first["max_capacity"],
@@ -481,5 +754,6 @@ def frame_features(
             window=window,
             reference_window=reference_window,
             trend_span=trend_span,
+            attendance_share=attendance_share,
         )
     return out

@@ -56,6 +56,7 @@ from forecasting.ml.corrections import (
     WeightedEnsemble,
     XGBForestCorrection,
     learner_from_spec,
+    stacking_weights,
 )
 from forecasting.ml.exceptions import (
     ArtifactIntegrityError,
@@ -65,9 +66,11 @@ from forecasting.ml.exceptions import (
     NotFittedError,
 )
 from forecasting.ml.features import (
+    DEFAULT_ATTENDANCE_SHARE,
     DEFAULT_WINDOW,
     MAX_HORIZON,
     StudioFeatures,
+    attendance_share,
     frame_features,
     studio_features,
 )
@@ -79,6 +82,7 @@ from forecasting.ml.pairs import (
     pair_feature_matrix,
     status_quo_path,
 )
+from forecasting.ml.screening import screen_training_frame
 from forecasting.ml.structural import LEVER_INDEX, structural_path
 
 __all__ = ["ForecastResult", "ForwardModel", "PlanSemantics", "StudioState"]
@@ -101,9 +105,22 @@ _LEVER_CEILING = np.array(
 # Studios whose residuals the cross-conformal calibration scores, at most (see
 # ForwardModel._calibration_residuals); whole folds are scored until it is reached.
 _CALIBRATION_STUDIOS = 200
+# Studios with training pairs below which no correction is learned.
+_MIN_CORRECTION_STUDIOS = 5
+# Out-of-sample pairs below which the learners' weights come from validation.
+_MIN_STACKING = 50
+# Where each semantics' correction lives on a fitted model.
+_CORRECTION_ATTRIBUTE = {"relative": "correction_", "absolute": "absolute_correction_"}
+# Calibration residuals one month ahead below which rolling origins give way to
+# studio folds (HorizonConformal needs 20 at horizon 1).
+_MIN_ONE_AHEAD = 20
+# Months in a split (validation, test) and between calibration origins.
+_HALF_YEAR = 6
 # The confidence score's tolerance: the chance of landing within +-10% of actual.
 _CONFIDENCE_TOLERANCE = float(np.log(1.10))
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+# The default of _predict_g's learner: the final relative correction.
+_FINAL = object()
 #: Bound on a learned log-correction: a factor beyond e^+-1 (x0.37..x2.7) of the
 #: structural forecast is never a plausible month, whatever a learner says.
 _G_LIMIT = 1.0
@@ -133,8 +150,20 @@ class StudioState:
         month along their trend), where the structural core runs the status quo.
     constants : numpy.ndarray
         Shape (5,): the studio's revenue-formula constants at the base month.
+    has_data : numpy.ndarray of bool
+        Shape (7,): whether the studio has data on each lever (in the last 12
+        months); where it has none, ``levers`` and ``reference`` hold 0.
+    known : numpy.ndarray of bool
+        Shape (7,): whether each lever is modelled for the studio (data and a
+        revenue effect, see :class:`forecasting.ml.features.StudioFeatures`). A
+        lever not modelled is held at its base value whatever the plan says.
+    flow : float
+        The studio's member-flow residual per member and month (see
+        :func:`forecasting.ml.features.member_flow_residual`).
     revenue_correction, members_correction : numpy.ndarray
-        Shape (max_horizon,): ``g`` per horizon, on the log scale.
+        Shape (max_horizon,): ``g`` per horizon of relative plans, log scale.
+    absolute_correction : numpy.ndarray
+        Shape (max_horizon,): ``g`` per horizon of absolute plans, log scale.
     """
 
     unique_id: str
@@ -145,8 +174,12 @@ class StudioState:
     levers: np.ndarray
     reference: np.ndarray
     constants: np.ndarray
+    has_data: np.ndarray
+    known: np.ndarray
+    flow: float
     revenue_correction: np.ndarray
     members_correction: np.ndarray
+    absolute_correction: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -215,6 +248,16 @@ def _month_start(value: Any) -> pd.Timestamp:
     return stamp.to_period("M").to_timestamp()
 
 
+def _target(pairs: Pairs, plan: str) -> np.ndarray:
+    """What a correction learns: log(actual / structural) under the plan semantics.
+
+    Relative plans run the core on the status quo (the reference levers), absolute
+    ones on the levers the studio then ran.
+    """
+    structural = pairs.status_quo if plan == "relative" else pairs.what_if
+    return np.log(pairs.actual / structural)
+
+
 class ForwardModel:
     """Global forward model over all studios (scikit-learn conventions).
 
@@ -236,13 +279,20 @@ class ForwardModel:
         that carries it to the first projected month. Outlier months are left out.
     min_history : int, default 3
         Months of history a base month needs (itself included).
+    min_training_months : int, default 18
+        Months of data a studio needs to take part in training (the last 12 are
+        validation and test); shorter studios are left out of training, with the
+        reason in ``excluded_``, and can still be forecast.
+    calibration : {"time", "studio"}, default "time"
+        How the interval calibration gets out-of-sample residuals: from rolling
+        origins in time (a correction that saw each studio's earlier history, as
+        a served forecast does) or from folds of studios (see
+        :meth:`_calibration_residuals`; the README compares them).
     calibration_folds : int, default 4
-        Studio folds of the cross-conformal calibration: the residuals of every
-        clean train- and validation-split pair of a studio come from a correction
-        fitted without that studio. Folds are scored until 200 studios are, so
-        thousands of studios cost one extra fit, not four. 0 or 1 calibrates on
-        the validation pairs alone, scored by the final correction (plain split
-        conformal).
+        Origins (``"time"``) or studio folds (``"studio"``) of the calibration,
+        each one extra fit per plan semantics; at most 200 studios are scored, so
+        thousands of studios cost no more. 0 or 1 calibrates on the validation
+        pairs alone, scored by the final corrections (plain split conformal).
     n_estimators, learning_rate, num_leaves, min_child_samples : int or float
         LightGBM settings of the correction.
     random_state : int, default 0
@@ -261,6 +311,8 @@ class ForwardModel:
         reference_window: int = 12,
         trend_span: int = 36,
         min_history: int = 3,
+        min_training_months: int = 18,
+        calibration: Literal["time", "studio"] = "time",
         calibration_folds: int = 4,
         n_estimators: int = 200,
         learning_rate: float = 0.05,
@@ -276,6 +328,8 @@ class ForwardModel:
         self.reference_window = reference_window
         self.trend_span = trend_span
         self.min_history = min_history
+        self.min_training_months = min_training_months
+        self.calibration = calibration
         self.calibration_folds = calibration_folds
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -295,6 +349,8 @@ class ForwardModel:
             "reference_window": self.reference_window,
             "trend_span": self.trend_span,
             "min_history": self.min_history,
+            "min_training_months": self.min_training_months,
+            "calibration": self.calibration,
             "calibration_folds": self.calibration_folds,
             "n_estimators": self.n_estimators,
             "learning_rate": self.learning_rate,
@@ -311,8 +367,15 @@ class ForwardModel:
             )
         if self.correction not in ("lightgbm", "ensemble", "none"):
             raise ValueError(f"unknown correction {self.correction!r}")
+        if self.calibration not in ("time", "studio"):
+            raise ValueError(f"unknown calibration {self.calibration!r}")
         if self.min_history < 1 or self.window < 1:
             raise ValueError("min_history and window must be at least 1")
+        if self.min_training_months < self.min_history + 13:
+            raise ValueError(
+                "min_training_months must leave train months before the 12 months "
+                f"of validation and test: at least {self.min_history + 13}"
+            )
 
     def _lightgbm(self) -> LightGBMCorrection:
         return LightGBMCorrection(
@@ -324,11 +387,14 @@ class ForwardModel:
             n_jobs=self.n_jobs,
         )
 
-    def _feature_params(self) -> dict[str, int]:
+    def _feature_params(self) -> dict[str, Any]:
         return {
             "window": self.window,
             "reference_window": self.reference_window,
             "trend_span": self.trend_span,
+            "attendance_share": getattr(
+                self, "attendance_share_", DEFAULT_ATTENDANCE_SHARE
+            ),
         }
 
     def _check_fitted(self) -> None:
@@ -341,11 +407,14 @@ class ForwardModel:
     def fit(self, frame: pd.DataFrame) -> ForwardModel:
         """Fit the global corrections on train pairs, then calibrate the intervals.
 
-        Training pairs are (base month t, horizon h) with the target month ``t + h``
-        in the train split; the validation pairs weight the ensemble and calibrate
-        absolute plans; relative plans are calibrated cross-conformally (see
-        ``calibration_folds``). Pairs whose projected months include a flagged
-        outlier month are left out throughout: a one-off shock is not something to
+        Studios that cannot be learned from (see
+        :func:`forecasting.ml.screening.screen_training_frame`) are left out, with
+        their reasons in ``excluded_``; the others train. Training pairs are (base
+        month t, horizon h) with the target month ``t + h`` in the train split;
+        the validation pairs weight the ensembles; both plan semantics are
+        calibrated cross-conformally (see ``calibration_folds``). Pairs whose
+        projected months include a flagged outlier month (or a month missing from
+        the history) are left out throughout: a one-off shock is not something to
         learn to predict.
 
         Parameters
@@ -359,7 +428,12 @@ class ForwardModel:
             ``self``.
         """
         self._check_params()
-        frame = validate_frame(frame, require_split=True)
+        screening = screen_training_frame(
+            frame, min_months=self.min_training_months, require_split=True
+        )
+        frame = screening.frame
+        self.excluded_ = screening.excluded
+        self.attendance_share_ = attendance_share(frame)
         features = frame_features(frame, **self._feature_params())
         pairs = build_pairs(
             frame, features, max_horizon=self.max_horizon, min_history=self.min_history
@@ -367,6 +441,7 @@ class ForwardModel:
         # Log ratios need positive revenue and members on both sides.
         clean = (
             ~pairs.path_outlier
+            & ~pairs.base_gap
             & (pairs.actual > 0)
             & (pairs.status_quo > 0)
             & (pairs.what_if > 0)
@@ -383,9 +458,6 @@ class ForwardModel:
                 f"validation and test, histories need {self.min_history + 13}+ months"
             )
 
-        y_train = np.log(train.actual / train.status_quo)
-        y_val = np.log(val.actual / val.status_quo)
-        self.correction_ = self._fit_correction(train.X, y_train, val.X, y_val)
         if self.correct_members:
             members_model = self._lightgbm()
             self.members_correction_ = members_model.fit(
@@ -394,101 +466,191 @@ class ForwardModel:
         else:
             self.members_correction_ = None
 
-        # Relative forecasts are calibrated cross-conformally on every clean pair of
-        # the train and validation splits (see _calibration_residuals); absolute
-        # ones involve no learned part, so the validation pairs, the months nearest
-        # the future, calibrate them directly.
+        # Out-of-sample predictions of every learner (see _out_of_sample) set the
+        # learners' weights and calibrate the intervals of both semantics.
         calibration = (
             pairs.subset(clean & (pairs.target_split <= 1))
             if self.calibration_folds >= 2
             else val
         )
+        oos = self._out_of_sample(calibration)
+        # A chain of a handful of studios cannot teach a global correction that
+        # generalises (measured on two studios: it doubled the month-1 error);
+        # the structural core then stands alone.
+        learn = len(np.unique(train.studio)) >= _MIN_CORRECTION_STUDIOS
+        residuals: dict[str, np.ndarray] = {}
+        for plan in _SEMANTICS:
+            learners = (
+                self._fit_learners(train.X, _target(train, plan)) if learn else []
+            )
+            y = _target(calibration, plan)
+            fitted = oos["fitted"]
+            if fitted.sum() >= _MIN_STACKING and learners:
+                weights = stacking_weights(oos[plan][fitted], y[fitted])
+            elif learners:
+                # Too few out-of-sample pairs: the final learners on validation.
+                weights = stacking_weights(
+                    np.column_stack([lrn.predict(val.X) for lrn in learners]),
+                    _target(val, plan),
+                )
+            else:
+                weights = np.zeros(0)
+            ensemble = WeightedEnsemble(learners, weights) if learners else None
+            setattr(self, _CORRECTION_ATTRIBUTE[plan], ensemble)
+            if self.calibration_folds < 2:
+                g = self._predict_g(calibration.X, ensemble)
+            else:
+                g = (
+                    np.clip(oos[plan] @ weights, -_G_LIMIT, _G_LIMIT)
+                    if learners
+                    else 0.0
+                )
+            residuals[plan] = (y - g)[oos["kept"]]
         self.calibration_ = {
-            "relative": HorizonConformal.fit(
-                *self._calibration_residuals(calibration), self.max_horizon
-            ),
-            "absolute": HorizonConformal.fit(
-                np.log(val.actual / val.what_if), val.horizon, self.max_horizon
-            ),
+            plan: HorizonConformal.fit(
+                residuals[plan],
+                calibration.horizon[oos["kept"]],
+                self.max_horizon,
+            )
+            for plan in _SEMANTICS
         }
         self.feature_names_ = list(PAIR_FEATURES)
         self.training_summary_ = {
             "studios": int(frame["unique_id"].nunique()),
-            "rows": len(frame),
+            "rows": int((~frame["is_gap"]).sum()),
             "train_pairs": len(train.actual),
             "calibration_pairs": int(self.calibration_["relative"].n),
             "months_start": f"{frame['ds'].min():%Y-%m}",
             "months_end": f"{frame['ds'].max():%Y-%m}",
+            "attendance_share": self.attendance_share_,
+            "correction_learned": learn,
+            "excluded_studios": self.excluded_,
         }
         return self
 
-    def _calibration_residuals(self, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
-        """Out-of-sample log residuals of the relative forecast on ``pairs``.
+    def _out_of_sample(self, pairs: Pairs, how: str | None = None) -> dict[str, Any]:
+        """Every learner's out-of-sample prediction of ``pairs``, both semantics.
 
-        With ``calibration_folds >= 2`` (cross-conformal by studio) the studios are
-        split into folds and each fold's pairs, whatever their split, are scored by
-        a correction fitted on the train-split targets of the other folds only.
-        Without folds, ``pairs`` are the validation pairs and the final correction
-        scores them.
+        ``calibration="time"`` (rolling origins): a served forecast comes from a
+        correction that has seen the studio's history up to some months before
+        the base month, and none of what follows. Each origin ``k`` (1 to
+        ``calibration_folds``) cuts every studio's history ``12 + 6k`` months
+        before its end; learners fitted on the targets before the cut predict the
+        pairs whose target lies 6 to 12 months after it, which is the geometry of
+        the final model (fitted on targets up to 12 months before the end)
+        forecasting the test months. The first origin predicts the validation
+        months; earlier ones earlier half-years. An origin with no target before
+        its cut predicts nothing (0, the structural core alone): a conservative
+        residual for the calibration, left out of the stacking. When the origins
+        score fewer than 20 pairs one month ahead (short histories), the studio
+        folds below are used instead.
+
+        ``calibration="studio"`` (cross-conformal by studio): the studios are
+        split into folds and each fold's pairs are predicted by learners fitted
+        on the train-split targets of the other folds. It answers "a studio the
+        model never saw", which over-states the error of forecasting the studios
+        it did see, most with few studios.
+
+        At most 200 studios are scored (the rest of the folds or of the studios
+        are not fitted). With ``calibration_folds < 2`` nothing is fitted: the
+        pairs are the validation pairs, for the final learners to score.
 
         Returns
         -------
-        residuals, horizon : numpy.ndarray
-            The scored pairs' log residuals and horizons.
+        dict
+            ``"relative"`` and ``"absolute"``: shape (n, learners) predictions,
+            0 where not predicted; ``"kept"``: the pairs scored; ``"fitted"``:
+            those scored by fitted learners.
         """
-        y = np.log(pairs.actual / pairs.status_quo)
+        n = len(pairs.horizon)
+        width = len(self._learner_kinds())
+        out: dict[str, Any] = {plan: np.zeros((n, width)) for plan in _SEMANTICS}
+        out["kept"] = np.zeros(n, dtype=bool)
+        out["fitted"] = np.zeros(n, dtype=bool)
         if self.calibration_folds < 2:
-            return y - self._predict_g(pairs.X), pairs.horizon
+            out["kept"][:] = True
+            return out
+        y = {plan: _target(pairs, plan) for plan in _SEMANTICS}
         rng = np.random.default_rng(self.random_state)
-        fold_of_studio = rng.permutation(len(pairs.uids)) % self.calibration_folds
-        fold = fold_of_studio[pairs.studio]
-        train, val = pairs.target_split == 0, pairs.target_split == 1
-        # Residuals of a few hundred studios calibrate as well as those of
-        # thousands: past that, the remaining folds are not scored (nor fitted).
-        scored_studios = 0
-        keep = np.zeros(len(y), dtype=bool)
-        g = np.zeros(len(y))
-        for k in range(self.calibration_folds):
-            if scored_studios >= _CALIBRATION_STUDIOS:
-                break
-            scored = fold == k
-            if not scored.any():
-                continue
-            others = ~scored
-            learner = self._fit_correction(
-                pairs.X[others & train],
-                y[others & train],
-                pairs.X[others & val],
-                y[others & val],
-            )
-            if learner is not None:
-                g[scored] = np.clip(
-                    learner.predict(pairs.X[scored]), -_G_LIMIT, _G_LIMIT
+
+        def score(fit_on: np.ndarray, scored: np.ndarray) -> None:
+            out["kept"] |= scored
+            for plan in _SEMANTICS:
+                learners = self._fit_learners(pairs.X[fit_on], y[plan][fit_on])
+                if not learners:
+                    continue
+                out["fitted"] |= scored
+                out[plan][scored] = np.column_stack(
+                    [
+                        np.clip(lrn.predict(pairs.X[scored]), -_G_LIMIT, _G_LIMIT)
+                        for lrn in learners
+                    ]
                 )
-            keep |= scored
-            scored_studios += int((fold_of_studio == k).sum())
-        return (y - g)[keep], pairs.horizon[keep]
 
-    def _fit_correction(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> Any:
-        if self.correction == "none":
-            return None
-        if self.correction == "lightgbm":
-            return self._lightgbm().fit(X, y)
-        learners = [
-            self._lightgbm().fit(X, y),
-            XGBForestCorrection(random_state=self.random_state, n_jobs=self.n_jobs).fit(
-                X, y
+        how = how or self.calibration
+        if how == "time":
+            studios = np.arange(len(pairs.uids))
+            if len(studios) > _CALIBRATION_STUDIOS:
+                studios = rng.choice(studios, _CALIBRATION_STUDIOS, replace=False)
+            chosen = np.isin(pairs.studio, studios)
+            for k in range(1, self.calibration_folds + 1):
+                cut = 2 * _HALF_YEAR + _HALF_YEAR * k
+                scored = (
+                    chosen
+                    & (pairs.target_from_end < cut - _HALF_YEAR)
+                    & (pairs.target_from_end >= cut - 2 * _HALF_YEAR)
+                )
+                if scored.any():
+                    score(chosen & (pairs.target_from_end >= cut), scored)
+            if (pairs.horizon[out["kept"]] == 1).sum() < _MIN_ONE_AHEAD:
+                return self._out_of_sample(pairs, "studio")
+        else:
+            fold_of_studio = rng.permutation(len(pairs.uids)) % self.calibration_folds
+            fold = fold_of_studio[pairs.studio]
+            train = pairs.target_split == 0
+            scored_studios = 0
+            for k in range(self.calibration_folds):
+                if scored_studios >= _CALIBRATION_STUDIOS:
+                    break
+                scored = fold == k
+                if not scored.any():
+                    continue
+                score(~scored & train, scored)
+                scored_studios += int((fold_of_studio == k).sum())
+        if not out["kept"].any():
+            raise ValueError(
+                "no pair could be scored for the interval calibration: histories "
+                f"need at least {self.min_history + 3 * _HALF_YEAR} months"
+            )
+        return out
+
+    def _learner_kinds(self) -> tuple[str, ...]:
+        return {
+            "none": (),
+            "lightgbm": ("lightgbm",),
+            "ensemble": ("lightgbm", "xgb_forest", "ridge"),
+        }[self.correction]
+
+    def _fit_learners(self, X: np.ndarray, y: np.ndarray) -> list[Any]:
+        """The correction's learners fitted on ``(X, y)``; none without rows."""
+        if len(y) == 0:
+            return []
+        make = {
+            "lightgbm": self._lightgbm,
+            "xgb_forest": lambda: XGBForestCorrection(
+                random_state=self.random_state, n_jobs=self.n_jobs
             ),
-            RidgeCorrection().fit(X, y),
-        ]
-        return WeightedEnsemble.from_validation(learners, X_val, y_val)
+            "ridge": RidgeCorrection,
+        }
+        return [make[kind]().fit(X, y) for kind in self._learner_kinds()]
 
-    def _predict_g(self, X: np.ndarray) -> np.ndarray:
-        if self.correction_ is None:
+    def _predict_g(self, X: np.ndarray, learner: Any = _FINAL) -> np.ndarray:
+        """A correction's log factor, bounded; the final relative one by default."""
+        if learner is _FINAL:
+            learner = self.correction_
+        if learner is None or len(X) == 0:
             return np.zeros(len(X))
-        return np.clip(self.correction_.predict(X), -_G_LIMIT, _G_LIMIT)
+        return np.clip(learner.predict(X), -_G_LIMIT, _G_LIMIT)
 
     # ------------------------------------------------------------------ states
     def make_state(self, history: pd.DataFrame, base_month: Any) -> StudioState:
@@ -525,7 +687,7 @@ class ForwardModel:
                 f"make_state needs the history of exactly one studio, got {len(uids)}"
             )
         upto = history.loc[history["ds"] <= month]
-        if upto.empty or upto["ds"].iloc[-1] != month:
+        if upto.empty or upto["ds"].iloc[-1] != month or upto["is_gap"].iloc[-1]:
             raise InsufficientHistoryError(
                 f"studio {uids[0]!r} has no data for base month {month:%Y-%m}"
             )
@@ -538,7 +700,7 @@ class ForwardModel:
         studio = studio_features(
             {
                 name: upto[name].to_numpy()
-                for name in ("ds", "is_outlier", *METRIC_FIELDS)
+                for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
             },
             studio_type=first["studio_type"],
             max_capacity=first["max_capacity"],
@@ -558,12 +720,8 @@ class ForwardModel:
         h = np.tile(np.arange(1, horizons + 1), n)
         X = pair_feature_matrix(studio, b, h, sq_revenue.ravel())
         g = self._predict_g(X).reshape(n, horizons)
-        if self.members_correction_ is not None:
-            g_members = np.clip(
-                self.members_correction_.predict(X), -_G_LIMIT, _G_LIMIT
-            ).reshape(n, horizons)
-        else:
-            g_members = np.zeros((n, horizons))
+        g_members = self._predict_g(X, self.members_correction_).reshape(n, horizons)
+        g_absolute = self._predict_g(X, self.absolute_correction_).reshape(n, horizons)
         return [
             StudioState(
                 unique_id=uid,
@@ -574,8 +732,12 @@ class ForwardModel:
                 levers=studio.levers[i].copy(),
                 reference=studio.reference[i].copy(),
                 constants=studio.constants[i].copy(),
+                has_data=studio.has_data[i].copy(),
+                known=studio.known[i].copy(),
+                flow=float(studio.flow[i]),
                 revenue_correction=g[k],
                 members_correction=g_members[k],
+                absolute_correction=g_absolute[k],
             )
             for k, i in enumerate(base_index)
         ]
@@ -615,6 +777,7 @@ class ForwardModel:
                 wanted = wanted[
                     (wanted >= self.min_history - 1) & (wanted < len(group))
                 ]
+            wanted = wanted[~features[uid].is_gap[wanted]]
             if len(wanted) == 0:
                 continue
             states = self._states(uid, features[uid], wanted)
@@ -673,16 +836,25 @@ class ForwardModel:
         if plan not in _SEMANTICS:
             raise ValueError(f"plan must be one of {_SEMANTICS}, got {plan!r}")
         path = _plan_array(levers, horizon)
+        # A lever without data for this studio is not modelled: held at its base
+        # value, whatever the plan says.
+        path = np.where(state.known, path, state.levers)
         if plan == "relative":
             # The plan's change against the base month, applied to the studio's
             # reference levels: a plan equal to the base month is the status quo.
             path = np.clip(path - state.levers + state.reference, 0.0, _LEVER_CEILING)
         members, revenue = structural_path(
-            np.full(len(path), state.members), path, state.constants, state.capacity
+            np.full(len(path), state.members),
+            path,
+            state.constants,
+            state.capacity,
+            state.flow,
         )
         if plan == "relative":
             revenue = revenue * np.exp(state.revenue_correction[:horizon])
             members = members * np.exp(state.members_correction[:horizon])
+        else:
+            revenue = revenue * np.exp(state.absolute_correction[:horizon])
         calibration = self.calibration_[plan]
         lower_q, upper_q = calibration.interval(horizon, coverage)
         confidence = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
@@ -735,6 +907,13 @@ class ForwardModel:
                     if self.correction_ is not None
                     else None
                 ),
+                "absolute_correction": (
+                    self.absolute_correction_.save(staging, "absolute")
+                    if self.absolute_correction_ is not None
+                    else None
+                ),
+                "attendance_share": self.attendance_share_,
+                "excluded": self.excluded_,
                 "members_correction": (
                     self.members_correction_.save(staging, "members")
                     if self.members_correction_ is not None
@@ -811,7 +990,8 @@ class ForwardModel:
         manifest = json.loads((source / _MANIFEST).read_text())
         if manifest.get("format_version") != _FORMAT_VERSION:
             raise ArtifactIntegrityError(
-                f"unsupported model format {manifest.get('format_version')!r}"
+                f"unsupported model format {manifest.get('format_version')!r} "
+                f"(this version reads format {_FORMAT_VERSION}); retrain the model"
             )
         model = cls(**manifest["params"])
         model.feature_names_ = list(manifest["feature_names"])
@@ -825,6 +1005,15 @@ class ForwardModel:
             if manifest["members_correction"]
             else None
         )
+        model.absolute_correction_ = (
+            learner_from_spec(source, manifest["absolute_correction"])
+            if manifest["absolute_correction"]
+            else None
+        )
+        model.attendance_share_ = float(manifest["attendance_share"])
+        model.excluded_ = {
+            str(uid): list(reasons) for uid, reasons in manifest["excluded"].items()
+        }
         model.calibration_ = {
             k: HorizonConformal.from_json(v) for k, v in manifest["calibration"].items()
         }

@@ -60,7 +60,11 @@ def status_quo_path(
     """
     plan = np.repeat(studio.reference[base_index][:, None, :], horizon, axis=1)
     return structural_path(
-        studio.members[base_index], plan, studio.constants[base_index], studio.capacity
+        studio.members[base_index],
+        plan,
+        studio.constants[base_index],
+        studio.capacity,
+        studio.flow[base_index],
     )
 
 
@@ -126,7 +130,12 @@ class Pairs:
         Members the same way, and the actual members.
     target_split : numpy.ndarray of int
         0 train, 1 validation, 2 test, -1 unknown.
+    target_from_end : numpy.ndarray of int
+        Months between the target month and the last month of its studio's
+        history (0 for the last month).
     target_outlier, base_outlier : numpy.ndarray of bool
+    base_gap : numpy.ndarray of bool
+        Whether the base month was inserted for a gap (never a base month).
     path_outlier : numpy.ndarray of bool
         Whether any projected month ``t+1..t+h`` is a flagged outlier.
     seasonal_naive, seasonal_naive_scaled : numpy.ndarray
@@ -149,8 +158,10 @@ class Pairs:
     what_if_members: np.ndarray
     actual_members: np.ndarray
     target_split: np.ndarray
+    target_from_end: np.ndarray
     target_outlier: np.ndarray
     base_outlier: np.ndarray
+    base_gap: np.ndarray
     path_outlier: np.ndarray
     seasonal_naive: np.ndarray
     seasonal_naive_scaled: np.ndarray
@@ -226,8 +237,14 @@ def build_pairs(
         )
         ahead = np.stack([padded[base + k] for k in range(1, max_horizon + 1)], axis=1)
         sq_members, sq_revenue = status_quo_path(studio, base, max_horizon)
+        # A month without a realised value of a lever runs on the base month's.
+        ahead = np.where(np.isfinite(ahead), ahead, studio.levers[base][:, None, :])
         wi_members, wi_revenue = structural_path(
-            studio.members[base], ahead, studio.constants[base], studio.capacity
+            studio.members[base],
+            ahead,
+            studio.constants[base],
+            studio.capacity,
+            studio.flow[base],
         )
 
         bb, hh = np.meshgrid(base, np.arange(1, max_horizon + 1), indexing="ij")
@@ -261,8 +278,10 @@ def build_pairs(
         parts["what_if_members"].append(wi_members[row, col])
         parts["actual_members"].append(studio.members[target])
         parts["target_split"].append(split[target])
+        parts["target_from_end"].append(n_months - 1 - target)
         parts["target_outlier"].append(outlier[target])
         parts["base_outlier"].append(outlier[b])
+        parts["base_gap"].append(studio.is_gap[b])
         outliers_before = np.concatenate([[0], np.cumsum(outlier)])
         parts["path_outlier"].append(
             outliers_before[target + 1] > outliers_before[b + 1]

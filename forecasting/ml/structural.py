@@ -1,7 +1,9 @@
 """The structural stock-flow core of the forward model (SPEC §2.1 and §2.6).
 
-Members roll forward by the plan's retention and new members,
-``m_h = m_{h-1} * r_h + n_h``; attendance is ``rate x classes x capacity``; revenue is
+Members roll forward by the plan's retention and new members and the studio's
+member-flow residual ``f`` (what freezes, transfers and corrections do to the count
+beyond the reported flows; 0 where the identity holds),
+``m_h = m_{h-1} * (r_h + f) + n_h``; attendance is ``rate x classes x capacity``; revenue is
 the sum of the five components of the revenue formula with the studio's estimated
 constants (see :data:`forecasting.ml.features.CONSTANTS`). With non-negative inputs
 every output is non-negative and non-decreasing in retention, ticket, attendance
@@ -33,6 +35,7 @@ def structural_path(
     plan: np.ndarray,
     constants: np.ndarray,
     capacity: np.ndarray,
+    flow: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Roll members forward under a plan and apply the revenue formula.
 
@@ -46,6 +49,9 @@ def structural_path(
         Revenue-formula constants, shape (n, 5) or (5,).
     capacity : numpy.ndarray
         Studio max capacity, shape (n,) or scalar.
+    flow : numpy.ndarray or float, default 0
+        Member-flow residual per member and month, shape (n,) or scalar (see
+        :func:`forecasting.ml.features.member_flow_residual`).
 
     Returns
     -------
@@ -59,9 +65,10 @@ def structural_path(
     new = plan[:, :, _N]
     members = np.empty((n, horizon))
     current = np.broadcast_to(np.asarray(members0, dtype=np.float64), (n,))
+    flow = np.broadcast_to(np.asarray(flow, dtype=np.float64), (n,))
     # A short recursion over months (at most 12 steps), vectorised over plans.
     for k in range(horizon):
-        current = current * retention[:, k] + new[:, k]
+        current = current * np.maximum(retention[:, k] + flow, 0.0) + new[:, k]
         members[:, k] = current
     constants = np.atleast_2d(np.asarray(constants, dtype=np.float64))
     k_mem, per_attendance, per_new, retail, upsell_value = (

@@ -1,0 +1,151 @@
+"""The forward model on data unlike the generator's (SPEC §11): missing optional
+inputs, missing months, unusable studios, member counts that break the identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.ml.corrections import stacking_weights
+from forecasting.ml.evaluation import evaluate
+from forecasting.ml.exceptions import InsufficientHistoryError
+from forecasting.ml.frame import LEVERS, OPTIONAL_METRICS, frame_from_generated
+from forecasting.ml.model import ForwardModel
+from studios.generator import generate
+from studios.messy import messy_export
+
+pytestmark = pytest.mark.slow
+
+_UPSELL = LEVERS.index("upsell_rate")
+
+
+def messy_frame(n_studios: int, seed: int) -> pd.DataFrame:
+    """A messy export as the frame the selectors build from the database."""
+    export = messy_export(n_studios, seed=seed, unusable=0)
+    frame = export.frame.rename(
+        columns={"studio_name": "unique_id", "month_year": "ds"}
+    )
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    frame["is_outlier"] = False
+    frame["split"] = "train"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def patchy() -> pd.DataFrame:
+    """Eight generated studios: optional columns absent for some, patchy for others."""
+    frame = frame_from_generated(generate(n_studios=8, months=36, seed=21))
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("expected_")])
+    rng = np.random.default_rng(0)
+    uids = frame["unique_id"].unique()
+    for i, uid in enumerate(uids):
+        rows = frame["unique_id"] == uid
+        if i % 3 == 0:  # a system that exports none of them
+            frame.loc[rows, list(OPTIONAL_METRICS)] = np.nan
+            frame.loc[rows, ["square_footage", "opening_date"]] = np.nan
+        elif i % 3 == 1:  # one that forgets some, some months
+            holes = rows & (rng.random(len(frame)) < 0.3)
+            frame.loc[holes, ["upsell_rate", "staff_count", "retail_revenue"]] = np.nan
+    # and one studio misses two months
+    first = frame.index[frame["unique_id"] == uids[1]]
+    return frame.drop(index=first[[10, 11]]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def patchy_model(patchy) -> ForwardModel:
+    return ForwardModel(random_state=0, n_estimators=60).fit(patchy)
+
+
+def test_a_model_trains_and_forecasts_with_whatever_each_studio_has(
+    patchy, patchy_model
+):
+    """Every studio gets a finite, positive forecast with an interval."""
+    for _, history in patchy.groupby("unique_id"):
+        state = patchy_model.make_state(history, history["ds"].max())
+        result = patchy_model.predict(state, state.levers, horizon=6)
+        assert np.isfinite(result.revenue).all() and (result.revenue > 0).all()
+        assert (result.revenue_lower < result.revenue).all()
+        assert (result.revenue < result.revenue_upper).all()
+    assert patchy_model.excluded_ == {}
+
+
+def test_a_lever_without_data_is_not_modelled_and_held(patchy, patchy_model):
+    """No upsell data: the plan's upsell changes nothing, and the state says why."""
+    bare = patchy["unique_id"].unique()[0]
+    history = patchy[patchy["unique_id"] == bare]
+    state = patchy_model.make_state(history, history["ds"].max())
+    assert not state.has_data[_UPSELL] and not state.known[_UPSELL]
+    plans = np.repeat(state.levers[None, :], 2, axis=0)
+    plans[1, _UPSELL] = 0.9
+    revenue = patchy_model.predict(state, plans, horizon=3).revenue
+    np.testing.assert_array_equal(revenue[0], revenue[1])
+    # a studio that reports upsell revenue: the same change moves its forecast
+    full = patchy["unique_id"].unique()[2]
+    history = patchy[patchy["unique_id"] == full]
+    state = patchy_model.make_state(history, history["ds"].max())
+    assert state.known[_UPSELL]
+    plans = np.repeat(state.levers[None, :], 2, axis=0)
+    plans[1, _UPSELL] = min(1.0, plans[1, _UPSELL] + 0.1)
+    revenue = patchy_model.predict(state, plans, horizon=3).revenue
+    assert (revenue[1] > revenue[0]).all()
+
+
+def test_a_month_missing_from_the_history_is_no_base_month(patchy, patchy_model):
+    """A filled gap is interpolated context, never a month to forecast from."""
+    uid = patchy["unique_id"].unique()[1]
+    history = patchy[patchy["unique_id"] == uid]
+    gap = pd.Timestamp(history["ds"].iloc[9]) + pd.DateOffset(months=1)
+    with pytest.raises(InsufficientHistoryError, match="no data for base month"):
+        patchy_model.make_state(history, gap)
+    states = patchy_model.states_for_frame(history)
+    assert (uid, gap) not in states
+
+
+def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
+    """A studio without revenue and one of five months: the rest train."""
+    extra = []
+    for name, months, revenue in (("no-revenue", 30, 0.0), ("newcomer", 5, 5e4)):
+        one = patchy[patchy["unique_id"] == patchy["unique_id"].iloc[-1]].tail(months)
+        extra.append(one.assign(unique_id=name, total_revenue=revenue))
+    broken = patchy[patchy["unique_id"] == patchy["unique_id"].iloc[-1]].assign(
+        unique_id="broken", new_members=-1.0
+    )
+    frame = pd.concat([patchy, *extra, broken], ignore_index=True)
+    model = ForwardModel(random_state=0, correction="lightgbm", n_estimators=30).fit(
+        frame
+    )
+    assert set(model.excluded_) == {"no-revenue", "newcomer", "broken"}
+    assert model.excluded_["no-revenue"] == ["no revenue recorded"]
+    assert (
+        "has 5 months of data; training needs at least 18"
+        in (model.excluded_["newcomer"][0])
+    )
+    assert "new_members is negative" in model.excluded_["broken"][0]
+    assert model.training_summary_["studios"] == patchy["unique_id"].nunique()
+
+
+def test_what_if_is_no_worse_than_plain_on_data_that_breaks_the_identity():
+    """More information (the levers the studio then ran) never makes it worse."""
+    frame = messy_frame(24, seed=5)
+    model = ForwardModel(random_state=0).fit(frame)
+    plain = evaluate(model, frame, split="test", mode="plain", horizons=(1, 3, 6))
+    what_if = evaluate(model, frame, split="test", mode="what_if", horizons=(1, 3, 6))
+    plain = plain[plain["method"] == "model"].set_index("horizon")["mape"]
+    what_if = what_if[what_if["method"] == "model"].set_index("horizon")["mape"]
+    assert (what_if <= plain).all(), (what_if, plain)
+    # the data does break the identity: the studios carry a member-flow residual
+    flows = [abs(s.flow) for s in model.states_for_frame(frame).values()]
+    assert np.mean(flows) > 0.005
+
+
+def test_stacking_gives_weight_only_to_learners_that_lower_the_error():
+    """A useful learner is kept, noise gets none, and all-noise shrinks to zero."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 0.05, 500)
+    useful = y + rng.normal(0, 0.01, 500)
+    noise = rng.normal(0, 0.05, 500)
+    weights = stacking_weights(np.column_stack([useful, noise]), y)
+    assert weights[0] == pytest.approx(1.0, abs=0.05)
+    assert weights[1] < 0.05
+    assert stacking_weights(noise[:, None], y)[0] < 0.1
