@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from forecasting.jobs import (
     HEADLINE_METRICS,
@@ -33,6 +33,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "trained_at",
         "deployed_at",
         "training_studio_count",
+        "excluded_count",
         "months_covered_end",
         "checks_ok",
     ]
@@ -51,6 +52,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "library_versions_pretty",
         "training_data_fingerprint",
         "training_studio_count",
+        "excluded_studios_list",
         "training_row_count",
         "months_covered_start",
         "months_covered_end",
@@ -69,6 +71,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "library_versions",
         "metrics",
         "checks",
+        "excluded_studios",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,6 +81,26 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Checks", boolean=True)
     def checks_ok(self, obj: ModelVersion) -> bool:
         return obj.checks_passed
+
+    @admin.display(description="Left out")
+    def excluded_count(self, obj: ModelVersion) -> int:
+        return len(obj.excluded_studios)
+
+    @admin.display(description="Studios left out of training")
+    def excluded_studios_list(self, obj: ModelVersion) -> str:
+        if not obj.excluded_studios:
+            return "None: every studio with data took part."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li><strong>{}</strong>: {}</li>",
+                (
+                    (item["studio"], "; ".join(item["reasons"]))
+                    for item in obj.excluded_studios
+                ),
+            ),
+        )
 
     @admin.display(description="Metrics")
     def metrics_pretty(self, obj: ModelVersion) -> str:

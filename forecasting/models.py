@@ -48,6 +48,12 @@ class ModelVersion(models.Model):
         blank=True,
         help_text="Activation checks: name -> {passed, detail}.",
     )
+    excluded_studios = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Studios left out of training and why: a list of {studio_id, "
+        "studio, reasons}.",
+    )
     activation_forced_reason = models.TextField(blank=True)
     error_message = models.TextField(blank=True)
     trained_at = models.DateTimeField(null=True, blank=True)

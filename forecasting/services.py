@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from forecasting.ml.checks import (
     library_versions,
     truth_columns,
 )
-from forecasting.ml.frame import LEVERS
+from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForwardModel, StudioState
 from forecasting.models import (
     ModelVersion,
@@ -43,9 +43,16 @@ from studiosim.errors import InvalidInput
 class ActivationRefused(Exception):
     """A model version may not become the active one."""
 
-    def __init__(self, message: str, *, failing_checks: list[str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        failing_checks: list[str] | None = None,
+        version: "ModelVersion | None" = None,
+    ):
         super().__init__(message)
         self.failing_checks = failing_checks or []
+        self.version = version
 
 
 ACTIVATABLE = {ModelVersionStatus.READY, ModelVersionStatus.ARCHIVED}
@@ -86,6 +93,7 @@ def model_version_activate(
                     + "; ".join(failing)
                     + ". Activate with a recorded reason to force it.",
                     failing_checks=failing,
+                    version=version,
                 )
             ModelVersion.objects.select_for_update().filter(
                 status=ModelVersionStatus.ACTIVE
@@ -171,6 +179,14 @@ def model_train(
         say("Fitting the global model...")
         model.fit(frame.drop(columns=truth_columns(frame)))
         say(f"  fitted in {time.perf_counter() - started:.1f}s")
+        excluded = _excluded_studios(model.excluded_)
+        if excluded:
+            say(f"  {len(excluded)} studio(s) left out of training:")
+            for item in excluded:
+                say(f"    {item['studio']}: {'; '.join(item['reasons'])}")
+        # Evaluation and the checks run on the studios the model learned from.
+        frame = frame[~frame["unique_id"].isin(list(model.excluded_))]
+        studios = frame["unique_id"].nunique()
 
         say("Evaluating (what-if and plain forecast; validation and test)...")
         metrics = evaluation_summary(model, frame)
@@ -195,6 +211,7 @@ def model_train(
         )
         version.training_studio_count = studios
         version.training_row_count = len(frame)
+        version.excluded_studios = excluded
         version.months_covered_start = frame["ds"].min().date()
         version.months_covered_end = frame["ds"].max().date()
         version.metrics = metrics
@@ -220,6 +237,19 @@ def model_train(
         except ActivationRefused as refused:
             say(f"Not activated: {refused}")
     return version
+
+
+def _excluded_studios(excluded: Mapping[str, list[str]]) -> list[dict]:
+    """The model's left-out studios, named, for the version row and the operator."""
+    names = dict(Studio.objects.filter(pk__in=list(excluded)).values_list("pk", "name"))
+    names = {str(pk): name for pk, name in names.items()}
+    return sorted(
+        (
+            {"studio_id": uid, "studio": names.get(uid, uid), "reasons": reasons}
+            for uid, reasons in excluded.items()
+        ),
+        key=lambda item: item["studio"],
+    )
 
 
 def model_evaluate(*, version: ModelVersion) -> dict:
@@ -252,6 +282,59 @@ COVERAGE_BOUNDS = (0.5, 0.99)
 
 
 @dataclass(frozen=True)
+class LeverNote:
+    """A lever the answer treats specially, and why (e.g. not modelled)."""
+
+    lever: str
+    reason: str
+
+
+def levers_not_modelled(state: StudioState) -> list[LeverNote]:
+    """The levers the model cannot move for this studio, each with the reason.
+
+    A lever is not modelled when the studio has no data on it in the 12 months up
+    to the base month, or when its data leaves the revenue formula's constant it
+    acts through at 0 (upsell without upsell revenue; attendance and classes when
+    no revenue goes with attendance). Forecasts hold such a lever at its base
+    value, the optimizer locks it, and lever impact marks it.
+    """
+    notes = []
+    for i, lever in enumerate(LEVERS):
+        if state.known[i]:
+            continue
+        label = LEVER_LABELS[lever]
+        if not state.has_data[i]:
+            reason = (
+                f"no {label} data in the 12 months up to the base month, so the "
+                "model cannot tell what changing it would do"
+            )
+        elif lever == "upsell_rate":
+            reason = (
+                "no upsell revenue is reported, so what an upselling member is worth "
+                "here is unknown"
+            )
+        elif lever == "avg_ticket_price":
+            reason = "no membership revenue is recorded against the ticket price"
+        else:
+            reason = (
+                f"none of this studio's recorded revenue goes with class attendance, "
+                f"so {label} does not move its forecast"
+            )
+        notes.append(
+            LeverNote(lever=lever, reason=f"Not modelled for this studio: {reason}.")
+        )
+    return notes
+
+
+def base_lever_values(state: StudioState) -> dict[str, float | None]:
+    """The base month's lever values; None for a lever the studio has no data on."""
+    return {
+        lever: float(value) if has else None
+        for lever, value, has in zip(LEVERS, state.levers, state.has_data, strict=True)
+    }
+
+
+@dataclass(frozen=True)
 class MonthForecast:
     month: int
     month_year: dt.date
@@ -269,13 +352,14 @@ class ForecastOutput:
     base_month: dt.date
     projection_months: int
     coverage: float
-    levers: dict[str, float]
-    base_levers: dict[str, float]
+    levers: dict[str, float | None]
+    base_levers: dict[str, float | None]
     predictions: list[MonthForecast]
     total_projected_revenue: float
     growth_rate: float
     model_version: str
     prediction_accuracy: dict[str, float | None]
+    not_modelled_levers: list[LeverNote] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -412,7 +496,9 @@ def forecast_predict(
     """Revenue, members and retention for the next ``months`` under a lever plan.
 
     Levers not given keep the base month's values, so an empty plan is the
-    status-quo forecast. Raises InvalidInput (naming the field) for a projection
+    status-quo forecast. A lever not modelled for the studio (see
+    :func:`levers_not_modelled`) is held at its base value whatever the plan
+    says, and listed in ``not_modelled_levers`` with the reason. Raises InvalidInput (naming the field) for a projection
     outside 1-12 months, a coverage outside [0.5, 0.99], an unknown or
     out-of-range lever, or a base month without history; NoActiveModel when no
     model version is active. Writes one PredictionLog row when ``log`` is set.
@@ -433,10 +519,18 @@ def forecast_predict(
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
-    base_levers = dict(zip(LEVERS, map(float, state.levers), strict=True))
-    used = {**base_levers, **plan}
+    base_levers = base_lever_values(state)
+    not_modelled = levers_not_modelled(state)
+    held = {note.lever for note in not_modelled}
+    used = {
+        **base_levers,
+        **{name: value for name, value in plan.items() if name not in held},
+    }
     result = loaded.model.predict(
-        state, np.array([used[name] for name in LEVERS]), months, coverage
+        state,
+        np.array([used[name] or 0.0 for name in LEVERS]),
+        months,
+        coverage,
     )
 
     predictions = [
@@ -468,6 +562,7 @@ def forecast_predict(
         growth_rate=float(result.growth_rate[0]),
         model_version=loaded.version.version,
         prediction_accuracy=_prediction_accuracy(loaded.version),
+        not_modelled_levers=not_modelled,
     )
     if log:
         output = prediction_log_write(

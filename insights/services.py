@@ -26,7 +26,7 @@ import json
 import logging
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -40,7 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from scipy import stats
 
-from forecasting.ml.frame import LEVERS
+from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForecastResult, StudioState
 from forecasting.registry import ActiveModel, active_model
 from forecasting.services import LEVER_BOUNDS, studio_state
@@ -76,15 +76,6 @@ from studiosim.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
-LEVER_LABELS = {
-    "retention_rate": "retention",
-    "avg_ticket_price": "average ticket",
-    "class_attendance_rate": "class attendance",
-    "new_members_monthly": "new members per month",
-    "staff_utilization_rate": "staff utilisation",
-    "upsell_rate": "upsell rate",
-    "total_classes_held": "classes per month",
-}
 _PERCENT_LEVERS = {
     "retention_rate",
     "class_attendance_rate",
@@ -412,19 +403,27 @@ class _Context:
 def _context(scenario: Scenario, loaded: ActiveModel) -> _Context:
     projection = scenario_projection(scenario)
     studio = scenario.studio
+    state = studio_state(
+        model=loaded.model,
+        version_id=loaded.version.pk,
+        studio=studio,
+        base_month=scenario.base_month,
+    )
+
+    def levers(values: Mapping[str, float | None]) -> np.ndarray:
+        # A lever the studio has no data on has no value in the scenario; the
+        # model holds it at its base value.
+        given = np.array([values.get(k) for k in LEVERS], dtype=float)
+        return np.where(np.isnan(given), state.levers, given)
+
     return _Context(
         scenario=scenario,
         loaded=loaded,
-        state=studio_state(
-            model=loaded.model,
-            version_id=loaded.version.pk,
-            studio=studio,
-            base_month=scenario.base_month,
-        ),
+        state=state,
         horizon=scenario.projection_months,
         coverage=projection.coverage,
-        base=np.array([projection.base_levers[k] for k in LEVERS], dtype=float),
-        plan=np.array([projection.levers[k] for k in LEVERS], dtype=float),
+        base=levers(projection.base_levers),
+        plan=levers(projection.levers),
         history=studio_history(studio=studio, until=scenario.base_month),
         peers=peer_latest_levers(studio=studio, until=scenario.base_month),
     )
@@ -670,7 +669,7 @@ def _over_utilisation(ctx: _Context) -> list[RiskFactor]:
     risks = []
     for kind, lever, text in _OVER_UTILISATION:
         planned = float(ctx.plan[LEVERS.index(lever)])
-        if planned <= OVER_UTILISED:
+        if not ctx.state.has_data[LEVERS.index(lever)] or planned <= OVER_UTILISED:
             continue
         recent = ctx.recent(lever)
         spread = statistics.stdev(recent) if len(recent) >= 3 else 0.0
@@ -721,7 +720,12 @@ def _opportunities(ctx: _Context) -> list[Opportunity]:
             )
     upsell = float(ctx.plan[LEVERS.index("upsell_rate")])
     peer_upsell = _peer_percentile([p.upsell_rate for p in ctx.peers])
-    if peer_upsell is not None and peer_upsell - upsell >= MIN_UPSELL_GAP:
+    upsell_modelled = bool(ctx.state.known[LEVERS.index("upsell_rate")])
+    if (
+        upsell_modelled
+        and peer_upsell is not None
+        and peer_upsell - upsell >= MIN_UPSELL_GAP
+    ):
         found.append(
             (
                 OpportunityKind.UPSELL_HEADROOM,

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from forecasting.ml.frame import LEVER_COLUMNS, LEVERS
+from forecasting.ml.frame import LEVER_COLUMNS, LEVER_LABELS, LEVERS
 from forecasting.models import PredictionType
 from forecasting.registry import active_model
 from forecasting.selectors import history_frame
 from forecasting.services import (
     LEVER_BOUNDS,
+    LeverNote,
+    levers_not_modelled,
     parse_base_month,
     prediction_log_write,
     studio_state,
     validate_levers,
 )
 from insights.services import (
-    LEVER_LABELS,
     Action,
     LeverChangeImpact,
     action_plan_build,
@@ -104,7 +105,7 @@ class BindingConstraintOut:
 @dataclass(frozen=True)
 class AlternativePlan:
     lead_lever: str
-    levers: dict[str, float]
+    levers: dict[str, float | None]
     revenue: float
     cost: float
     lever_changes: list[LeverChange]
@@ -115,7 +116,7 @@ class RelaxedOut:
     factor: float
     revenue: float
     reachable: bool
-    levers: dict[str, float]
+    levers: dict[str, float | None]
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class InverseOutput:
     reachable: bool
     message: str
     binding_constraints: list[BindingConstraintOut]
-    recommended_levers: dict[str, float]
+    recommended_levers: dict[str, float | None]
     lever_changes: list[LeverChange]
     monthly_revenue: list[float]
     action_plan: list[Action]
@@ -141,6 +142,7 @@ class InverseOutput:
     total_cost: float
     confidence_score: float
     model_version: str
+    not_modelled_levers: list[LeverNote] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -291,7 +293,10 @@ def inverse_predict(
     ("total"). ``current_levers`` override the base month's recorded levers as
     today's plan. Every plan returned (recommended, alternatives) respects every
     constraint and was evaluated with the active forward model; lever impacts are
-    exact Shapley shares of the revenue change and add up to it.
+    exact Shapley shares of the revenue change and add up to it. A lever not
+    modelled for the studio (no data on it) is locked, and listed with the reason
+    in ``not_modelled_levers``; a lever it has no data on at all is left out of
+    the lever changes and is null in the plans.
     """
     constraints = constraints or InverseConstraints()
     if not isinstance(target_months, int) or not 1 <= target_months <= 12:
@@ -313,11 +318,30 @@ def inverse_predict(
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
+    not_modelled = levers_not_modelled(state)
+    no_data = {LEVERS[i] for i in np.flatnonzero(~state.has_data)}
     current = np.array(
         [overrides.get(k, float(v)) for k, v in zip(LEVERS, state.levers, strict=True)]
     )
-    limits, max_inc, max_dec = inverse_limits(current, constraints)
+    # A lever the model cannot move stays where it is: locked, with its reason.
+    locked = (
+        *constraints.locked_levers,
+        *(
+            note.lever
+            for note in not_modelled
+            if note.lever not in constraints.locked_levers
+        ),
+    )
+    limits, max_inc, max_dec = inverse_limits(
+        current, replace(constraints, locked_levers=locked)
+    )
     model = loaded.model
+
+    def plan_levers(values: np.ndarray) -> dict[str, float | None]:
+        return {
+            lever: None if lever in no_data else float(value)
+            for lever, value in zip(LEVERS, values, strict=True)
+        }
 
     def predict_revenue(levers: np.ndarray) -> np.ndarray:
         return model.predict(state, levers, target_months).revenue
@@ -333,7 +357,11 @@ def inverse_predict(
         prioritize_low_cost=constraints.prioritize_low_cost,
     )
     plan = solution.recommended
-    changes = _lever_changes(plan, current, max_inc, max_dec)
+    changes = [
+        c
+        for c in _lever_changes(plan, current, max_inc, max_dec)
+        if c.lever not in no_data
+    ]
     actions = action_plan_build(
         LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
         for c in changes
@@ -361,14 +389,14 @@ def inverse_predict(
             )
             for b in solution.binding_constraints
         ],
-        recommended_levers=dict(zip(LEVERS, map(float, plan.levers), strict=True)),
+        recommended_levers=plan_levers(plan.levers),
         lever_changes=changes,
         monthly_revenue=[round(float(r), 2) for r in check.revenue[0]],
         action_plan=actions,
         alternatives=[
             AlternativePlan(
                 lead_lever=LEVERS[alt.lead_lever] if alt.lead_lever is not None else "",
-                levers=dict(zip(LEVERS, map(float, alt.levers), strict=True)),
+                levers=plan_levers(alt.levers),
                 revenue=round(float(alt.revenue), 2),
                 cost=round(float(alt.cost), 4),
                 lever_changes=[
@@ -383,11 +411,12 @@ def inverse_predict(
             factor=float(solution.relaxed.factor),
             revenue=round(float(solution.relaxed.revenue), 2),
             reachable=bool(solution.relaxed.reachable),
-            levers=dict(zip(LEVERS, map(float, solution.relaxed.levers), strict=True)),
+            levers=plan_levers(solution.relaxed.levers),
         ),
         total_cost=round(float(plan.cost), 4),
         confidence_score=round(float(check.confidence[0, -1]), 4),
         model_version=loaded.version.version,
+        not_modelled_levers=not_modelled,
     )
     if log:
         output = prediction_log_write(
@@ -424,6 +453,7 @@ class LeverImpact:
     peer_correlation: float | None
     rank: int
     recommendation: str
+    modelled: bool = True
 
 
 @dataclass(frozen=True)
@@ -436,6 +466,7 @@ class LeverImpactOutput:
     lever_impacts: list[LeverImpact]
     correlation_matrix: dict[str, float | None]
     model_version: str
+    not_modelled_levers: list[LeverNote] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -490,7 +521,9 @@ def lever_impact_analysis(
 
     The ranking follows the chosen analysis: sensitivity and elasticity rank by
     the forward model's effect; correlation ranks by |correlation| in the studio's
-    history. Every lever also carries the other figures.
+    history. Every lever also carries the other figures. A lever not modelled for
+    the studio is marked (``modelled`` false, its reason as the recommendation),
+    has no sensitivity and ranks last.
     """
     if analysis_type not in ANALYSIS_TYPES:
         raise InvalidInput(
@@ -521,26 +554,30 @@ def lever_impact_analysis(
     correlation = _correlations(own, LEVER_COLUMNS)
     peer_correlation = _correlations(peers, LEVER_COLUMNS)
 
+    not_modelled = {note.lever: note.reason for note in levers_not_modelled(state)}
+    modelled = np.array([lever not in not_modelled for lever in LEVERS])
     if analysis_type == "correlation":
         scores = np.array([abs(correlation[k] or 0.0) for k in LEVERS])
     else:
         scores = np.abs(sensitivity)
-    top = scores.max() or 1.0
+    # Levers the model cannot move rank after every lever it can.
+    scores = np.where(modelled, scores, -1.0)
+    top = scores.max() if scores.max() > 0 else 1.0
     order = np.argsort(-scores, kind="stable")
     ranks = np.empty(len(LEVERS), dtype=int)
     ranks[order] = np.arange(1, len(LEVERS) + 1)
     impacts = [
         LeverImpact(
             lever=lever,
-            impact_score=round(float(scores[i] / top), 4),
+            impact_score=round(float(max(scores[i], 0.0) / top), 4),
             revenue_sensitivity=round(float(sensitivity[i]), 2),
             elasticity=round(float(elasticity[i]), 4),
             correlation=correlation[lever],
             peer_correlation=peer_correlation[lever],
             rank=int(ranks[i]),
-            recommendation=_recommendation(
-                lever, float(sensitivity[i]), int(ranks[i]), 7
-            ),
+            recommendation=not_modelled.get(lever)
+            or _recommendation(lever, float(sensitivity[i]), int(ranks[i]), 7),
+            modelled=bool(modelled[i]),
         )
         for i, lever in enumerate(LEVERS)
     ]
@@ -554,6 +591,10 @@ def lever_impact_analysis(
         lever_impacts=impacts,
         correlation_matrix=correlation,
         model_version=loaded.version.version,
+        not_modelled_levers=[
+            LeverNote(lever=lever, reason=reason)
+            for lever, reason in not_modelled.items()
+        ],
     )
 
 

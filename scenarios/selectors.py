@@ -243,13 +243,14 @@ class ScenarioProjection:
     inverse request's stated current levers), ``levers`` the plan itself.
     ``predicted_revenue`` is the headline figure: an inverse scenario's revenue
     measured like its target (month-N revenue or the total), a forward
-    scenario's month-N revenue.
+    scenario's month-N revenue. Both lever dicts name every lever; a lever the
+    studio has no data on is None.
     """
 
     coverage: float
     months: tuple[ProjectedMonth, ...]
-    base_levers: dict[str, float]
-    levers: dict[str, float]
+    base_levers: dict[str, float | None]
+    levers: dict[str, float | None]
     total_revenue: float
     predicted_revenue: float
     target_revenue: float | None
@@ -282,8 +283,8 @@ def scenario_projection(scenario: Scenario) -> ScenarioProjection:
     return ScenarioProjection(
         coverage=forecast["coverage"],
         months=months,
-        base_levers=base_levers,
-        levers=levers,
+        base_levers={lever: base_levers.get(lever) for lever in LEVERS},
+        levers={lever: levers.get(lever) for lever in LEVERS},
         total_revenue=forecast["total_projected_revenue"],
         predicted_revenue=predicted,
         target_revenue=target,

@@ -30,6 +30,12 @@ class MetricsImportForm(forms.Form):
         required=False,
         help_text="Type given to new studios whose rows have no studio_type.",
     )
+    location = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="'City, State' given to new studios whose rows have no location "
+        "(left blank otherwise, to fill in later).",
+    )
     dry_run = forms.BooleanField(
         required=False, help_text="Validate and report only; write nothing."
     )
@@ -209,6 +215,7 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
                 report = services.metrics_import(
                     data=form.cleaned_data["file"].read(),
                     default_studio_type=form.cleaned_data["studio_type"] or None,
+                    default_location=form.cleaned_data["location"].strip() or None,
                     dry_run=form.cleaned_data["dry_run"],
                 )
             except UnicodeDecodeError:

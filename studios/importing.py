@@ -209,6 +209,7 @@ def parse_metrics_csv(
     *,
     known_studios: Mapping[str, KnownStudio],
     default_studio_type: str | None = None,
+    default_location: str | None = None,
 ) -> ParseResult:
     """Parse and validate every row; nothing is written here.
 
@@ -221,6 +222,10 @@ def parse_metrics_csv(
         the stock-flow identity are checked across the file and the database.
     default_studio_type
         The type given to unknown studios whose row has no ``studio_type``.
+    default_location
+        "City, State" given to unknown studios whose row has no location; without
+        it such a studio is created with a blank location (a warning), for staff
+        to fill in.
     """
     problems: list[Problem] = []
     reader = csv.DictReader(io.StringIO(text))
@@ -268,7 +273,7 @@ def parse_metrics_csv(
     if not rows and not problems:
         problems.append(Problem(None, None, "the file has a header but no rows"))
 
-    _check_studios(rows, known_studios, default_studio_type, problems)
+    _check_studios(rows, known_studios, default_studio_type, default_location, problems)
     _derive_and_check_history(rows, months_named, known_studios, problems)
     problems.sort(key=lambda p: p.line or 0)
     return ParseResult(rows, problems, ignored)
@@ -367,7 +372,7 @@ def _parse_row(
         studio_fields["studio_type"] = studio_type
     city, state = cells.get("city", ""), cells.get("state", "")
     if cells.get("location") and not city:
-        city, _, state = (part.strip() for part in cells["location"].partition(","))
+        city, state = split_location(cells["location"])
     if city:
         studio_fields["city"], studio_fields["state"] = city, state
     for name in ("max_capacity", "square_footage"):
@@ -392,13 +397,25 @@ def _parse_row(
     return ParsedRow(line, studio_name, month, values, expected, studio_fields)
 
 
+def split_location(text: str) -> tuple[str, str]:
+    """ "City, State" -> ("City", "State"); a text without a comma is the city."""
+    city, _, state = (part.strip() for part in text.partition(","))
+    return city, state
+
+
 def _check_studios(
     rows: list[ParsedRow],
     known: Mapping[str, KnownStudio],
     default_studio_type: str | None,
+    default_location: str | None,
     problems: list[Problem],
 ) -> None:
-    """Unknown studios need a type and a capacity (given, or derivable)."""
+    """Unknown studios need a type and a capacity (given, or derivable).
+
+    A location is welcome but not required: without one (in the file or as
+    ``default_location``) the studio is created with a blank location and a
+    warning says so.
+    """
     first_row: dict[str, ParsedRow] = {}
     for row in rows:
         first_row.setdefault(row.studio_name, row)
@@ -415,13 +432,19 @@ def _check_studios(
                 )
             )
         if not row.studio_fields.get("city"):
-            problems.append(
-                Problem(
-                    row.line,
-                    "location",
-                    f"studio {name!r} is new: give its location as 'City, State'",
+            if default_location:
+                city, state = split_location(default_location)
+                row.studio_fields["city"], row.studio_fields["state"] = city, state
+            else:
+                problems.append(
+                    Problem(
+                        row.line,
+                        "location",
+                        f"studio {name!r} is new and has no location: it is created "
+                        "with a blank one, to fill in later (in the admin)",
+                        severity="warning",
+                    )
                 )
-            )
         if "max_capacity" not in row.studio_fields:
             capacity = _capacity_from_rows(r for r in rows if r.studio_name == name)
             if capacity is None:
@@ -481,11 +504,16 @@ def _derive_and_check_history(
         if missing:
             shown = ", ".join(f"{m:%Y-%m}" for m in missing[:6])
             more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+            # Exports skip months (a system migration, a month nobody closed):
+            # the months stay missing, the model works around them, and a
+            # studio missing too many is left out of training with the reason.
             problems.append(
                 Problem(
                     studio_rows[0].line,
                     "month_year",
-                    f"studio {name!r} has gaps in its months: {shown}{more} missing",
+                    f"studio {name!r} has gaps in its months: {shown}{more} missing; "
+                    "they are treated as missing data",
+                    severity="warning",
                 )
             )
 

@@ -37,7 +37,8 @@ class Studio(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
     studio_type = models.CharField(max_length=32, choices=StudioType.choices)
-    city = models.CharField(max_length=100)
+    # Blank until staff fill it in: an export rarely says where a studio is.
+    city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     opening_date = models.DateField(null=True, blank=True)
     square_footage = models.PositiveIntegerField(null=True, blank=True)
@@ -65,7 +66,7 @@ class Studio(models.Model):
 
     @property
     def location(self) -> str:
-        return f"{self.city}, {self.state}" if self.state else self.city
+        return ", ".join(part for part in (self.city, self.state) if part)
 
 
 class StudioRole(models.TextChoices):

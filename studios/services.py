@@ -14,7 +14,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -52,22 +52,25 @@ def split_labels(n_months: int) -> list[str]:
     return labels
 
 
+def _months_before(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 - count
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def metric_splits_refresh(*, studio_ids: Iterable[UUID]) -> None:
-    """Relabel each studio's months: last 6 test, the 6 before validation, rest train."""
+    """Relabel each studio's months on the calendar: the last 6 months of its
+    history test, the 6 before validation, the rest train (a missing month counts
+    as a month, as in the model's frame)."""
     for studio_id in studio_ids:
-        months = list(
-            MonthlyMetric.objects.filter(studio_id=studio_id)
-            .order_by("-month_year")
-            .values_list("month_year", flat=True)[: 2 * SPLIT_MONTHS]
-        )
-        if not months:
-            continue
         rows = MonthlyMetric.objects.filter(studio_id=studio_id)
+        last = rows.order_by("-month_year").values_list("month_year", flat=True).first()
+        if last is None:
+            continue
+        test_from = _months_before(last, SPLIT_MONTHS - 1)
+        validation_from = _months_before(last, 2 * SPLIT_MONTHS - 1)
         rows.update(split=Split.TRAIN)
-        rows.filter(month_year__gte=months[-1]).update(split=Split.VALIDATION)
-        rows.filter(month_year__gte=months[min(SPLIT_MONTHS, len(months)) - 1]).update(
-            split=Split.TEST
-        )
+        rows.filter(month_year__gte=validation_from).update(split=Split.VALIDATION)
+        rows.filter(month_year__gte=test_from).update(split=Split.TEST)
 
 
 def studio_data_changed(*, studio_ids: Iterable[UUID]) -> None:
@@ -161,6 +164,7 @@ def metrics_import(
     *,
     data: bytes | str,
     default_studio_type: str | None = None,
+    default_location: str | None = None,
     dry_run: bool = False,
 ) -> ImportReport:
     """Validate a metrics CSV and upsert it in one transaction, or write nothing.
@@ -169,7 +173,8 @@ def metrics_import(
     any write; on any error :class:`ImportFailed` is raised with every problem
     and the database is untouched. Rows are upserted on (studio, month), so
     importing the same file twice changes nothing the second time. Unknown
-    studios are created from the file's studio columns.
+    studios are created from the file's studio columns (``default_studio_type``
+    and ``default_location`` fill in what the file leaves out).
     """
     text = importing.read_csv_text(data)
     names = {
@@ -180,6 +185,7 @@ def metrics_import(
         text,
         known_studios=_known_studios(names),
         default_studio_type=default_studio_type,
+        default_location=default_location,
     )
     report = ImportReport(
         rows=len(parsed.rows),
@@ -217,7 +223,7 @@ def _studios_for_import(
         studio = Studio(
             name=row.studio_name,
             studio_type=fields.get("studio_type") or default_studio_type,
-            city=fields["city"],
+            city=fields.get("city", ""),
             state=fields.get("state", ""),
             max_capacity=fields["max_capacity"],
             square_footage=fields.get("square_footage"),

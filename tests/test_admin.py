@@ -79,3 +79,29 @@ def test_changelist_filters_and_search_work(client, superuser):
 
     assert filtered.status_code == 200
     assert filtered.context["cl"].result_count == 1
+
+
+def test_a_model_version_page_lists_the_studios_left_out_and_why(client, superuser):
+    """Staff see which studios training left out, each with every reason."""
+    version = factories.ModelVersionFactory(
+        excluded_studios=[
+            {
+                "studio_id": "7d0c6a4e-0000-0000-0000-000000000001",
+                "studio": "New Corner <Studio>",
+                "reasons": ["has 4 months of data", "no revenue recorded"],
+            }
+        ]
+    )
+    client.force_login(superuser)
+
+    page = client.get(
+        reverse("admin:forecasting_modelversion_change", args=[version.pk])
+    ).content.decode()
+    listing = client.get(reverse("admin:forecasting_modelversion_changelist"))
+
+    assert "Studios left out of training" in page
+    assert (
+        "<strong>New Corner &lt;Studio&gt;</strong>: has 4 months of data; "
+        "no revenue recorded" in page
+    )
+    assert "Left out" in listing.content.decode()

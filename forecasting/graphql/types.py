@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 
 from forecasting import models
 from forecasting.ml.frame import LEVERS
-from forecasting.services import ForecastOutput
+from forecasting.services import ForecastOutput, LeverNote
 
 __all__ = [
     "ActivationCheckType",
@@ -39,6 +39,16 @@ class ActivationCheckType:
     name: str
     passed: bool
     detail: str
+
+
+@strawberry.type(
+    name="ExcludedStudio",
+    description="A studio a training run left out, and every reason why.",
+)
+class ExcludedStudioType:
+    studio_id: strawberry.ID
+    studio: str = strawberry.field(description="The studio's name.")
+    reasons: list[str]
 
 
 @strawberry_django.type(models.ModelVersion, name="ModelVersion")
@@ -67,6 +77,22 @@ class ModelVersionType:
             )
             # By name: PostgreSQL's jsonb does not keep the stored key order.
             for name, check in sorted(root.checks.items())
+        ]
+
+    @strawberry_django.field(
+        only=["excluded_studios"],
+        description="Studios left out of this version's training (too short, "
+        "too many missing months, no revenue, data that breaks the contract), "
+        "with the reasons; the others trained.",
+    )
+    def excluded_studios(self, root: models.ModelVersion) -> list[ExcludedStudioType]:
+        return [
+            ExcludedStudioType(
+                studio_id=strawberry.ID(item["studio_id"]),
+                studio=item["studio"],
+                reasons=list(item["reasons"]),
+            )
+            for item in root.excluded_studios
         ]
 
 
@@ -126,20 +152,36 @@ class LeversInput:
 @strawberry.type(
     name="Levers",
     description="A value for each of the seven levers (rates as fractions, money "
-    "in the studio's currency, counts per month).",
+    "in the studio's currency, counts per month); null for a lever the studio has "
+    "no data on.",
 )
 class LeversType:
-    retention_rate: float
-    avg_ticket_price: float
-    class_attendance_rate: float
-    new_members_monthly: float
-    staff_utilization_rate: float
-    upsell_rate: float
-    total_classes_held: float
+    retention_rate: float | None
+    avg_ticket_price: float | None
+    class_attendance_rate: float | None
+    new_members_monthly: float | None
+    staff_utilization_rate: float | None
+    upsell_rate: float | None
+    total_classes_held: float | None
 
     @classmethod
-    def from_levers(cls, levers: Mapping[str, float]) -> Self:
-        return cls(**{lever: levers[lever] for lever in LEVERS})
+    def from_levers(cls, levers: Mapping[str, float | None]) -> Self:
+        return cls(**{lever: levers.get(lever) for lever in LEVERS})
+
+
+@strawberry.type(
+    name="LeverNote",
+    description="A lever an answer treats specially, and why: for example a lever "
+    "not modelled for this studio (no data on it), which the forecast holds at its "
+    "base value and the optimizer never moves.",
+)
+class LeverNoteType:
+    lever: LeverEnum
+    reason: str
+
+    @classmethod
+    def from_note(cls, note: LeverNote) -> Self:
+        return cls(lever=LeverEnum(note.lever), reason=note.reason)
 
 
 # --- forwardPrediction ------------------------------------------------------------
@@ -238,6 +280,10 @@ class ForwardPredictionType:
     base_levers: LeversType = strawberry.field(
         description="The levers' values in the base month."
     )
+    not_modelled_levers: list[LeverNoteType] = strawberry.field(
+        description="Levers the model cannot move for this studio (no data on "
+        "them): held at their base values whatever the plan says."
+    )
 
     @classmethod
     def from_output(cls, output: ForecastOutput) -> Self:
@@ -267,6 +313,9 @@ class ForwardPredictionType:
             prediction_accuracy=PredictionAccuracyType(**output.prediction_accuracy),
             levers_used=LeversType.from_levers(output.levers),
             base_levers=LeversType.from_levers(output.base_levers),
+            not_modelled_levers=[
+                LeverNoteType.from_note(note) for note in output.not_modelled_levers
+            ],
         )
 
 

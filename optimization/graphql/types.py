@@ -6,7 +6,7 @@ from typing import Self
 
 import strawberry
 
-from forecasting.graphql.types import LeverEnum, LeversType
+from forecasting.graphql.types import LeverEnum, LeverNoteType, LeversType
 from insights.tactics import Cost
 from optimization.services import InverseOutput, LeverChange, LeverImpactOutput
 
@@ -186,7 +186,11 @@ class InversePredictionType:
     binding_constraints: list[BindingConstraintType]
     recommended_levers: LeversType
     lever_changes: list[LeverChangeType] = strawberry.field(
-        description="Every lever, changed or not."
+        description="Every lever the studio has data on, changed or not."
+    )
+    not_modelled_levers: list[LeverNoteType] = strawberry.field(
+        description="Levers the model cannot move for this studio (no data on "
+        "them): locked, whatever the constraints say, each with the reason."
     )
     monthly_revenue: list[float] = strawberry.field(
         description="Revenue of months 1..targetMonths under the recommended plan, "
@@ -234,6 +238,9 @@ class InversePredictionType:
             recommended_levers=LeversType.from_levers(output.recommended_levers),
             lever_changes=[
                 LeverChangeType.from_change(change) for change in output.lever_changes
+            ],
+            not_modelled_levers=[
+                LeverNoteType.from_note(note) for note in output.not_modelled_levers
             ],
             monthly_revenue=output.monthly_revenue,
             action_plan=[
@@ -298,7 +305,14 @@ class LeverImpactType:
     peer_correlation: float | None = strawberry.field(
         description="The same over every studio of its type."
     )
-    recommendation: str
+    recommendation: str = strawberry.field(
+        description="One line on what to do with it; for a lever not modelled for "
+        "this studio, why."
+    )
+    modelled: bool = strawberry.field(
+        description="Whether the model can move this lever for this studio (false: "
+        "no data on it; no sensitivity, ranked last)."
+    )
 
 
 @strawberry.type(name="LeverCorrelation")
@@ -324,6 +338,9 @@ class LeverImpactAnalysisType:
     correlation_matrix: list[LeverCorrelationType] = strawberry.field(
         description="Each lever's correlation with revenue over the studio's history."
     )
+    not_modelled_levers: list[LeverNoteType] = strawberry.field(
+        description="Levers the model cannot move for this studio, with the reason."
+    )
     model_version: str
 
     @classmethod
@@ -344,6 +361,7 @@ class LeverImpactAnalysisType:
                     correlation=impact.correlation,
                     peer_correlation=impact.peer_correlation,
                     recommendation=impact.recommendation,
+                    modelled=impact.modelled,
                 )
                 for impact in output.lever_impacts
             ],
@@ -352,6 +370,9 @@ class LeverImpactAnalysisType:
                     lever=LeverEnum(lever), revenue_correlation=correlation
                 )
                 for lever, correlation in output.correlation_matrix.items()
+            ],
+            not_modelled_levers=[
+                LeverNoteType.from_note(note) for note in output.not_modelled_levers
             ],
             model_version=output.model_version,
         )

@@ -1,6 +1,7 @@
 """Importing real data (SPEC §3): validate everything, then all or nothing."""
 
 import datetime as dt
+import io
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,9 +127,9 @@ def test_each_error_class_is_reported_with_line_and_column_and_nothing_is_writte
         (12, "month_year", "error"),  # not a month
         (13, "studio_type", "error"),  # unknown studio type
         (14, "studio_type", "error"),  # new studio without a type
-        (14, "location", "error"),  # ... without a location
+        (14, "location", "warning"),  # ... without a location: blank for now
         (14, "max_capacity", "error"),  # ... without a capacity
-        (2, "month_year", "error"),  # gap in months
+        (2, "month_year", "warning"),  # gap in months: missing data
         (16, "total_members", "warning"),  # stock-flow identity off
         (16, "total_revenue", "warning"),  # components do not add up
     } <= found
@@ -162,12 +163,45 @@ def test_missing_required_column_is_reported_on_the_header_line():
 
 
 def test_gaps_are_checked_against_months_already_in_the_database():
+    """Missing months are reported, counting the database's, and imported as missing."""
     metrics_import(data=_csv(_row("2024-01", 200, 20, 10)))
 
-    with pytest.raises(ImportFailed) as failed:
-        metrics_import(data=_csv(_row("2024-04", 200, 20, 10)))
+    report = metrics_import(data=_csv(_row("2024-04", 200, 20, 10)))
 
-    assert "2024-02, 2024-03" in str(failed.value.report.errors[0])
+    assert report.ok and report.created == 1
+    [gap] = [w for w in report.warnings if w.column == "month_year"]
+    assert "2024-02, 2024-03 missing; they are treated as missing data" in str(gap)
+
+
+def test_a_new_studio_without_a_location_is_created_blank_with_a_warning():
+    """An export rarely says where a studio is: staff fill it in later."""
+    report = metrics_import(data=_csv(_row("2024-01", 200, 20, 10, location="")))
+
+    studio = Studio.objects.get()
+    assert (studio.city, studio.state, studio.location) == ("", "", "")
+    [warning] = [w for w in report.warnings if w.column == "location"]
+    assert "created with a blank one" in str(warning)
+
+
+def test_a_default_location_applies_to_new_studios_without_one():
+    """Like --studio-type: given once, for every new studio the file leaves bare."""
+    data = _csv(_row("2024-01", 200, 20, 10, location=""))
+
+    report = metrics_import(data=data, default_location="Denver, CO")
+
+    assert (Studio.objects.get().city, Studio.objects.get().state) == ("Denver", "CO")
+    assert not [w for w in report.warnings if w.column == "location"]
+
+
+def test_the_command_takes_a_location_for_new_studios(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(_csv(_row("2024-01", 200, 20, 10, location="")))
+
+    call_command(
+        "import_metrics", str(path), "--location", "Boise", stdout=io.StringIO()
+    )
+
+    assert Studio.objects.get().location == "Boise"
 
 
 def test_utf8_bom_and_full_dates_are_accepted():

@@ -39,18 +39,45 @@ class Command(BaseCommand):
                 progress=self.stdout.write,
             )
         except ActivationRefused as exc:
+            if exc.version is not None:
+                self.stdout.write(headline(exc.version))
             raise CommandError(
                 f"{exc} The version is registered as ready; activate it later with "
                 "--force-reason or from the admin."
             ) from exc
         except (DomainError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        headline = version.metrics.get("headline", {})
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"{version.version} is {version.get_status_display().lower()}: plain-forecast "
-                f"month-1 test MAPE {headline.get('test_mape_h1', float('nan')):.2%} "
-                f"(oracle {headline.get('oracle_test_mape_h1', float('nan')):.2%}, naive "
-                f"{headline.get('naive_test_mape_h1', float('nan')):.2%})."
-            )
-        )
+        self.stdout.write(self.style.SUCCESS(headline(version)))
+
+
+def _pct(value: float | None) -> str | None:
+    return None if value is None else f"{value:.2%}"
+
+
+def headline(version) -> str:
+    """One line of the version's test figures, saying what is not available."""
+    figures = version.metrics.get("headline", {})
+    parts = [
+        f"{version.version} is {version.get_status_display().lower()}",
+    ]
+    model = _pct(figures.get("test_mape_h1"))
+    if model is None:
+        return parts[0] + ": no test figures (nothing to evaluate on)."
+    detail = [f"plain-forecast month-1 test MAPE {model}"]
+    what_if = _pct(figures.get("what_if_test_mape_h1"))
+    if what_if is not None:
+        detail.append(f"what-if {what_if}")
+    for key, name in (
+        ("naive_test_mape_h1", "naive"),
+        ("seasonal_naive_test_mape_h1", "seasonal naive"),
+    ):
+        if (value := _pct(figures.get(key))) is not None:
+            detail.append(f"{name} {value}")
+    oracle = _pct(figures.get("oracle_test_mape_h1"))
+    detail.append(
+        f"oracle {oracle}" if oracle else "no noise-free truth in this data (no oracle)"
+    )
+    coverage = _pct(figures.get("test_coverage_h1"))
+    if coverage is not None:
+        detail.append(f"80% interval coverage {coverage}")
+    return f"{parts[0]}: " + ", ".join(detail) + "."

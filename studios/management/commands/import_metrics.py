@@ -20,11 +20,22 @@ class Command(BaseCommand):
             help="Type for new studios whose rows have no studio_type (e.g. yoga, pilates).",
         )
         parser.add_argument(
+            "--location",
+            help="'City, State' for new studios whose rows have no location "
+            "(without it they are created with a blank location, to fill in later).",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Validate and report, write nothing."
         )
 
     def handle(
-        self, *args, path: Path, studio_type: str | None, dry_run: bool, **options
+        self,
+        *args,
+        path: Path,
+        studio_type: str | None,
+        location: str | None,
+        dry_run: bool,
+        **options,
     ) -> None:
         if studio_type:
             normalised = STUDIO_TYPE_BY_TEXT.get(studio_type.lower())
@@ -37,7 +48,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
         try:
             report = services.metrics_import(
-                data=data, default_studio_type=studio_type, dry_run=dry_run
+                data=data,
+                default_studio_type=studio_type,
+                default_location=location,
+                dry_run=dry_run,
             )
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path} is not UTF-8 text: {exc}.") from exc

@@ -1,0 +1,327 @@
+"""A studio's own minimal export, end to end (SPEC §11).
+
+From ``fixtures/sample_metrics.csv`` cut down to what every booking system exports
+(members, new, churned, ticket, classes, attendance, total revenue, plus a new
+studio's type and capacity): import with ``import_metrics``, train with
+``train_model``, then every operation through GraphQL and the commands.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from forecasting.models import ModelVersion, ModelVersionStatus, PredictionLog
+from forecasting.registry import clear_loaded_model
+from forecasting.services import clear_state_cache
+from scenarios.models import Scenario
+from studios.models import MonthlyMetric, Studio, StudioRole
+from tests.factories import StudioMembershipFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "sample_metrics.csv"
+MINIMAL_COLUMNS = (
+    "studio_name",
+    "studio_type",
+    "max_capacity",
+    "month_year",
+    "total_members",
+    "new_members",
+    "churned_members",
+    "avg_ticket_price",
+    "total_classes_held",
+    "total_class_attendance",
+    "total_revenue",
+)
+
+FORWARD = """
+query Forward($input: ForwardPredictionInput!) {
+  forwardPrediction(input: $input) {
+    predictionId
+    predictions { month revenue memberCount confidenceInterval { lower upper } }
+    baseLevers { upsellRate staffUtilizationRate avgTicketPrice }
+    leversUsed { upsellRate avgTicketPrice }
+    notModelledLevers { lever reason }
+  }
+}
+"""
+INVERSE = """
+query Inverse($input: InversePredictionInput!) {
+  inversePrediction(input: $input) {
+    optimizationId reachable projectedRevenue
+    recommendedLevers { upsellRate avgTicketPrice staffUtilizationRate }
+    leverChanges { lever current recommended }
+    notModelledLevers { lever reason }
+    actionPlan { lever action }
+  }
+}
+"""
+LEVER_IMPACT = """
+query Impact($studioId: ID!) {
+  leverImpactAnalysis(studioId: $studioId, analysisType: SENSITIVITY) {
+    leverImpacts { lever rank modelled revenueSensitivity recommendation }
+    notModelledLevers { lever }
+  }
+}
+"""
+BASELINE = """
+query Baseline($studioId: ID!) {
+  studioBaseline(studioId: $studioId) {
+    currentMetrics { retentionRate totalMembers monthlyRevenue }
+    historicalTrends { retentionTrend }
+  }
+}
+"""
+SAVE = """
+mutation Save($input: ScenarioSaveInput!) {
+  saveScenario(input: $input) { scenarioId }
+}
+"""
+INSIGHTS = """
+mutation Insights($scenarioId: ID!) {
+  generateInsights(scenarioId: $scenarioId) {
+    source
+    nextBestActions { lever expectedRevenueGain }
+    riskFactors { kind }
+    opportunities { lever }
+  }
+}
+"""
+MODEL_VERSIONS = """
+query { modelVersions { results { version excludedStudios { studio reasons } } } }
+"""
+
+
+def minimal_csv(drop_rows=lambda row: False, **overrides) -> str:
+    """The sample cut to the minimal columns (with ``overrides`` per column)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MINIMAL_COLUMNS)
+    writer.writeheader()
+    with SAMPLE.open() as handle:
+        for row in csv.DictReader(handle):
+            if drop_rows(row):
+                continue
+            writer.writerow({k: overrides.get(k, row[k]) for k in MINIMAL_COLUMNS})
+    return out.getvalue()
+
+
+def _import_and_train(tmp_path, settings, text: str) -> ModelVersion:
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
+    clear_loaded_model()
+    clear_state_cache()
+    path = tmp_path / "export.csv"
+    path.write_text(text)
+    call_command("import_metrics", str(path), stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("train_model", "--force-reason", "two-studio sample", stdout=out)
+    assert "nan%" not in out.getvalue()
+    return ModelVersion.objects.get(status=ModelVersionStatus.ACTIVE)
+
+
+def test_a_minimal_export_imports_trains_and_serves_every_operation(
+    tmp_path, settings, gql
+):
+    """Members, new, churned, ticket, classes, attendance and revenue are enough."""
+    # given: the minimal export, imported and trained on
+    version = _import_and_train(tmp_path, settings, minimal_csv())
+    studio = Studio.objects.get(name__startswith="Sage Heart")
+    assert studio.location == ""  # no location in the file: blank, to fill in
+    metric = MonthlyMetric.objects.filter(studio=studio).latest()
+    assert metric.staff_count is None and metric.membership_revenue is None
+    assert metric.retention_rate is not None  # derived from members and churn
+    owner = UserFactory(username="sage-owner")
+    StudioMembershipFactory(user=owner, studio=studio, role=StudioRole.OWNER)
+    api = gql(owner)
+
+    # when: a forecast that asks for more upsell, which this export cannot model
+    forward = api.execute(
+        FORWARD,
+        {
+            "input": {
+                "studioId": str(studio.pk),
+                "projectionMonths": 3,
+                "levers": {"upsellRate": 0.4, "avgTicketPrice": 160},
+            }
+        },
+    )
+
+    # then: a forecast, with upsell and staff said to be not modelled
+    assert "errors" not in forward, forward
+    result = forward["data"]["forwardPrediction"]
+    assert len(result["predictions"]) == 3
+    assert all(p["revenue"] > 0 for p in result["predictions"])
+    not_modelled = {note["lever"] for note in result["notModelledLevers"]}
+    assert {"UPSELL_RATE", "STAFF_UTILIZATION_RATE"} <= not_modelled
+    assert all("Not modelled" in note["reason"] for note in result["notModelledLevers"])
+    assert result["baseLevers"]["upsellRate"] is None
+    assert result["leversUsed"]["upsellRate"] is None  # not used, whatever was asked
+    assert result["leversUsed"]["avgTicketPrice"] == 160
+
+    # when: a plan to grow revenue by a tenth
+    target = result["predictions"][-1]["revenue"] * 1.1
+    inverse = api.execute(
+        INVERSE,
+        {
+            "input": {
+                "studioId": str(studio.pk),
+                "targetRevenue": target,
+                "targetMonths": 3,
+            }
+        },
+    )
+
+    # then: levers move, but never one the model cannot move
+    assert "errors" not in inverse, inverse
+    plan = inverse["data"]["inversePrediction"]
+    assert plan["recommendedLevers"]["upsellRate"] is None
+    moved = {
+        c["lever"] for c in plan["leverChanges"] if c["recommended"] != c["current"]
+    }
+    assert moved and not moved & not_modelled
+    assert {c["lever"] for c in plan["leverChanges"]}.isdisjoint(
+        {"UPSELL_RATE", "STAFF_UTILIZATION_RATE"}
+    )
+    assert not_modelled <= {n["lever"] for n in plan["notModelledLevers"]}
+
+    # and lever impact marks them, ranked last
+    impact = api.execute(LEVER_IMPACT, {"studioId": str(studio.pk)})
+    assert "errors" not in impact, impact
+    impacts = impact["data"]["leverImpactAnalysis"]["leverImpacts"]
+    unmodelled = [i for i in impacts if not i["modelled"]]
+    assert {i["lever"] for i in unmodelled} == not_modelled
+    assert min(i["rank"] for i in unmodelled) > max(
+        i["rank"] for i in impacts if i["modelled"]
+    )
+
+    # and the baseline, a saved scenario and its insights
+    baseline = api.execute(BASELINE, {"studioId": str(studio.pk)})
+    assert "errors" not in baseline, baseline
+    assert baseline["data"]["studioBaseline"]["currentMetrics"]["totalMembers"] > 0
+    for prediction_id in (
+        result["predictionId"],
+        plan["optimizationId"],
+    ):
+        saved = api.execute(
+            SAVE,
+            {
+                "input": {
+                    "studioId": str(studio.pk),
+                    "predictionId": prediction_id,
+                    "scenarioName": f"plan {prediction_id[:8]}",
+                }
+            },
+        )
+        assert "errors" not in saved, saved
+        insights = api.execute(
+            INSIGHTS, {"scenarioId": saved["data"]["saveScenario"]["scenarioId"]}
+        )
+        assert "errors" not in insights, insights
+        assert insights["data"]["generateInsights"]["source"] == "rules"
+        levers = {
+            a["lever"] for a in insights["data"]["generateInsights"]["nextBestActions"]
+        }
+        assert not levers & not_modelled
+    assert Scenario.objects.filter(studio=studio).count() == 2
+
+    # and the logged predictions meet their actuals when the months arrive
+    out = io.StringIO()
+    call_command("record_actuals", stdout=out)
+    assert PredictionLog.objects.filter(studio=studio).count() >= 2
+    assert version.training_studio_count == 2
+
+
+def test_a_minimal_export_retrains_from_the_command(tmp_path, settings):
+    """retrain runs a job on the same data and registers a new version."""
+    # given
+    first = _import_and_train(tmp_path, settings, minimal_csv())
+
+    # when
+    out = io.StringIO()
+    call_command("retrain", stdout=out)
+
+    # then
+    newest = ModelVersion.objects.latest()
+    assert newest.pk != first.pk
+    assert newest.status == ModelVersionStatus.READY
+    assert "nan%" not in out.getvalue()
+
+
+def test_an_unusable_studio_is_left_out_and_the_others_train(tmp_path, settings, gql):
+    """A studio with only a few months and one with no revenue do not block training."""
+    # given: the sample plus a studio of four months and one that never recorded revenue
+    extra = io.StringIO()
+    writer = csv.DictWriter(extra, fieldnames=MINIMAL_COLUMNS)
+    for name, months, revenue in (
+        ("New Corner Studio", 4, "21000"),
+        ("Silent Ledger Studio", 24, "0"),
+    ):
+        for i in range(months):
+            writer.writerow(
+                {
+                    "studio_name": name,
+                    "studio_type": "yoga",
+                    "max_capacity": "20",
+                    "month_year": f"{2024 + (10 + i) // 12}-{(10 + i) % 12 + 1:02d}",
+                    "total_members": "150",
+                    "new_members": "10",
+                    "churned_members": "10",
+                    "avg_ticket_price": "120",
+                    "total_classes_held": "100",
+                    "total_class_attendance": "1000",
+                    "total_revenue": revenue,
+                }
+            )
+
+    # when
+    version = _import_and_train(tmp_path, settings, minimal_csv() + extra.getvalue())
+
+    # then: two studios trained, two left out, each with what is wrong
+    assert version.training_studio_count == 2
+    reasons = {item["studio"]: item["reasons"] for item in version.excluded_studios}
+    assert set(reasons) == {"New Corner Studio", "Silent Ledger Studio"}
+    assert "has 4 months of data" in reasons["New Corner Studio"][0]
+    assert reasons["Silent Ledger Studio"] == ["no revenue recorded"]
+    staff = UserFactory(username="ops", is_staff=True)
+    body = gql(staff).execute(MODEL_VERSIONS)
+    assert "errors" not in body, body
+    listed = body["data"]["modelVersions"]["results"][0]["excludedStudios"]
+    assert {item["studio"] for item in listed} == set(reasons)
+    # and the short studio can still be forecast by the model trained on the others
+    owner = UserFactory(username="corner-owner")
+    corner = Studio.objects.get(name="New Corner Studio")
+    StudioMembershipFactory(user=owner, studio=corner, role=StudioRole.OWNER)
+    forward = gql(owner).execute(FORWARD, {"input": {"studioId": str(corner.pk)}})
+    assert "errors" not in forward, forward
+    assert len(forward["data"]["forwardPrediction"]["predictions"]) == 3
+
+
+def test_train_model_prints_its_figures_when_activation_is_refused(
+    tmp_path, settings, monkeypatch
+):
+    """Refused activation still shows the test figures, and never a nan%."""
+    # given: an imported export, and a check that fails
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
+    path = tmp_path / "export.csv"
+    path.write_text(minimal_csv())
+    call_command("import_metrics", str(path), stdout=io.StringIO())
+    monkeypatch.setattr(
+        "forecasting.services.activation_checks",
+        lambda model, frame, metrics: {
+            "interval_coverage": {"passed": False, "detail": "made to fail"}
+        },
+    )
+
+    # when
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="failed its activation checks"):
+        call_command("train_model", "--activate", stdout=out)
+
+    # then
+    text = out.getvalue()
+    assert "plain-forecast month-1 test MAPE" in text
+    assert "no noise-free truth in this data" in text
+    assert "nan%" not in text
+    assert ModelVersion.objects.get().status == ModelVersionStatus.READY
