@@ -233,6 +233,82 @@ def test_a_minimal_export_imports_trains_and_serves_every_operation(
     assert version.training_studio_count == 2
 
 
+OPTIONAL_COLUMNS = (
+    "location",
+    "max_capacity",
+    "staff_count",
+    "intro_offer_conversions",
+    "membership_revenue",
+    "class_pack_revenue",
+    "intro_offer_revenue",
+    "retail_revenue",
+    "upsell_revenue",
+    "retention_rate",
+    "class_attendance_rate",
+    "staff_utilization_rate",
+    "upsell_rate",
+    "average_member_lifetime_months",
+    "is_outlier",
+    "outlier_reason",
+)
+
+
+def full_csv(transform) -> str:
+    """The whole sample with ``transform(row, index)`` applied to each row."""
+    with SAMPLE.open() as handle:
+        reader = csv.DictReader(handle)
+        rows = [transform(dict(row), i) for i, row in enumerate(reader)]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _forecasts(studios) -> list:
+    from forecasting.services import forecast_predict
+
+    return [forecast_predict(studio=studio, base_month="2026-10") for studio in studios]
+
+
+@pytest.mark.parametrize("column", OPTIONAL_COLUMNS)
+def test_every_optional_column_may_be_absent(tmp_path, settings, column):
+    """Dropping any one optional column still imports, trains and forecasts."""
+    # given
+    text = full_csv(lambda row, i: {k: v for k, v in row.items() if k != column})
+
+    # when
+    _import_and_train(tmp_path, settings, text)
+
+    # then
+    for output in _forecasts(Studio.objects.all()):
+        assert all(month.revenue > 0 for month in output.predictions)
+
+
+def test_optional_columns_absent_for_one_studio_and_patchy_for_another(
+    tmp_path, settings
+):
+    """Blank cells: all of them for one studio, every third month for the other."""
+    optional = set(OPTIONAL_COLUMNS) - {"location", "max_capacity", "is_outlier"}
+
+    def blank(row, i):
+        if row["studio_name"].startswith("Sage") or i % 3 == 0:
+            row.update({k: "" for k in optional})
+        return row
+
+    # when
+    version = _import_and_train(tmp_path, settings, full_csv(blank))
+
+    # then
+    assert version.training_studio_count == 2 and not version.excluded_studios
+    sage, sanctuary = _forecasts(Studio.objects.order_by("name"))
+    assert {n.lever for n in sage.not_modelled_levers} == {
+        "staff_utilization_rate",
+        "upsell_rate",
+    }
+    assert sanctuary.not_modelled_levers == []
+
+
 def test_a_minimal_export_retrains_from_the_command(tmp_path, settings):
     """retrain runs a job on the same data and registers a new version."""
     # given
