@@ -126,6 +126,11 @@ def _compare(
             "correct_members": False,
         },
         "ensemble, split conformal": {"correction": "ensemble", "calibration_folds": 0},
+        "ensemble, studio-fold calibration": {
+            "correction": "ensemble",
+            "calibration": "studio",
+            "calibration_folds": 4,
+        },
     }
     chosen: ForwardModel | None = None
     for name, params in variants.items():

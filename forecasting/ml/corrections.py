@@ -20,6 +20,7 @@ from scipy.optimize import lsq_linear
 from forecasting.ml.exceptions import NotFittedError
 
 __all__ = [
+    "AnchorCorrection",
     "CorrectionLearner",
     "LightGBMCorrection",
     "RidgeCorrection",
@@ -270,15 +271,79 @@ class RidgeCorrection:
         return learner
 
 
+class AnchorCorrection:
+    """A fixed correction that carries the base month forward, for one horizon band.
+
+    ``anchor="naive"`` turns the structural status quo into the base month's
+    revenue (``g = -status_quo_growth``); ``anchor="per_member"`` keeps the base
+    month's revenue per member and lets the members follow the status quo's
+    roll-forward (``g = status_quo_member_growth - status_quo_growth``). Outside
+    its horizons (``low``..``high``) it predicts 0. Nothing is fitted: the
+    stacking decides how much of it each forecast takes, so persistence in the
+    data (prices that move in steps, members on a random walk) is used where it
+    helps and ignored where it does not. It never sees the plan, so the lever
+    response stays the structural core's.
+
+    Parameters
+    ----------
+    anchor : {"naive", "per_member"}
+    low, high : int
+        The horizon band, inclusive.
+    columns : dict of str to int
+        Positions of ``horizon``, ``status_quo_growth`` and
+        ``status_quo_member_growth`` in the design matrix.
+    """
+
+    kind = "anchor"
+
+    def __init__(
+        self, *, anchor: str, low: int, high: int, columns: dict[str, int]
+    ) -> None:
+        if anchor not in ("naive", "per_member"):
+            raise ValueError(f"unknown anchor {anchor!r}")
+        self.anchor = anchor
+        self.low = low
+        self.high = high
+        self.columns = dict(columns)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AnchorCorrection:
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        horizon = X[:, self.columns["horizon"]]
+        g = -X[:, self.columns["status_quo_growth"]]
+        if self.anchor == "per_member":
+            g = g + X[:, self.columns["status_quo_member_growth"]]
+        inside = (horizon >= self.low) & (horizon <= self.high) & np.isfinite(g)
+        return np.where(inside, g, 0.0)
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "anchor": self.anchor,
+            "low": self.low,
+            "high": self.high,
+            "columns": self.columns,
+        }
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> AnchorCorrection:
+        return cls(
+            anchor=spec["anchor"],
+            low=int(spec["low"]),
+            high=int(spec["high"]),
+            columns={k: int(v) for k, v in spec["columns"].items()},
+        )
+
+
 def stacking_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Non-negative weights of the learners' out-of-sample predictions.
 
     The weights minimise the squared error of ``predictions @ w`` against ``y``
-    with every weight in [0, 1]; when they add up to more than 1 they are scaled
-    down to 1. Weights that add up to less than 1 shrink the correction towards
-    none at all, which is what the data asks for when the learned corrections
-    do not generalise (a chain of two studios, say): a learner earns weight only
-    by lowering the out-of-sample error.
+    with every weight in [0, 1]. Weights that add up to less than 1 shrink the
+    correction towards none at all, which is what the data asks for when the
+    learned corrections do not generalise (a chain of two studios, say): a
+    learner earns weight only by lowering the out-of-sample error.
 
     Parameters
     ----------
@@ -296,9 +361,7 @@ def stacking_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     if len(y) == 0 or k == 0:
         return np.full(k, 1.0 / max(k, 1))
     fit = lsq_linear(predictions, y, bounds=(0.0, 1.0))
-    weights = np.asarray(fit.x, dtype=np.float64)
-    total = weights.sum()
-    return weights / total if total > 1.0 else weights
+    return np.asarray(fit.x, dtype=np.float64)
 
 
 class WeightedEnsemble:
@@ -309,7 +372,7 @@ class WeightedEnsemble:
     learners : list of CorrectionLearner
         Fitted learners.
     weights : numpy.ndarray
-        Non-negative weights adding up to at most 1 (see :func:`stacking_weights`).
+        Weights in [0, 1] (see :func:`stacking_weights`).
     """
 
     kind = "ensemble"
@@ -353,6 +416,8 @@ def learner_from_spec(directory: Path, spec: dict[str, Any]) -> Any:
         return XGBForestCorrection.load(directory, spec)
     if kind == RidgeCorrection.kind:
         return RidgeCorrection.load(directory, spec)
+    if kind == AnchorCorrection.kind:
+        return AnchorCorrection.load(directory, spec)
     if kind == WeightedEnsemble.kind:
         members = [learner_from_spec(directory, member) for member in spec["members"]]
         return WeightedEnsemble(members, np.asarray(spec["weights"]))

@@ -34,6 +34,7 @@ PAIR_FEATURES: tuple[str, ...] = (
     *CONTEXT_FEATURES,
     *TARGET_FEATURES,
     "status_quo_growth",
+    "status_quo_member_growth",
 )
 
 _SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
@@ -73,6 +74,7 @@ def pair_feature_matrix(
     base_index: np.ndarray,
     horizon: np.ndarray,
     status_quo_revenue: np.ndarray,
+    status_quo_members: np.ndarray,
 ) -> np.ndarray:
     """Design matrix of the correction model for pairs of one studio.
 
@@ -82,9 +84,9 @@ def pair_feature_matrix(
         The studio's features.
     base_index, horizon : numpy.ndarray of int
         Base-month row positions and horizons, equal shapes.
-    status_quo_revenue : numpy.ndarray
-        Structural revenue of each pair under the status quo (the reference levers
-        held); it depends on history up to ``t`` only.
+    status_quo_revenue, status_quo_members : numpy.ndarray
+        Structural revenue and members of each pair under the status quo (the
+        reference levers held); they depend on history up to ``t`` only.
 
     Returns
     -------
@@ -93,13 +95,16 @@ def pair_feature_matrix(
     """
     context = studio.context[base_index]
     revenue = np.exp(studio.log_revenue[base_index])
+    members = studio.members[base_index]
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.log(status_quo_revenue / revenue)
+        member_growth = np.log(status_quo_members / members)
     # A studio with no revenue or an empty status quo has no growth to speak of:
     # missing, which every learner handles, rather than an infinity.
     growth = np.where(np.isfinite(growth), growth, np.nan)
+    member_growth = np.where(np.isfinite(member_growth), member_growth, np.nan)
     return np.column_stack(
-        [context, target_features(base_index, horizon, studio), growth]
+        [context, target_features(base_index, horizon, studio), growth, member_growth]
     )
 
 
@@ -268,7 +273,11 @@ def build_pairs(
         parts["base_index"].append(b)
         parts["horizon"].append(h)
         parts["base_ds"].append(studio.ds[b])
-        parts["X"].append(pair_feature_matrix(studio, b, h, sq_revenue[row, col]))
+        parts["X"].append(
+            pair_feature_matrix(
+                studio, b, h, sq_revenue[row, col], sq_members[row, col]
+            )
+        )
         parts["actual"].append(revenue[target])
         parts["base_revenue"].append(revenue[b])
         parts["expected"].append(expected[target])
