@@ -37,6 +37,7 @@ class Command(BaseCommand):
                 include_latest_months=options["include_latest_months"],
                 params={"random_state": options["seed"]},
                 progress=self.stdout.write,
+                tracking_tags={"trigger": "train_model"},
             )
         except ActivationRefused as exc:
             raise CommandError(
