@@ -52,6 +52,7 @@ import xgboost
 from forecasting.ml.calibration import HorizonConformal
 from forecasting.ml.corrections import (
     LightGBMCorrection,
+    MLPCorrection,
     RidgeCorrection,
     WeightedEnsemble,
     XGBForestCorrection,
@@ -81,7 +82,16 @@ from forecasting.ml.pairs import (
 )
 from forecasting.ml.structural import LEVER_INDEX, structural_path
 
-__all__ = ["ForecastResult", "ForwardModel", "PlanSemantics", "StudioState"]
+__all__ = [
+    "CORRECTIONS",
+    "ForecastResult",
+    "ForwardModel",
+    "PlanSemantics",
+    "StudioState",
+]
+
+#: The values of ForwardModel's ``correction`` parameter.
+CORRECTIONS: tuple[str, ...] = ("ensemble", "lightgbm", "none", "mlp", "ensemble_mlp")
 
 PlanSemantics = Literal["relative", "absolute"]
 _SEMANTICS: tuple[str, ...] = ("relative", "absolute")
@@ -222,10 +232,12 @@ class ForwardModel:
     ----------
     max_horizon : int, default 12
         Longest projection, 1..12 months.
-    correction : {"ensemble", "lightgbm", "none"}, default "ensemble"
+    correction : {"ensemble", "lightgbm", "none", "mlp", "ensemble_mlp"}, default "ensemble"
         The learner of the multiplicative correction ``g``: the validation-weighted
         ensemble of LightGBM, an XGBoost random forest and a ridge model, LightGBM
-        alone, or no correction (structural core only). The README compares them.
+        alone, or no correction (structural core only); "mlp" is a multilayer
+        perceptron (64-32-16) alone and "ensemble_mlp" the ensemble with it as a
+        fourth member. The README compares them.
     correct_members : bool, default True
         Whether members get their own learned correction (status-quo drift of the
         member count, e.g. the January sign-ups a flat plan does not contain).
@@ -255,7 +267,9 @@ class ForwardModel:
         self,
         *,
         max_horizon: int = MAX_HORIZON,
-        correction: Literal["lightgbm", "ensemble", "none"] = "ensemble",
+        correction: Literal[
+            "lightgbm", "ensemble", "none", "mlp", "ensemble_mlp"
+        ] = "ensemble",
         correct_members: bool = True,
         window: int = DEFAULT_WINDOW,
         reference_window: int = 12,
@@ -309,7 +323,7 @@ class ForwardModel:
             raise ValueError(
                 f"max_horizon must be in 1..{MAX_HORIZON}, got {self.max_horizon}"
             )
-        if self.correction not in ("lightgbm", "ensemble", "none"):
+        if self.correction not in CORRECTIONS:
             raise ValueError(f"unknown correction {self.correction!r}")
         if self.min_history < 1 or self.window < 1:
             raise ValueError("min_history and window must be at least 1")
@@ -323,6 +337,9 @@ class ForwardModel:
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
+
+    def _mlp(self) -> MLPCorrection:
+        return MLPCorrection(random_state=self.random_state, n_jobs=self.n_jobs)
 
     def _feature_params(self) -> dict[str, int]:
         return {
@@ -476,6 +493,8 @@ class ForwardModel:
             return None
         if self.correction == "lightgbm":
             return self._lightgbm().fit(X, y)
+        if self.correction == "mlp":
+            return self._mlp().fit(X, y)
         learners = [
             self._lightgbm().fit(X, y),
             XGBForestCorrection(random_state=self.random_state, n_jobs=self.n_jobs).fit(
@@ -483,6 +502,8 @@ class ForwardModel:
             ),
             RidgeCorrection().fit(X, y),
         ]
+        if self.correction == "ensemble_mlp":
+            learners.append(self._mlp().fit(X, y))
         return WeightedEnsemble.from_validation(learners, X_val, y_val)
 
     def _predict_g(self, X: np.ndarray) -> np.ndarray:
