@@ -71,6 +71,9 @@ __all__ = [
 ]
 
 COST_BASES = ("none", "tactics")
+#: Largest monthly cost per unit a caller may give: far above any real tactic,
+#: small enough that cost times any valid change stays a finite number.
+MAX_UNIT_COST = 1e9
 
 
 @dataclass(frozen=True)
@@ -227,10 +230,11 @@ def _validated_lever_costs(lever_costs: Mapping[str, float] | None) -> dict[str,
             or isinstance(value, bool)
             or not isinstance(value, int | float)
             or not np.isfinite(value)
-            or value < 0
+            or not 0 <= value <= MAX_UNIT_COST
         ):
             raise InvalidInput(
-                f"the cost of {lever} must be a number >= 0", field="lever_costs"
+                f"the cost of {lever} must be a number from 0 to {MAX_UNIT_COST:,.0f}",
+                field="lever_costs",
             )
         clean[lever] = float(value)
     return clean

@@ -426,3 +426,15 @@ def test_the_admin_export_page_is_for_staff_only(client, chain):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.smoke
+def test_docs_export_md_describes_every_registered_dataset_and_column():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    for dataset in registry.DATASETS.values():
+        assert f"### `{dataset.name}`" in text
+        section = text.split(f"### `{dataset.name}`", 1)[1].split("\n### ", 1)[0]
+        for column in dataset.columns:
+            assert f"| `{column.name}` | {column.type} |" in section, column.name

@@ -332,8 +332,14 @@ def test_optimize_levers_of_another_studio_is_answered_like_a_missing_one(
                 ]
             },
             "leverCosts",
-            "the cost of upsell_rate must be a number >= 0",
+            "the cost of upsell_rate must be a number from 0 to 1,000,000,000",
             id="negative-cost",
+        ),
+        pytest.param(
+            {"leverCosts": [{"lever": "UPSELL_RATE", "monthlyCostPerUnit": 1e300}]},
+            "leverCosts",
+            "the cost of upsell_rate must be a number from 0 to 1,000,000,000",
+            id="absurd-cost",
         ),
         pytest.param(
             {
