@@ -59,11 +59,14 @@ before = rss()
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
 started = time.perf_counter()
-mode, dataset, fmt, output = sys.argv[1:5]
+mode, dataset, fmt, output, group = sys.argv[1:6]
 rows = None
 if mode == "stream":
     import io
-    call_command("export", dataset, format=fmt, output=output, stderr=io.StringIO())
+    call_command(
+        "export", dataset, format=fmt, output=output, row_group_rows=int(group),
+        stderr=io.StringIO(),
+    )
 else:
     from exports.datasets import DATASETS
     records = list(DATASETS[dataset].rows(user=None, studio_ids=None))
@@ -159,10 +162,10 @@ def _populate(logs_per_studio: int, scenarios_per_studio: int) -> dict[str, int]
     return {"prediction_logs": len(logs), "scenarios": len(scenarios)}
 
 
-def _run(mode: str, dataset: str, fmt: str, output: Path) -> dict:
+def _run(mode: str, dataset: str, fmt: str, output: Path, group: int) -> dict:
     script = _CHILD.format(root=str(ROOT))
     result = subprocess.run(
-        [sys.executable, "-c", script, mode, dataset, fmt, str(output)],
+        [sys.executable, "-c", script, mode, dataset, fmt, str(output), str(group)],
         capture_output=True,
         text=True,
         env=os.environ.copy(),
@@ -183,6 +186,17 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL database to (re)create")
     parser.add_argument(
         "--naive", action="store_true", help="also load each table whole, for contrast"
+    )
+    parser.add_argument(
+        "--datasets",
+        default=",".join(DATASETS),
+        help="comma-separated datasets to export (default all)",
+    )
+    parser.add_argument(
+        "--row-group-rows",
+        type=int,
+        default=50_000,
+        help="Parquet row-group size of the streamed exports (default 50,000)",
     )
     args = parser.parse_args()
 
@@ -223,11 +237,11 @@ def main() -> None:
         f"{'RSS before':>12}{'peak':>8}{'export held':>13}"
     )
     try:
-        for dataset in DATASETS:
+        for dataset in args.datasets.split(","):
             for fmt in ("csv", "parquet"):
                 for mode in modes:
                     output = workdir / f"{dataset}.{mode}.{fmt}"
-                    figures = _run(mode, dataset, fmt, output)
+                    figures = _run(mode, dataset, fmt, output, args.row_group_rows)
                     size = output.stat().st_size / 1e6
                     rows = figures["rows"]
                     if rows is None:

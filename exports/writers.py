@@ -37,6 +37,9 @@ CSV_FLUSH_ROWS = 500
 DEFAULT_ROW_GROUP_ROWS = 50_000
 #: Rows converted to Arrow at a time within a row group.
 BATCH_ROWS = 2_000
+#: A row group is also closed once its Arrow batches reach this many bytes, so
+#: wide rows (prediction logs carry their JSON) do not hold more than narrow ones.
+ROW_GROUP_BYTES = 32 * 2**20
 
 _ARROW_TYPES = {
     "string": pa.string(),
@@ -173,7 +176,8 @@ def parquet_chunks(
     Rows are turned into Arrow record batches every :data:`BATCH_ROWS` rows (Python
     row dicts take about a hundred times the memory of the same values in Arrow's
     columns), and the batches of ``row_group_rows`` rows are written as one row
-    group and handed on as bytes.
+    group (or fewer, once they hold :data:`ROW_GROUP_BYTES`) and handed on as
+    bytes.
     """
     schema = arrow_schema(dataset)
     sink = _Drain()
@@ -182,18 +186,20 @@ def parquet_chunks(
     try:
         pending: list[dict[str, Any]] = []
         batches: list[pa.RecordBatch] = []
-        buffered = 0
+        buffered = buffered_bytes = 0
         for row in rows:
             pending.append(row)
             if len(pending) < batch_rows:
                 continue
-            batches.append(_batch(dataset, schema, pending))
+            batch = _batch(dataset, schema, pending)
+            batches.append(batch)
             buffered += len(pending)
+            buffered_bytes += batch.nbytes
             pending = []
-            if buffered >= row_group_rows:
+            if buffered >= row_group_rows or buffered_bytes >= ROW_GROUP_BYTES:
                 table = pa.Table.from_batches(batches, schema=schema)
                 writer.write_table(table, row_group_size=row_group_rows)
-                batches, buffered = [], 0
+                batches, buffered, buffered_bytes = [], 0, 0
                 yield sink.take()
         if pending:
             batches.append(_batch(dataset, schema, pending))

@@ -102,6 +102,20 @@ def test_parquet_keeps_the_types_and_is_written_in_row_groups(chain):
     assert months == [dt.date(2026, m, 1) for m in (1, 2, 3)]
 
 
+def test_a_row_group_also_closes_at_its_byte_budget(chain, monkeypatch):
+    from exports import writers
+
+    monkeypatch.setattr(writers, "BATCH_ROWS", 2)
+    monkeypatch.setattr(writers, "ROW_GROUP_BYTES", 1)
+
+    export = export_open(dataset="monthly_metrics", format="parquet", user=None)
+    parquet = pq.ParquetFile(io.BytesIO(collect(export)))
+
+    # 6 rows, 2 per Arrow batch, each batch over the budget: 3 row groups
+    assert parquet.metadata.num_row_groups == 3
+    assert parquet.metadata.num_rows == 6
+
+
 def test_csv_is_produced_in_chunks_not_all_at_once(db):
     studio = StudioFactory()
     MonthlyMetric.objects.bulk_create(
