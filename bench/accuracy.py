@@ -14,6 +14,15 @@ Run from the repository root::
     .venv/bin/python bench/accuracy.py
     .venv/bin/python bench/accuracy.py --train-studios 1000   # fit-time at scale
     .venv/bin/python bench/accuracy.py --latency --compare --test-studios 200
+    .venv/bin/python bench/accuracy.py --correction mlp
+    .venv/bin/python bench/accuracy.py --compare-corrections ensemble,ensemble_mlp,mlp \
+        --seeds 0,1,2
+
+``--compare-corrections`` fits each named correction on the same training studios
+with the same seed (so the same cross-conformal folds), evaluates each on the same
+held-out studios, repeats that for every seed of ``--seeds`` (training seed s,
+evaluation seed 1000 + s), and prints each correction's figures and its paired
+difference from the first one named.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecasting.ml.evaluation import MODES, evaluate, format_report  # noqa: E402
 from forecasting.ml.frame import frame_from_generated  # noqa: E402
-from forecasting.ml.model import ForwardModel  # noqa: E402
+from forecasting.ml.model import CORRECTIONS, ForwardModel  # noqa: E402
 from studios.generator import generate  # noqa: E402
 
 _BASELINES = ("naive", "seasonal_naive", "seasonal_naive_scaled")
@@ -157,6 +166,94 @@ def _compare(
         print(f"  {mode:<8} levers, {plan:<9} plan  {_summary(report)}")
 
 
+def _figures(report: pd.DataFrame) -> dict[str, float]:
+    """MAPE at months 1/3/6/12, mean over horizons, pooled coverage (model rows)."""
+    rows = report[report["method"] == "model"].set_index("horizon")
+    figures = {f"m{h}": float(rows.loc[h, "mape"]) for h in (1, 3, 6, 12)}
+    figures["mean"] = float(rows["mape"].mean())
+    figures["cover"] = float((rows["coverage"] * rows["n"]).sum() / rows["n"].sum())
+    return figures
+
+
+def _compare_corrections(args: argparse.Namespace) -> None:
+    """Each correction on the same studios, seeds and folds; paired differences."""
+    corrections = [c.strip() for c in args.compare_corrections.split(",") if c]
+    unknown = sorted(set(corrections) - set(CORRECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown corrections {unknown}; choose from {CORRECTIONS}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    print(
+        f"Correction comparison: {args.train_studios} training and "
+        f"{args.test_studios} evaluation studios x {args.months} months, seeds "
+        f"{seeds} (evaluation seed 1000 + s); plain forecasts; MAPE at months "
+        "1, 3, 6, 12, mean over 12 horizons, pooled 80% coverage"
+    )
+    for seed in seeds:
+        train = frame_from_generated(
+            generate(n_studios=args.train_studios, months=args.months, seed=seed)
+        )
+        held_out = frame_from_generated(
+            generate(n_studios=args.test_studios, months=args.months, seed=1000 + seed)
+        )
+        for correction in corrections:
+            started = time.perf_counter()
+            model = ForwardModel(
+                correction=correction, random_state=seed, n_jobs=args.n_jobs
+            ).fit(train)
+            seconds = time.perf_counter() - started
+            weights = getattr(model.correction_, "weights", None)
+            for split in ("validation", "test"):
+                figures = _figures(evaluate(model, held_out, split=split, mode="plain"))
+                figures["fit"] = seconds
+                results.setdefault((correction, split), []).append(figures)
+                print(
+                    f"  seed {seed} {correction:<13}{split:<11}"
+                    + " ".join(
+                        f"{100 * figures[k]:5.2f}%" for k in ("m1", "m3", "m6", "m12")
+                    )
+                    + f"  mean {100 * figures['mean']:5.2f}%"
+                    + f"  cover80 {100 * figures['cover']:4.1f}%"
+                    + f"  fit {seconds:5.1f}s"
+                    + (
+                        "  weights " + "/".join(f"{w:.2f}" for w in weights)
+                        if weights is not None and split == "validation"
+                        else ""
+                    )
+                )
+    reference = corrections[0]
+    print(f"Mean over seeds, and the paired difference from {reference} (- is better):")
+    for split in ("validation", "test"):
+        for correction in corrections:
+            runs = results[(correction, split)]
+            mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+            line = (
+                f"  {correction:<13}{split:<11}"
+                + " ".join(f"{100 * mean[k]:5.2f}%" for k in ("m1", "m3", "m6", "m12"))
+                + f"  mean {100 * mean['mean']:5.2f}%  cover80 {100 * mean['cover']:4.1f}%"
+                + f"  fit {mean['fit']:5.1f}s"
+            )
+            if correction != reference:
+                base = results[(reference, split)]
+                diffs = [
+                    100 * (r["mean"] - b["mean"])
+                    for r, b in zip(runs, base, strict=True)
+                ]
+                m1 = [
+                    100 * (r["m1"] - b["m1"]) for r, b in zip(runs, base, strict=True)
+                ]
+                line += (
+                    "  vs "
+                    + reference
+                    + ": mean "
+                    + "/".join(f"{d:+.2f}" for d in diffs)
+                    + " pts, m1 "
+                    + "/".join(f"{d:+.2f}" for d in m1)
+                    + " pts per seed"
+                )
+            print(line)
+
+
 def _latency(model: ForwardModel, frame: pd.DataFrame) -> None:
     """Median and p95 wall time of the serving calls (one studio, 200 repeats)."""
     history = frame[frame["unique_id"] == frame["unique_id"].iloc[0]]
@@ -206,8 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--test-seed", type=int, default=1, help="seed of the evaluation studios"
     )
+    parser.add_argument("--correction", default="ensemble", choices=CORRECTIONS)
     parser.add_argument(
-        "--correction", default="ensemble", choices=("ensemble", "lightgbm", "none")
+        "--compare-corrections",
+        metavar="A,B,...",
+        help="only compare these corrections (the first is the reference) on the "
+        "same studios, seeds and folds, and exit",
+    )
+    parser.add_argument(
+        "--seeds",
+        default="0,1,2",
+        help="training seeds of --compare-corrections (default 0,1,2)",
     )
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument(
@@ -219,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also fit the design variants of the README and print their comparison",
     )
     args = parser.parse_args(argv)
+    if args.compare_corrections:
+        _compare_corrections(args)
+        return 0
 
     started = time.perf_counter()
     train = frame_from_generated(

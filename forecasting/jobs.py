@@ -385,7 +385,15 @@ def retrain_job_run(
             + "."
         )
         version = model_train(
-            activate=False, include_latest_months=window, params=params, progress=say
+            activate=False,
+            include_latest_months=window,
+            params=params,
+            progress=say,
+            tracking_tags={
+                "trigger": "retrain",
+                "retrain_job": str(job.pk),
+                "strategy": strategy,
+            },
         )
         if job.options.get("activate") and version.status != ModelVersionStatus.ACTIVE:
             try:

@@ -34,6 +34,7 @@ from forecasting.models import (
 )
 from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame
+from forecasting.tracking import training_run_log
 from studios.importing import parse_month
 from studios.models import MonthlyMetric, Studio
 from studiosim import rows
@@ -135,6 +136,7 @@ def model_train(
     include_latest_months: int | None = None,
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    tracking_tags: dict[str, str] | None = None,
 ) -> ModelVersion:
     """Train a forward model on the database's data and register it.
 
@@ -147,6 +149,10 @@ def model_train(
 
     ``include_latest_months`` limits training to each studio's latest N months
     (the split labels are recomputed on that window).
+
+    With MLFLOW_TRACKING_URI set, the outcome (ready, active or failed) is also
+    logged as an MLflow run tagged with ``tracking_tags``; see
+    :mod:`forecasting.tracking` (a tracking failure never fails training).
     """
     say = progress or (lambda message: None)
     if (
@@ -223,6 +229,7 @@ def model_train(
         version.status = ModelVersionStatus.FAILED
         version.error_message = f"{type(exc).__name__}: {exc}"
         version.save(update_fields=["status", "error_message"])
+        training_run_log(version=version, tags=tracking_tags)
         raise
 
     if activate:
@@ -236,6 +243,9 @@ def model_train(
             say(f"No version was active: activated {version.version}.")
         except ActivationRefused as refused:
             say(f"Not activated: {refused}")
+    run_id = training_run_log(version=version, tags=tracking_tags)
+    if run_id:
+        say(f"Logged MLflow run {run_id}.")
     return version
 
 

@@ -15,6 +15,11 @@ from forecasting.serving import (
     lever_paths,
     logged,
 )
+from optimization.optimize import (
+    OptimizeOutput,
+    levers_optimize,
+    optimize_log_inputs,
+)
 from optimization.services import (
     InverseConstraints,
     InverseOutput,
@@ -26,7 +31,7 @@ from studios.models import Studio
 from studios.selectors import metric_latest_month
 from studiosim.errors import InvalidInput
 
-__all__ = ["inverse_serve", "lever_impact_serve"]
+__all__ = ["inverse_serve", "lever_impact_serve", "levers_optimize_serve"]
 
 
 def inverse_serve(
@@ -124,3 +129,68 @@ def lever_impact_serve(
         ),
     )
     return Served(cached.output, cached.hit)
+
+
+def levers_optimize_serve(
+    *,
+    studio: Studio,
+    user: AbstractBaseUser,
+    base_month: str | None,
+    months: int,
+    target_kind: str,
+    current_levers: dict[str, float],
+    constraints: InverseConstraints,
+    cost_basis: str,
+    lever_costs: dict[str, float],
+) -> Served[OptimizeOutput]:
+    """:func:`optimization.optimize.levers_optimize`, cached and logged (as an
+    inverse prediction whose inputs say ``objective: maximize``).
+
+    With no ``base_month`` the plan starts from the studio's latest month.
+    Bounds are checked against each lever's valid range, as for
+    :func:`inverse_serve`.
+    """
+    for bounds in ("lower_bounds", "upper_bounds"):
+        with input_fields(lever_paths(f"constraints.{bounds}")):
+            validate_levers(getattr(constraints, bounds))
+    request = {
+        "base_month": base_month,
+        "months": months,
+        "target_kind": target_kind,
+        "current_levers": current_levers,
+        "constraints": dataclasses.asdict(constraints),
+        "cost_basis": cost_basis,
+        "lever_costs": lever_costs,
+    }
+    cached = cached_prediction(
+        "optimize",
+        OptimizeOutput,
+        studio=studio,
+        request=request,
+        compute=lambda: levers_optimize(
+            studio=studio,
+            base_month=base_month or metric_latest_month(studio=studio),
+            months=months,
+            target_kind=target_kind,
+            current_levers=current_levers,
+            constraints=constraints,
+            cost_basis=cost_basis,
+            lever_costs=lever_costs,
+            log=False,
+        ),
+    )
+    return logged(
+        cached,
+        studio=studio,
+        user=user,
+        prediction_type=PredictionType.INVERSE,
+        months=cached.output.target_months,
+        inputs=optimize_log_inputs(
+            target_kind=target_kind,
+            current_levers=current_levers,
+            constraints=constraints,
+            cost_basis=cost_basis,
+            lever_costs=lever_costs,
+        ),
+        confidence=cached.output.confidence_score,
+    )

@@ -79,6 +79,8 @@ class StudioAdmin(admin.ModelAdmin):
         ),
     ]
     inlines = [StudioMembershipInline, ClassTypeInline]
+    actions = ["export_selected"]
+    change_list_template = "admin/studios/studio/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Studio]:
         return (
@@ -93,6 +95,15 @@ class StudioAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}?studio__id__exact={}">{}</a>', url, obj.pk, obj.metric_count
         )
+
+    @admin.action(description="Export selected studios' data (CSV or Parquet)")
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[Studio]):
+        """The export page for the selection (every studio when all are selected)."""
+        from exports.views import export_page
+
+        selected = [str(pk) for pk in queryset.values_list("pk", flat=True)]
+        everything = len(selected) == Studio.objects.count()
+        return export_page(request, studios=[] if everything else selected)
 
     @admin.display(description="Monthly metrics")
     def metrics_link(self, obj: Studio) -> str:

@@ -18,6 +18,7 @@ from forecasting.graphql.mutations import Mutation as ForecastingMutation
 from forecasting.graphql.performance import Query as ModelPerformanceQuery
 from forecasting.graphql.queries import Query as ForecastingQuery
 from insights.graphql.queries import Mutation as InsightsMutation
+from optimization.graphql.optimize import Query as OptimizeQuery
 from optimization.graphql.queries import Query as OptimizationQuery
 from scenarios.graphql.mutations import Mutation as ScenariosMutation
 from scenarios.graphql.queries import Query as ScenariosQuery
@@ -31,6 +32,7 @@ class Query(
     StudiosQuery,
     ForecastingQuery,
     OptimizationQuery,
+    OptimizeQuery,
     ScenariosQuery,
     RetrainJobQuery,
     ModelPerformanceQuery,

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "optimization",
     "insights",
     "scenarios",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,12 @@ LOGIN_REDIRECT_URL = "/graphql/"
 
 MODEL_ARTIFACT_DIR = Path(
     env.str("MODEL_ARTIFACT_DIR", default=str(BASE_DIR / "var" / "models"))
+)
+
+# Optional MLflow tracking of training runs (docs/mlflow.md); off when empty.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
+MLFLOW_EXPERIMENT_NAME = env.str(
+    "MLFLOW_EXPERIMENT_NAME", default="studiosim-forward-model"
 )
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,13 +2,14 @@
 
 Each learner maps the pair features to a log-ratio ``log(actual / structural)`` and
 persists itself without pickle: LightGBM as its native text format, XGBoost as JSON,
-the ridge model as plain JSON numbers. :class:`WeightedEnsemble` combines learners
-with weights set on validation pairs.
+the ridge model and the multilayer perceptron as plain JSON numbers.
+:class:`WeightedEnsemble` combines learners with weights set on validation pairs.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +17,9 @@ import lightgbm as lgb
 import numpy as np
 import xgboost as xgb
 from scipy.optimize import lsq_linear
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+from threadpoolctl import threadpool_limits
 
 from forecasting.ml.exceptions import NotFittedError
 
@@ -23,6 +27,7 @@ __all__ = [
     "AnchorCorrection",
     "CorrectionLearner",
     "LightGBMCorrection",
+    "MLPCorrection",
     "RidgeCorrection",
     "WeightedEnsemble",
     "XGBForestCorrection",
@@ -364,6 +369,177 @@ def stacking_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(fit.x, dtype=np.float64)
 
 
+class MLPCorrection:
+    """A multilayer perceptron (scikit-learn's ``MLPRegressor``), saved as JSON weights.
+
+    Inputs are prepared as for :class:`RidgeCorrection` (missing values set to the
+    training median, clipped to the training range, standardised), the target is
+    standardised too, and the network has ReLU hidden layers and a linear output.
+    Training uses Adam with early stopping on a held-out tenth of the rows. After
+    fitting, only the weight matrices and the scaling are kept: :meth:`predict` is
+    a numpy forward pass, so a loaded model needs neither scikit-learn's estimator
+    nor pickle.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (64, 32, 16)
+        Units per hidden layer (the seed's option B).
+    alpha : float, default 1e-3
+        L2 penalty on the weights.
+    learning_rate_init : float, default 1e-3
+        Adam's step size.
+    max_iter : int, default 200
+        Epochs at most.
+    batch_size : int, default 256
+        Rows per Adam step.
+    random_state : int, default 0
+        Seed of the weight initialisation, shuffling and early-stopping split.
+    n_jobs : int, default 1
+        BLAS threads while fitting. The matrices are small: on a busy 2-core
+        machine two threads fitted 8x slower than one (26 s against 3.3 s for
+        4,000 rows x 10 features), so the default is one.
+    """
+
+    kind = "mlp"
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes: tuple[int, ...] = (64, 32, 16),
+        alpha: float = 1e-3,
+        learning_rate_init: float = 1e-3,
+        max_iter: int = 200,
+        batch_size: int = 256,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.alpha = alpha
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.median_: np.ndarray | None = None
+        self.low_: np.ndarray | None = None
+        self.high_: np.ndarray | None = None
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+        self.y_mean_: float = 0.0
+        self.y_scale_: float = 1.0
+        self.coefs_: list[np.ndarray] | None = None
+        self.intercepts_: list[np.ndarray] | None = None
+        self.n_iter_: int = 0
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        _require(self.median_, self.low_, self.high_, self.mean_, self.scale_)
+        X = np.where(np.isnan(X), self.median_, X)
+        # As for the ridge model: a feature far outside the training range would
+        # push the ReLU units into a linear regime nobody trained them for.
+        X = np.clip(X, self.low_, self.high_)
+        return (X - self.mean_) / self.scale_
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> MLPCorrection:
+        median = np.nanmedian(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        self.median_ = np.where(np.isfinite(median), median, 0.0)
+        filled = np.where(np.isnan(X), self.median_, X)
+        self.low_ = filled.min(axis=0)
+        self.high_ = filled.max(axis=0)
+        self.mean_ = filled.mean(axis=0)
+        scale = filled.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.y_mean_ = float(np.mean(y))
+        y_scale = float(np.std(y))
+        self.y_scale_ = y_scale if y_scale > 0 else 1.0
+        network = MLPRegressor(
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            activation="relu",
+            solver="adam",
+            alpha=self.alpha,
+            batch_size=min(self.batch_size, len(y)),
+            learning_rate_init=self.learning_rate_init,
+            max_iter=self.max_iter,
+            early_stopping=len(y) >= 50,
+            validation_fraction=0.1,
+            n_iter_no_change=10,
+            random_state=self.random_state,
+        )
+        # Early stopping ends most fits before max_iter; the rest have converged
+        # enough for a correction that is clipped and ensembled anyway.
+        with warnings.catch_warnings(), threadpool_limits(limits=self.n_jobs):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            network.fit(self._transform(X), (y - self.y_mean_) / self.y_scale_)
+        self.coefs_ = [np.asarray(w, dtype=np.float64) for w in network.coefs_]
+        self.intercepts_ = [
+            np.asarray(b, dtype=np.float64) for b in network.intercepts_
+        ]
+        self.n_iter_ = int(network.n_iter_)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        _require(self.coefs_, self.intercepts_)
+        hidden = self._transform(X)
+        last = len(self.coefs_) - 1
+        for k, (weights, bias) in enumerate(
+            zip(self.coefs_, self.intercepts_, strict=True)
+        ):
+            hidden = hidden @ weights + bias
+            if k < last:
+                hidden = np.maximum(hidden, 0.0)
+        return hidden[:, 0] * self.y_scale_ + self.y_mean_
+
+    def save(self, directory: Path, prefix: str) -> dict[str, Any]:
+        _require(
+            self.coefs_,
+            self.intercepts_,
+            self.median_,
+            self.low_,
+            self.high_,
+            self.mean_,
+            self.scale_,
+        )
+        filename = f"{prefix}.mlp.json"
+        payload = {
+            "hidden_layer_sizes": list(self.hidden_layer_sizes),
+            "alpha": self.alpha,
+            "median": self.median_.tolist(),
+            "low": self.low_.tolist(),
+            "high": self.high_.tolist(),
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "y_mean": self.y_mean_,
+            "y_scale": self.y_scale_,
+            "coefs": [w.tolist() for w in self.coefs_],
+            "intercepts": [b.tolist() for b in self.intercepts_],
+            "n_iter": self.n_iter_,
+        }
+        (directory / filename).write_text(json.dumps(payload))
+        return {"kind": self.kind, "file": filename}
+
+    @classmethod
+    def load(cls, directory: Path, spec: dict[str, Any]) -> MLPCorrection:
+        payload = json.loads((directory / spec["file"]).read_text())
+        learner = cls(
+            hidden_layer_sizes=tuple(payload["hidden_layer_sizes"]),
+            alpha=payload["alpha"],
+        )
+        for name in ("median", "low", "high", "mean", "scale"):
+            setattr(learner, f"{name}_", np.asarray(payload[name], dtype=np.float64))
+        learner.y_mean_ = float(payload["y_mean"])
+        learner.y_scale_ = float(payload["y_scale"])
+        learner.coefs_ = [np.asarray(w, dtype=np.float64) for w in payload["coefs"]]
+        learner.intercepts_ = [
+            np.asarray(b, dtype=np.float64) for b in payload["intercepts"]
+        ]
+        learner.n_iter_ = int(payload["n_iter"])
+        shapes = [w.shape for w in learner.coefs_]
+        if any(w.ndim != 2 for w in learner.coefs_) or any(
+            a[1] != b[0] for a, b in zip(shapes, shapes[1:], strict=False)
+        ):
+            raise ValueError(f"{spec['file']}: inconsistent layer shapes {shapes}")
+        return learner
+
+
 class WeightedEnsemble:
     """Weighted sum of fitted learners; the weights come from out-of-sample stacking.
 
@@ -418,6 +594,8 @@ def learner_from_spec(directory: Path, spec: dict[str, Any]) -> Any:
         return RidgeCorrection.load(directory, spec)
     if kind == AnchorCorrection.kind:
         return AnchorCorrection.load(directory, spec)
+    if kind == MLPCorrection.kind:
+        return MLPCorrection.load(directory, spec)
     if kind == WeightedEnsemble.kind:
         members = [learner_from_spec(directory, member) for member in spec["members"]]
         return WeightedEnsemble(members, np.asarray(spec["weights"]))

@@ -53,6 +53,7 @@ from forecasting.ml.calibration import HorizonConformal
 from forecasting.ml.corrections import (
     AnchorCorrection,
     LightGBMCorrection,
+    MLPCorrection,
     RidgeCorrection,
     WeightedEnsemble,
     XGBForestCorrection,
@@ -86,7 +87,16 @@ from forecasting.ml.pairs import (
 from forecasting.ml.screening import screen_training_frame
 from forecasting.ml.structural import LEVER_INDEX, structural_path
 
-__all__ = ["ForecastResult", "ForwardModel", "PlanSemantics", "StudioState"]
+__all__ = [
+    "CORRECTIONS",
+    "ForecastResult",
+    "ForwardModel",
+    "PlanSemantics",
+    "StudioState",
+]
+
+#: The values of ForwardModel's ``correction`` parameter.
+CORRECTIONS: tuple[str, ...] = ("ensemble", "lightgbm", "none", "mlp", "ensemble_mlp")
 
 PlanSemantics = Literal["relative", "absolute"]
 _SEMANTICS: tuple[str, ...] = ("relative", "absolute")
@@ -272,10 +282,12 @@ class ForwardModel:
     ----------
     max_horizon : int, default 12
         Longest projection, 1..12 months.
-    correction : {"ensemble", "lightgbm", "none"}, default "ensemble"
+    correction : {"ensemble", "lightgbm", "none", "mlp", "ensemble_mlp"}, default "ensemble"
         The learner of the multiplicative correction ``g``: the validation-weighted
         ensemble of LightGBM, an XGBoost random forest and a ridge model, LightGBM
-        alone, or no correction (structural core only). The README compares them.
+        alone, or no correction (structural core only); "mlp" is a multilayer
+        perceptron (64-32-16) alone and "ensemble_mlp" the ensemble with it as a
+        fourth member. The README compares them.
     correct_members : bool, default True
         Whether members get their own learned correction (status-quo drift of the
         member count, e.g. the January sign-ups a flat plan does not contain).
@@ -312,7 +324,9 @@ class ForwardModel:
         self,
         *,
         max_horizon: int = MAX_HORIZON,
-        correction: Literal["lightgbm", "ensemble", "none"] = "ensemble",
+        correction: Literal[
+            "lightgbm", "ensemble", "none", "mlp", "ensemble_mlp"
+        ] = "ensemble",
         correct_members: bool = True,
         window: int = DEFAULT_WINDOW,
         reference_window: int = 12,
@@ -372,7 +386,7 @@ class ForwardModel:
             raise ValueError(
                 f"max_horizon must be in 1..{MAX_HORIZON}, got {self.max_horizon}"
             )
-        if self.correction not in ("lightgbm", "ensemble", "none"):
+        if self.correction not in CORRECTIONS:
             raise ValueError(f"unknown correction {self.correction!r}")
         if self.calibration not in ("time", "studio"):
             raise ValueError(f"unknown calibration {self.calibration!r}")
@@ -393,6 +407,9 @@ class ForwardModel:
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
+
+    def _mlp(self) -> MLPCorrection:
+        return MLPCorrection(random_state=self.random_state, n_jobs=self.n_jobs)
 
     def _feature_params(self) -> dict[str, Any]:
         return {
@@ -639,7 +656,9 @@ class ForwardModel:
         learned = {
             "none": (),
             "lightgbm": ("lightgbm",),
+            "mlp": ("mlp",),
             "ensemble": ("lightgbm", "xgb_forest", "ridge"),
+            "ensemble_mlp": ("lightgbm", "xgb_forest", "ridge", "mlp"),
         }[self.correction]
         if not learned:
             return ()
@@ -660,6 +679,7 @@ class ForwardModel:
                 random_state=self.random_state, n_jobs=self.n_jobs
             ),
             "ridge": RidgeCorrection,
+            "mlp": self._mlp,
         }
         columns = {
             name: PAIR_FEATURES.index(name)

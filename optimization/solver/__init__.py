@@ -24,6 +24,14 @@ from optimization.solver.levers import (
     SolverInputError,
     default_lever_scales,
 )
+from optimization.solver.maximize import (
+    MoneyCost,
+    OptimizedAlternative,
+    Optimum,
+    RelaxedOptimum,
+    UnboundedGain,
+    optimize,
+)
 
 __all__ = [
     "DEFAULT_COST_WEIGHTS",
@@ -34,11 +42,17 @@ __all__ = [
     "BindingConstraint",
     "ConstraintKind",
     "LeverLimits",
+    "MoneyCost",
+    "OptimizedAlternative",
+    "Optimum",
     "Plan",
+    "RelaxedOptimum",
     "RelaxedPlan",
     "Solution",
     "SolverInputError",
+    "UnboundedGain",
     "default_lever_scales",
     "max_achievable",
+    "optimize",
     "solve",
 ]

@@ -254,6 +254,11 @@ def test_eager_job_goes_queued_running_succeeded_in_process(
             "include_latest_months": None,
             "params": None,
             "progress": fake_training.calls[0]["progress"],
+            "tracking_tags": {
+                "trigger": "retrain",
+                "retrain_job": str(job.pk),
+                "strategy": RetrainStrategy.FULL,
+            },
         }
     ]
 

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from forecasting.ml.model import CORRECTIONS
 from forecasting.services import ActivationRefused, model_train
 from studiosim.errors import DomainError
 
@@ -28,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=0, help="Random seed (default 0)."
         )
+        parser.add_argument(
+            "--correction",
+            choices=CORRECTIONS,
+            default="ensemble",
+            help="Learners of the correction (default ensemble; see forecasting/ml/README.md).",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -35,8 +42,12 @@ class Command(BaseCommand):
                 activate=options["activate"] or bool(options["force_reason"]),
                 force_reason=options["force_reason"],
                 include_latest_months=options["include_latest_months"],
-                params={"random_state": options["seed"]},
+                params={
+                    "random_state": options["seed"],
+                    "correction": options["correction"],
+                },
                 progress=self.stdout.write,
+                tracking_tags={"trigger": "train_model"},
             )
         except ActivationRefused as exc:
             if exc.version is not None:
