@@ -282,7 +282,10 @@ class AnchorCorrection:
     ``anchor="naive"`` turns the structural status quo into the base month's
     revenue (``g = -status_quo_growth``); ``anchor="per_member"`` keeps the base
     month's revenue per member and lets the members follow the status quo's
-    roll-forward (``g = status_quo_member_growth - status_quo_growth``). Outside
+    roll-forward (``g = status_quo_member_growth - status_quo_growth``);
+    ``anchor="seasonal"`` moves the base month's revenue by the studio's own
+    average swing from the base month's calendar month to the target's in earlier
+    years (``g = seasonal_ratio_years - status_quo_growth``). Outside
     its horizons (``low``..``high``) it predicts 0. Nothing is fitted: the
     stacking decides how much of it each forecast takes, so persistence in the
     data (prices that move in steps, members on a random walk) is used where it
@@ -291,12 +294,13 @@ class AnchorCorrection:
 
     Parameters
     ----------
-    anchor : {"naive", "per_member"}
+    anchor : {"naive", "per_member", "seasonal"}
     low, high : int
         The horizon band, inclusive.
     columns : dict of str to int
-        Positions of ``horizon``, ``status_quo_growth`` and
-        ``status_quo_member_growth`` in the design matrix.
+        Positions of ``horizon``, ``status_quo_growth``,
+        ``status_quo_member_growth`` and ``seasonal_ratio_years`` in the design
+        matrix.
     """
 
     kind = "anchor"
@@ -304,7 +308,7 @@ class AnchorCorrection:
     def __init__(
         self, *, anchor: str, low: int, high: int, columns: dict[str, int]
     ) -> None:
-        if anchor not in ("naive", "per_member"):
+        if anchor not in ("naive", "per_member", "seasonal"):
             raise ValueError(f"unknown anchor {anchor!r}")
         self.anchor = anchor
         self.low = low
@@ -319,6 +323,8 @@ class AnchorCorrection:
         g = -X[:, self.columns["status_quo_growth"]]
         if self.anchor == "per_member":
             g = g + X[:, self.columns["status_quo_member_growth"]]
+        elif self.anchor == "seasonal":
+            g = g + X[:, self.columns["seasonal_ratio_years"]]
         inside = (horizon >= self.low) & (horizon <= self.high) & np.isfinite(g)
         return np.where(inside, g, 0.0)
 

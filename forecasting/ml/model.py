@@ -32,6 +32,7 @@ A plan is read in one of two ways, chosen per call:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -119,7 +120,7 @@ _CALIBRATION_STUDIOS = 200
 # The anchors the stacking may lean on: (anchor, first horizon, last horizon).
 _ANCHORS = tuple(
     (anchor, low, high)
-    for anchor in ("naive", "per_member")
+    for anchor in ("naive", "per_member", "seasonal")
     for low, high in ((1, 1), (2, 3), (4, 6), (7, 12))
 )
 # Studios with training pairs below which no correction is learned.
@@ -181,6 +182,9 @@ class StudioState:
         Shape (max_horizon,): ``g`` per horizon of relative plans, log scale.
     absolute_correction : numpy.ndarray
         Shape (max_horizon,): ``g`` per horizon of absolute plans, log scale.
+    seen : bool
+        Whether the studio took part in training; the intervals of a studio that
+        did not are calibrated on studios the learners never saw.
     """
 
     unique_id: str
@@ -197,6 +201,7 @@ class StudioState:
     revenue_correction: np.ndarray
     members_correction: np.ndarray
     absolute_correction: np.ndarray
+    seen: bool = True
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,11 @@ def _month_start(value: Any) -> pd.Timestamp:
     except (TypeError, ValueError) as exc:
         raise InsufficientHistoryError(f"base month {value!r} is not a month") from exc
     return stamp.to_period("M").to_timestamp()
+
+
+def _calibration_key(plan: str, who: str) -> str:
+    """``"relative"`` for seen studios, ``"relative_unseen"`` for the others."""
+    return plan if who == "seen" else f"{plan}_unseen"
 
 
 def _target(pairs: Pairs, plan: str) -> np.ndarray:
@@ -421,6 +431,10 @@ class ForwardModel:
             ),
         }
 
+    @functools.cached_property
+    def _training_studio_set(self) -> frozenset[str]:
+        return frozenset(self.training_studios_)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "calibration_"):
             raise NotFittedError(
@@ -497,20 +511,30 @@ class ForwardModel:
             if self.calibration_folds >= 2
             else val
         )
-        oos = self._out_of_sample(calibration)
+        # Two out-of-sample passes (see _out_of_sample): rolling origins forecast
+        # studios the learners saw, as served forecasts mostly do, and set the
+        # learners' weights and the intervals of seen studios; studio folds
+        # forecast studios they never saw, for the intervals of studios that
+        # took no part in training (new ones, short ones).
+        oos = {"seen": self._out_of_sample(calibration)}
+        oos["unseen"] = (
+            self._out_of_sample(calibration, "studio")
+            if self.calibration == "time" and self.calibration_folds >= 2
+            else oos["seen"]
+        )
         # A chain of a handful of studios cannot teach a global correction that
         # generalises (measured on two studios: it doubled the month-1 error);
         # the structural core then stands alone.
         learn = len(np.unique(train.studio)) >= _MIN_CORRECTION_STUDIOS
-        residuals: dict[str, np.ndarray] = {}
+        self.calibration_ = {}
         for plan in _SEMANTICS:
             learners = (
                 self._fit_learners(train.X, _target(train, plan)) if learn else []
             )
             y = _target(calibration, plan)
-            fitted = oos["fitted"]
+            fitted = oos["seen"]["fitted"]
             if fitted.sum() >= _MIN_STACKING and learners:
-                weights = stacking_weights(oos[plan][fitted], y[fitted])
+                weights = stacking_weights(oos["seen"][plan][fitted], y[fitted])
             elif learners:
                 # Too few out-of-sample pairs: the final learners on validation.
                 weights = stacking_weights(
@@ -521,23 +545,19 @@ class ForwardModel:
                 weights = np.zeros(0)
             ensemble = WeightedEnsemble(learners, weights) if learners else None
             setattr(self, _CORRECTION_ATTRIBUTE[plan], ensemble)
-            if self.calibration_folds < 2:
-                g = self._predict_g(calibration.X, ensemble)
-            else:
-                g = (
-                    np.clip(oos[plan] @ weights, -_G_LIMIT, _G_LIMIT)
-                    if learners
-                    else 0.0
+            for who, passed in oos.items():
+                if self.calibration_folds < 2:
+                    g = self._predict_g(calibration.X, ensemble)
+                elif learners:
+                    g = np.clip(passed[plan] @ weights, -_G_LIMIT, _G_LIMIT)
+                else:
+                    g = 0.0
+                kept = passed["kept"]
+                self.calibration_[_calibration_key(plan, who)] = HorizonConformal.fit(
+                    (y - g)[kept], calibration.horizon[kept], self.max_horizon
                 )
-            residuals[plan] = (y - g)[oos["kept"]]
-        self.calibration_ = {
-            plan: HorizonConformal.fit(
-                residuals[plan],
-                calibration.horizon[oos["kept"]],
-                self.max_horizon,
-            )
-            for plan in _SEMANTICS
-        }
+        self.training_studios_ = sorted(str(uid) for uid in pairs.uids)
+        self.__dict__.pop("_training_studio_set", None)
         self.feature_names_ = list(PAIR_FEATURES)
         self.training_summary_ = {
             "studios": int(frame["unique_id"].nunique()),
@@ -633,11 +653,12 @@ class ForwardModel:
             if (pairs.horizon[out["kept"]] == 1).sum() < _MIN_ONE_AHEAD:
                 return self._out_of_sample(pairs, "studio")
         else:
-            fold_of_studio = rng.permutation(len(pairs.uids)) % self.calibration_folds
+            folds = self.calibration_folds if self.calibration == "studio" else 3
+            fold_of_studio = rng.permutation(len(pairs.uids)) % folds
             fold = fold_of_studio[pairs.studio]
             train = pairs.target_split == 0
             scored_studios = 0
-            for k in range(self.calibration_folds):
+            for k in range(folds):
                 if scored_studios >= _CALIBRATION_STUDIOS:
                     break
                 scored = fold == k
@@ -683,7 +704,12 @@ class ForwardModel:
         }
         columns = {
             name: PAIR_FEATURES.index(name)
-            for name in ("horizon", "status_quo_growth", "status_quo_member_growth")
+            for name in (
+                "horizon",
+                "status_quo_growth",
+                "status_quo_member_growth",
+                "seasonal_ratio_years",
+            )
         }
         learners = []
         for kind in self._learner_kinds():
@@ -775,6 +801,7 @@ class ForwardModel:
         X = pair_feature_matrix(studio, b, h, sq_revenue.ravel(), sq_members.ravel())
         g = self._predict_g(X).reshape(n, horizons)
         g_members = self._predict_g(X, self.members_correction_).reshape(n, horizons)
+        seen = uid in self._training_studio_set
         g_absolute = self._predict_g(X, self.absolute_correction_).reshape(n, horizons)
         return [
             StudioState(
@@ -792,6 +819,7 @@ class ForwardModel:
                 revenue_correction=g[k],
                 members_correction=g_members[k],
                 absolute_correction=g_absolute[k],
+                seen=seen,
             )
             for k, i in enumerate(base_index)
         ]
@@ -909,7 +937,9 @@ class ForwardModel:
             members = members * np.exp(state.members_correction[:horizon])
         else:
             revenue = revenue * np.exp(state.absolute_correction[:horizon])
-        calibration = self.calibration_[plan]
+        calibration = self.calibration_[
+            _calibration_key(plan, "seen" if state.seen else "unseen")
+        ]
         lower_q, upper_q = calibration.interval(horizon, coverage)
         confidence = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
         start = state.base_month + pd.DateOffset(months=1)
@@ -968,6 +998,7 @@ class ForwardModel:
                 ),
                 "attendance_share": self.attendance_share_,
                 "excluded": self.excluded_,
+                "training_studios": self.training_studios_,
                 "members_correction": (
                     self.members_correction_.save(staging, "members")
                     if self.members_correction_ is not None
@@ -1068,6 +1099,7 @@ class ForwardModel:
         model.excluded_ = {
             str(uid): list(reasons) for uid, reasons in manifest["excluded"].items()
         }
+        model.training_studios_ = [str(uid) for uid in manifest["training_studios"]]
         model.calibration_ = {
             k: HorizonConformal.from_json(v) for k, v in manifest["calibration"].items()
         }

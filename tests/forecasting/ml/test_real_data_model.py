@@ -149,3 +149,35 @@ def test_stacking_gives_weight_only_to_learners_that_lower_the_error():
     assert weights[0] == pytest.approx(1.0, abs=0.05)
     assert weights[1] < 0.05
     assert stacking_weights(noise[:, None], y)[0] < 0.1
+
+
+def test_a_studio_the_model_never_saw_gets_the_intervals_of_unseen_studios(
+    patchy, patchy_model
+):
+    """Seen studios are calibrated on rolling origins, new ones on studio folds."""
+    # given: a studio of the training data, and the same history under a new name
+    uid = patchy["unique_id"].unique()[2]
+    history = patchy[patchy["unique_id"] == uid]
+    stranger = history.assign(unique_id="opened-after-training")
+
+    # when
+    seen = patchy_model.make_state(history, history["ds"].max())
+    unseen = patchy_model.make_state(stranger, stranger["ds"].max())
+    known = patchy_model.predict(seen, seen.levers, horizon=6)
+    new = patchy_model.predict(unseen, unseen.levers, horizon=6)
+
+    # then: same forecast, each with its own calibration
+    assert seen.seen and not unseen.seen
+    np.testing.assert_allclose(known.revenue, new.revenue)
+    assert set(patchy_model.calibration_) == {
+        "relative",
+        "absolute",
+        "relative_unseen",
+        "absolute_unseen",
+    }
+    width = lambda r: r.revenue_upper - r.revenue_lower  # noqa: E731
+    expected = patchy_model.calibration_["relative_unseen"].interval(6, 0.8)
+    np.testing.assert_allclose(
+        new.revenue_upper / new.revenue, np.exp(expected[1])[None, :]
+    )
+    assert not np.allclose(width(known), width(new))
