@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "optimization",
     "insights",
     "scenarios",
+    "web",
 ]
 
 MIDDLEWARE = [
