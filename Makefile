@@ -27,7 +27,7 @@ install: $(STAMP)
 demo: export DEBUG ?= true
 demo: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --graphql-url http://$(HOST):$(PORT)/graphql/
+	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production server: gunicorn with gunicorn.conf.py (BIND, WEB_CONCURRENCY) and the
