@@ -11,4 +11,5 @@ urlpatterns = [
     path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"),
     path("health/", health, name="health"),
     path("", include("scenarios.urls")),
+    path("", include("web.urls")),
 ]
