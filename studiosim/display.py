@@ -8,7 +8,9 @@ from decimal import Decimal
 
 __all__ = [
     "CURRENCY_SYMBOLS",
+    "LEVER_UNITS",
     "format_count",
+    "format_lever",
     "format_money",
     "format_percent",
     "format_signed_percent",
@@ -58,3 +60,29 @@ def format_count(value: object, *, places: int = 0) -> str:
     """``1,234``; an expected (fractional) count keeps ``places`` decimals."""
     number = _number(value)
     return EMPTY if number is None else f"{number:,.{places}f}"
+
+
+#: The unit of each lever's value (by its service name): "rate" (a fraction),
+#: "money" or "count" (per month).
+LEVER_UNITS = {
+    "retention_rate": "rate",
+    "avg_ticket_price": "money",
+    "class_attendance_rate": "rate",
+    "new_members_monthly": "count",
+    "staff_utilization_rate": "rate",
+    "upsell_rate": "rate",
+    "total_classes_held": "count",
+}
+
+
+def format_lever(lever: str, value: object, currency: str = "USD") -> str | None:
+    """A lever's value in its unit (``94.2%``, ``$143.82``, ``15``); None when
+    ``lever`` is not a lever's name."""
+    unit = LEVER_UNITS.get(lever)
+    if unit == "rate":
+        return format_percent(value)
+    if unit == "money":
+        return format_money(value, currency, places=2)
+    if unit == "count":
+        return format_count(value)
+    return None

@@ -99,7 +99,7 @@
       out.push({
         label: series.name, data: series.values, borderColor: series.color,
         backgroundColor: series.color, borderWidth: 2, pointRadius: 0, pointHoverRadius: 4,
-        pointHitRadius: 8, borderDash: series.dashed ? [6, 4] : [], fill: false, tension: 0.15,
+        pointHitRadius: 8, borderDash: series.dashed ? [6, 4] : [], fill: false, cubicInterpolationMode: "monotone",
         spanGaps: false, yAxisID: series.axis, lower: series.lower, upper: series.upper,
       });
     });
