@@ -34,8 +34,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "trained_at",
         "deployed_at",
-        "training_studio_count",
-        "months_covered_end",
+        "studios",
+        "data_up_to",
         "test_mape",
         "test_coverage",
         "checks_ok",
@@ -120,6 +120,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Checks", boolean=True)
     def checks_ok(self, obj: ModelVersion) -> bool:
         return obj.checks_passed
+
+    @admin.display(description="Studios", ordering="training_studio_count")
+    def studios(self, obj: ModelVersion) -> int:
+        return obj.training_studio_count
+
+    @admin.display(description="Data up to", ordering="months_covered_end")
+    def data_up_to(self, obj: ModelVersion) -> str:
+        end = obj.months_covered_end
+        return f"{end:%b %Y}" if end else "—"
 
     @admin.display(description="Test MAPE (month 1)")
     def test_mape(self, obj: ModelVersion) -> str:

@@ -336,8 +336,9 @@ def _figure(text: str) -> str:
 
 @admin.register(MonthlyMetric)
 class MonthlyMetricAdmin(admin.ModelAdmin):
-    # Figures formatted and members, new and churned in one column, so the list
-    # fits 1366 px beside the filters without scrolling.
+    # Figures formatted, members, new and churned in one column and outlier
+    # months marked in the month's, so the list fits 1366 px beside the filters
+    # without scrolling (the split is a filter).
     list_display = [
         "studio",
         "month_display",
@@ -346,7 +347,6 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
         "ticket_display",
         "attendance_display",
         "revenue_display",
-        "split",
     ]
     list_filter = [
         "studio__studio_type",
