@@ -36,7 +36,7 @@ from studiosim.display import (
 class MetricsImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="One row per studio-month; columns as documented in the README.",
+        help_text="One row per studio-month; columns as documented in docs/data.md.",
     )
     studio_type = forms.ChoiceField(
         choices=[("", "— from the file —"), *StudioType.choices],
