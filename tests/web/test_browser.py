@@ -317,10 +317,17 @@ def test_every_control_is_labelled_and_the_pages_work_from_the_keyboard(
     assert page.evaluate("document.activeElement.value") != before
     assert page.locator("#out-retention_rate").get_attribute("class") == "moved"
 
-    # The planner runs with Enter in its target field.
+    # The planner runs with Enter in its target field; a target out of reach
+    # says so and names the limits that bind.
     page.goto(reverse("web:plan", args=[studio.pk]))
-    page.get_by_label(re.compile("Revenue target")).press("Enter")
+    target = page.get_by_label(re.compile("Revenue target"))
+    target.press("Enter")
     page.locator("#plan-details").wait_for(state="visible")
+    target.fill(str(int(float(target.input_value()) * 3)))
+    target.press("Enter")
+    page.locator("#binding").wait_for(state="visible")
+    assert "cannot be reached" in page.locator("#plan-message").inner_text()
+    assert page.locator("#binding-list li").count() >= 1
 
 
 # --- sizes people use ----------------------------------------------------------------------
