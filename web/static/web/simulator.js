@@ -120,8 +120,13 @@
     document.getElementById("total-revenue").textContent = S.money(total, currency);
     var quoTotal = statusQuo.predictions.reduce(function (sum, p) { return sum + p.revenue; }, 0);
     var delta = total - quoTotal;
-    document.getElementById("total-vs").textContent = Math.abs(delta) < 0.5 ? "as today's plan" :
+    var versus = Math.abs(delta) < 0.5 ? "as today's plan" :
       (delta > 0 ? "+" : "") + S.money(delta, currency) + " against today's plan";
+    document.getElementById("total-vs").textContent = versus;
+    // The same figures at the top of the levers, kept in view on narrow screens.
+    document.getElementById("live-months").textContent = predictions.length;
+    document.getElementById("live-total").textContent = S.money(total, currency);
+    document.getElementById("live-vs").textContent = versus;
     var chart = S.charts["chart-simulation"];
     if (chart) { S.updateChart(chart, chartSpec(predictions, coverage)); }
   }
