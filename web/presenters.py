@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from forecasting.ml.frame import LEVER_COLUMNS, LEVERS
-from optimization.services import DEFAULT_MAX_INCREASE, DEFAULT_UPPER_BOUNDS
+from optimization.services import DEFAULT_MAX_INCREASE
 from studiosim import display
 from studiosim.charts import COLORS, SCENARIO_COLORS, Marks, Series, chart
 from studiosim.display import (
@@ -25,14 +25,20 @@ from studiosim.display import (
 )
 
 __all__ = [
+    "LEVER_HISTORY_COLUMN",
     "LEVER_UI",
+    "SCENARIO_COLORS",
     "Kpi",
     "LeverControl",
-    "chart",
-    "history_series",
+    "comparison_chart",
+    "format_lever",
     "kpi_tiles",
     "lever_controls",
+    "members_chart",
     "month_label",
+    "projection_chart",
+    "retention_chart",
+    "revenue_chart",
 ]
 
 #: How each lever reads on a page: label, unit ("rate" fractions shown as %,
@@ -368,7 +374,6 @@ class LeverControl:
     history_low: float | None
     history_high: float | None
     default_max_change: float
-    upper_bound: float | None
 
     @property
     def today_text(self) -> str:
@@ -457,7 +462,6 @@ def lever_controls(
                 history_low=low,
                 history_high=high,
                 default_max_change=DEFAULT_MAX_INCREASE[lever],
-                upper_bound=DEFAULT_UPPER_BOUNDS.get(lever),
             )
         )
     return controls
