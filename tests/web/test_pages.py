@@ -363,3 +363,14 @@ def test_a_user_without_studios_is_told_how_to_get_one(client):
     response = client.get(reverse("web:studio_list"))
 
     assert "not a member of any studio yet" in response.content.decode()
+
+
+def test_comparing_an_id_that_is_not_a_scenario_is_not_found(client, owner):
+    mine = forward_scenario(owner.studio, revenues=[1.0])
+    client.force_login(owner)
+    url = reverse("web:scenarios", kwargs={"studio_id": owner.studio.pk})
+
+    malformed = client.get(url, {"compare": [str(mine.pk), "not-a-uuid"]})
+    missing = client.get(url, {"compare": [str(mine.pk), str(uuid.uuid4())]})
+
+    assert malformed.status_code == missing.status_code == 404
