@@ -348,6 +348,11 @@ def test_owner_pages_fit_laptop_desktop_and_phone_widths(
                 "document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, f"{name} at {label} ({width} px) scrolls sideways"
+            hidden = page.evaluate(
+                "() => Math.max(0, ...[...document.querySelectorAll("
+                "'.limits-wrap, .controls')].map(e => e.scrollWidth - e.clientWidth))"
+            )
+            assert hidden <= 0, f"{name} at {label} hides {hidden} px of its controls"
 
 
 def test_admin_lists_fit_1366_px_without_scrolling(
