@@ -67,6 +67,7 @@ def chart(
     currency: str = "USD",
     title: str,
     second_unit: str = "",
+    band_style: str = "fill",
 ) -> dict[str, Any]:
     """One chart as ``charts.js`` draws it: x labels (months), series with
     optional bands, marked points, and the unit of the y axis ("money", "count"
@@ -81,5 +82,7 @@ def chart(
         ],
         "unit": unit,
         "secondUnit": second_unit,
+        # "fill" shades each band; "lines" draws its edges, for overlapping bands.
+        "bandStyle": band_style,
         "currency": currency,
     }

@@ -350,7 +350,11 @@ def comparison_chart(
             )
         )
     return chart(
-        labels=labels, series=series, currency=currency, title="Revenue by scenario"
+        labels=labels,
+        series=series,
+        currency=currency,
+        title="Revenue by scenario",
+        band_style="lines",
     )
 
 

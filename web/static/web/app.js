@@ -83,7 +83,17 @@
   function datasets(spec) {
     var out = [];
     spec.series.forEach(function (series) {
-      if (series.lower && series.upper) {
+      if (series.lower && series.upper && spec.bandStyle === "lines") {
+        // Overlapping bands (a comparison): each band's edges, dotted, in its colour.
+        [["(low)", series.lower, true], ["", series.upper, false]].forEach(function (edge) {
+          out.push({
+            label: series.bandName + (edge[0] ? " " + edge[0] : ""), data: edge[1], helper: edge[2],
+            band: !edge[2], borderColor: withAlpha(series.color, 0.75), backgroundColor: withAlpha(series.color, 0.75),
+            borderWidth: 1.5, borderDash: [2, 3], pointRadius: 0, pointHitRadius: 0, fill: false,
+            spanGaps: false, yAxisID: series.axis,
+          });
+        });
+      } else if (series.lower && series.upper) {
         out.push({
           label: series.bandName + " (low)", data: series.lower, helper: true,
           borderWidth: 0, pointRadius: 0, pointHitRadius: 0, fill: false, spanGaps: false,
@@ -92,7 +102,7 @@
         out.push({
           label: series.bandName, data: series.upper, band: true,
           borderWidth: 0, pointRadius: 0, pointHitRadius: 0,
-          backgroundColor: withAlpha(series.color, spec.series.length > 2 && !spec.series.some(function (s) { return !s.lower; }) ? 0.10 : 0.16), fill: "-1", spanGaps: false,
+          backgroundColor: withAlpha(series.color, 0.16), fill: "-1", spanGaps: false,
           yAxisID: series.axis,
         });
       }
