@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STUDIOS ?= 12
 
-.PHONY: install demo serve test test-smoke lint format schema clean
+.PHONY: install demo serve test test-smoke lint format schema screens clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.11 or newer is required (none found on PATH)."; exit 1; fi
@@ -27,7 +27,7 @@ install: $(STAMP)
 demo: export DEBUG ?= true
 demo: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --graphql-url http://$(HOST):$(PORT)/graphql/
+	$(BIN)/python manage.py demo_bootstrap --studios $(DEMO_STUDIOS) --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production server: gunicorn with gunicorn.conf.py (BIND, WEB_CONCURRENCY) and the
@@ -52,6 +52,11 @@ test-smoke: install
 schema: export DEBUG ?= true
 schema: install
 	$(BIN)/python manage.py export_schema studiosim.schema --path schema.graphql
+
+# Screenshots of every screen for the README (docs/screens/*.png), taken from a
+# running `make demo` on HOST:PORT with Debian's Chromium (apt-get install chromium).
+screens: install
+	$(BIN)/python docs/screens/take.py --base-url http://$(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check --fix .

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html, format_html_join, json_script
 
 from forecasting.jobs import (
     HEADLINE_METRICS,
@@ -21,7 +21,9 @@ from forecasting.models import (
     RetrainStrategy,
 )
 from forecasting.services import ActivationRefused, model_version_activate
-from studiosim.admin_utils import pretty_json
+from studiosim.admin_utils import json_table
+from studiosim.charts import Series, chart
+from studiosim.display import format_percent
 from studiosim.errors import DomainError
 
 
@@ -32,13 +34,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "trained_at",
         "deployed_at",
-        "training_studio_count",
+        "studios",
         "excluded_count",
-        "months_covered_end",
+        "data_up_to",
+        "test_mape",
+        "test_coverage",
         "checks_ok",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "deployed_at"]
     search_fields = ["version", "training_data_fingerprint"]
+    change_form_template = "admin/forecasting/modelversion/change_form.html"
     date_hierarchy = "trained_at"
     actions = ["activate", "compare"]
     readonly_fields = [
@@ -56,22 +61,59 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "training_row_count",
         "months_covered_start",
         "months_covered_end",
-        "metrics_pretty",
+        "evaluation",
         "checks_pretty",
+        "metrics_pretty",
         "activation_forced_reason",
         "error_message",
         "trained_at",
         "deployed_at",
         "created_at",
     ]
-    exclude = [
-        "artifact_files",
-        "feature_names",
-        "params",
-        "library_versions",
-        "metrics",
-        "checks",
-        "excluded_studios",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "version",
+                    "status",
+                    "trained_at",
+                    "deployed_at",
+                    "activation_forced_reason",
+                    "error_message",
+                ]
+            },
+        ),
+        ("Evaluation", {"fields": ["evaluation", "checks_pretty"]}),
+        (
+            "Training data",
+            {
+                "fields": [
+                    "training_studio_count",
+                    "excluded_studios_list",
+                    "training_row_count",
+                    "months_covered_start",
+                    "months_covered_end",
+                    "training_data_fingerprint",
+                ]
+            },
+        ),
+        (
+            "Model",
+            {
+                "fields": [
+                    "params_pretty",
+                    "feature_names_pretty",
+                    "library_versions_pretty",
+                    "artifact_path",
+                    "artifact_sha256",
+                    "artifact_files_pretty",
+                    "created_at",
+                ],
+                "classes": ["collapse"],
+            },
+        ),
+        ("Every figure", {"fields": ["metrics_pretty"], "classes": ["collapse"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -102,29 +144,75 @@ class ModelVersionAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="Metrics")
+    @admin.display(description="Studios", ordering="training_studio_count")
+    def studios(self, obj: ModelVersion) -> int:
+        return obj.training_studio_count
+
+    @admin.display(description="Data up to", ordering="months_covered_end")
+    def data_up_to(self, obj: ModelVersion) -> str:
+        end = obj.months_covered_end
+        return f"{end:%b %Y}" if end else "—"
+
+    @admin.display(description="Test MAPE (month 1)")
+    def test_mape(self, obj: ModelVersion) -> str:
+        return format_percent(
+            (obj.metrics or {}).get("headline", {}).get("test_mape_h1")
+        )
+
+    @admin.display(description="80% coverage (month 1)")
+    def test_coverage(self, obj: ModelVersion) -> str:
+        return format_percent(
+            (obj.metrics or {}).get("headline", {}).get("test_coverage_h1")
+        )
+
+    @admin.display(description="Evaluation")
+    def evaluation(self, obj: ModelVersion) -> str:
+        return evaluation_view(obj.metrics or {})
+
+    @admin.display(description="Every figure")
     def metrics_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.metrics)
+        return json_table(obj.metrics)
 
     @admin.display(description="Activation checks")
     def checks_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.checks)
+        if not obj.checks:
+            return format_html(
+                "<em>{}</em>", "No checks recorded (run evaluate_model)."
+            )
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row">{}</th><td class="{}">{}</td><td>{}</td></tr>',
+            (
+                (
+                    name.replace("_", " ").capitalize(),
+                    "check-pass" if check.get("passed") else "check-fail",
+                    "passed" if check.get("passed") else "failed",
+                    check.get("detail", ""),
+                )
+                for name, check in sorted(obj.checks.items())
+            ),
+        )
+        return format_html('<table class="json-table"><tbody>{}</tbody></table>', rows)
 
     @admin.display(description="Artifact files")
     def artifact_files_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.artifact_files)
+        return json_table(obj.artifact_files, raw=False)
 
     @admin.display(description="Features")
     def feature_names_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.feature_names)
+        return format_html(
+            "<p>{} features: {}</p>",
+            len(obj.feature_names or []),
+            ", ".join(obj.feature_names or []),
+        )
 
     @admin.display(description="Parameters")
     def params_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.params)
+        return json_table(obj.params, raw=False)
 
     @admin.display(description="Library versions")
     def library_versions_pretty(self, obj: ModelVersion) -> str:
-        return pretty_json(obj.library_versions)
+        return json_table(obj.library_versions, raw=False)
 
     @admin.action(description="Activate the selected model version")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
@@ -164,6 +252,155 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/forecasting/modelversion/compare.html", context
         )
+
+
+#: The evaluation's methods as the admin names and draws them.
+EVALUATION_METHODS = {
+    "model": ("This model", "#0072b2"),
+    "naive": ("Naive (last value)", "#7a8594"),
+    "seasonal_naive": ("Seasonal naive", "#d55e00"),
+    "oracle": ("Noise-free oracle", "#009e73"),
+}
+
+
+EVALUATION_SHORT = {
+    "model": "MAPE",
+    "naive": "Naive",
+    "seasonal_naive": "Seasonal naive",
+    "oracle": "Oracle",
+}
+
+
+def _evaluation_rows(
+    metrics: dict, *, split: str = "test", mode: str = "plain"
+) -> dict[str, dict[int, dict]]:
+    """``{method: {horizon: record}}`` of one split and mode of a version's
+    evaluation table (the first plan reading where there are several)."""
+    table = metrics.get("table") or []
+    plans = [r.get("plan") for r in table if r.get("mode") == mode]
+    plan = plans[0] if plans else None
+    rows: dict[str, dict[int, dict]] = {}
+    for record in table:
+        if (
+            record.get("split") == split
+            and record.get("mode") == mode
+            and record.get("plan") == plan
+        ):
+            rows.setdefault(record["method"], {})[record["horizon"]] = record
+    return rows
+
+
+def evaluation_view(metrics: dict) -> str:
+    """MAPE per horizon against the baselines and the oracle, and the 80%
+    interval's coverage per horizon, drawn (test split, plain forecast), with
+    the figures in a table beside them."""
+    rows = _evaluation_rows(metrics)
+    model = rows.get("model", {})
+    if not model:
+        return format_html("<em>{}</em>", "Not evaluated (run evaluate_model).")
+    horizons = sorted(model)
+    labels = [f"{h}" for h in horizons]
+    mape = chart(
+        labels=labels,
+        series=[
+            Series(
+                name,
+                [rows.get(method, {}).get(h, {}).get("mape") for h in horizons],
+                color,
+                dashed=method != "model",
+            )
+            for method, (name, color) in EVALUATION_METHODS.items()
+            if method in rows
+        ],
+        unit="rate",
+        title="MAPE by months ahead (test months, plain forecast)",
+    )
+    what_if = _evaluation_rows(metrics, mode="what_if").get("model", {})
+    coverage_series = [
+        Series(
+            "Plain forecast",
+            [model[h].get("coverage") for h in horizons],
+            "#0072b2",
+        ),
+        Series("Nominal 80%", [0.8 for _ in horizons], "#7a8594", dashed=True),
+    ]
+    if what_if:
+        coverage_series.insert(
+            1,
+            Series(
+                "What-if forecast",
+                [what_if.get(h, {}).get("coverage") for h in horizons],
+                "#cc79a7",
+            ),
+        )
+    coverage = chart(
+        labels=labels,
+        series=coverage_series,
+        unit="rate",
+        title="80% interval coverage by months ahead (test months)",
+    )
+    methods = [m for m in EVALUATION_METHODS if m in rows]
+    head = format_html_join(
+        "",
+        '<th scope="col" class="num">{}</th>',
+        ((EVALUATION_SHORT[m],) for m in methods),
+    )
+    body = format_html_join(
+        "",
+        '<tr><th scope="row">{}</th>{}<td class="num">{}</td><td class="num">{}</td>'
+        '<td class="num">{}</td><td class="num">{}</td></tr>',
+        (
+            (
+                h,
+                format_html_join(
+                    "",
+                    '<td class="num">{}</td>',
+                    (
+                        (format_percent(rows[m].get(h, {}).get("mape"), places=2),)
+                        for m in methods
+                    ),
+                ),
+                format_percent(model[h].get("coverage")),
+                format_percent(model[h].get("relative_width")),
+                _fixed(model[h].get("r2")),
+                format_percent(model[h].get("directional_accuracy")),
+            )
+            for h in horizons
+        ),
+    )
+    return format_html(
+        '<div class="admin-charts">{}{}</div>'
+        '<table class="json-table"><thead><tr><th scope="col">Months ahead</th>{}'
+        '<th scope="col" class="num">80% coverage</th>'
+        '<th scope="col" class="num">Interval width</th>'
+        '<th scope="col" class="num">R²</th>'
+        '<th scope="col" class="num">Direction right</th></tr></thead>'
+        "<tbody>{}</tbody></table>"
+        '<p class="help">Test months the model never saw; interval width relative '
+        "to the forecast. The full evaluation (validation, what-if) is under "
+        "Every figure.</p>",
+        _admin_chart("mape", mape),
+        _admin_chart("coverage", coverage),
+        head,
+        body,
+    )
+
+
+def _fixed(value) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:.3f}"
+
+
+def _admin_chart(name: str, spec: dict) -> str:
+    return format_html(
+        '<figure class="admin-chart"><figcaption>{}</figcaption>'
+        '<div class="chart-box"><canvas id="chart-{}" data-chart="chart-data-{}" '
+        'role="img" aria-label="{}"></canvas></div>{}</figure>',
+        spec["title"],
+        name,
+        name,
+        spec["title"],
+        json_script(spec, f"chart-data-{name}"),
+    )
 
 
 COMPARE_MAX = 8
@@ -277,16 +514,20 @@ def _training_rows(versions: list[ModelVersion]) -> list[dict]:
 @admin.register(PredictionLog)
 class PredictionLogAdmin(admin.ModelAdmin):
     list_display = [
-        "created_at",
+        "created",
         "studio",
         "prediction_type",
-        "model_version",
-        "base_month",
-        "projection_months",
-        "confidence",
-        "error_pct",
+        "version_name",
+        "period",
+        "confidence_display",
+        "error_display",
     ]
-    list_filter = ["prediction_type", "model_version", "studio__studio_type"]
+    list_filter = [
+        "prediction_type",
+        "model_version",
+        "studio__studio_type",
+        ("actuals_recorded_at", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["studio", "model_version"]
     search_fields = ["studio__name", "id"]
     date_hierarchy = "created_at"
@@ -299,14 +540,14 @@ class PredictionLogAdmin(admin.ModelAdmin):
         "projection_months",
         "inputs_pretty",
         "outputs_pretty",
-        "confidence",
+        "confidence_display",
         "created_by",
         "actual_outcome_pretty",
-        "error_pct",
+        "error_display",
         "actuals_recorded_at",
         "created_at",
     ]
-    exclude = ["inputs", "outputs", "actual_outcome"]
+    exclude = ["inputs", "outputs", "actual_outcome", "confidence", "error_pct"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -314,17 +555,37 @@ class PredictionLogAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    @admin.display(description="Served", ordering="created_at")
+    def created(self, obj: PredictionLog) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Model version", ordering="model_version")
+    def version_name(self, obj: PredictionLog) -> str:
+        return obj.model_version.version if obj.model_version_id else "—"
+
+    @admin.display(description="Forecast", ordering="base_month")
+    def period(self, obj: PredictionLog) -> str:
+        return f"{obj.base_month:%b %Y} + {obj.projection_months} mo"
+
+    @admin.display(description="Confidence", ordering="confidence")
+    def confidence_display(self, obj: PredictionLog) -> str:
+        return format_percent(obj.confidence)
+
+    @admin.display(description="Error", ordering="error_pct")
+    def error_display(self, obj: PredictionLog) -> str:
+        return format_percent(obj.error_pct)
+
     @admin.display(description="Inputs")
     def inputs_pretty(self, obj: PredictionLog) -> str:
-        return pretty_json(obj.inputs)
+        return json_table(obj.inputs)
 
     @admin.display(description="Outputs")
     def outputs_pretty(self, obj: PredictionLog) -> str:
-        return pretty_json(obj.outputs)
+        return json_table(obj.outputs)
 
     @admin.display(description="Actual outcome")
     def actual_outcome_pretty(self, obj: PredictionLog) -> str:
-        return pretty_json(obj.actual_outcome)
+        return json_table(obj.actual_outcome)
 
 
 class RequestedStrategyFilter(admin.SimpleListFilter):
@@ -455,7 +716,7 @@ class RetrainJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Options")
     def options_pretty(self, obj: RetrainJob) -> str:
-        return pretty_json(obj.options)
+        return json_table(obj.options, raw=False)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         extra_context = {

@@ -44,12 +44,15 @@ __all__ = [
     "ProjectedMonth",
     "ScenarioComparison",
     "ScenarioProjection",
+    "SavedAction",
     "ScenarioVerdict",
     "log_sigma",
     "probability_higher",
+    "scenario_action_plan",
     "scenario_compare",
     "scenario_get",
     "scenario_list",
+    "scenario_order",
     "scenario_projection",
     "scenario_queryset",
     "scenario_shareable_url",
@@ -206,6 +209,28 @@ def scenario_get(*, user: User | None, scenario_id: UUID | str) -> Scenario:
         raise NotFound(f"No scenario {scenario_id}.", field="scenario_id") from None
 
 
+def scenario_order(
+    *, user: User | None, scenario_ids: Sequence[UUID | str]
+) -> list[str]:
+    """``scenario_ids`` oldest saved first (the order a comparison reads best in:
+    later ideas against the earlier plan). Ids that are not UUIDs, or that the
+    user may not see, are NotFound like in :func:`scenario_get`."""
+    ids = [str(i) for i in scenario_ids]
+    try:
+        found = {
+            str(pk): created
+            for pk, created in scenario_queryset(user=user)
+            .filter(pk__in=ids)
+            .values_list("pk", "created_at")
+        }
+    except (ValueError, ValidationError):
+        raise NotFound("No such scenario.", field="scenario_ids") from None
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"No scenario {missing[0]}.", field="scenario_ids")
+    return sorted(dict.fromkeys(ids), key=lambda i: (found[i], i))
+
+
 def scenario_shareable_url(
     scenario: Scenario, *, request: HttpRequest | None = None
 ) -> str:
@@ -289,6 +314,43 @@ def scenario_projection(scenario: Scenario) -> ScenarioProjection:
         predicted_revenue=predicted,
         target_revenue=target,
         model_version=forecast["model_version"],
+    )
+
+
+@dataclass(frozen=True)
+class SavedAction:
+    """A step of the action plan an inverse prediction returned, as saved."""
+
+    priority: int
+    lever: str
+    action: str
+    specifics: str
+    expected_impact: float
+    timeline_weeks: int
+    cost: str
+
+
+def scenario_action_plan(scenario: Scenario) -> list[SavedAction] | None:
+    """The optimiser's action plan saved with an inverse scenario (the one the
+    owner saw when it was planned), in priority order; None for a forward
+    scenario, which has none."""
+    if scenario.scenario_type != ScenarioType.INVERSE:
+        return None
+    plan = scenario.predicted_outputs.get("action_plan") or []
+    return sorted(
+        (
+            SavedAction(
+                priority=step["priority"],
+                lever=step["lever"],
+                action=step["action"],
+                specifics=step.get("specifics", ""),
+                expected_impact=step["expected_impact"],
+                timeline_weeks=step["timeline_weeks"],
+                cost=step["cost"],
+            )
+            for step in plan
+        ),
+        key=lambda step: step.priority,
     )
 
 

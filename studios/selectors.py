@@ -23,6 +23,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     Count,
     F,
+    Max,
+    Min,
     Model,
     OuterRef,
     QuerySet,
@@ -30,7 +32,7 @@ from django.db.models import (
     Sum,
     Window,
 )
-from django.db.models.functions import RowNumber
+from django.db.models.functions import ExtractMonth, ExtractYear, RowNumber
 
 from studios.models import (
     ClassType,
@@ -184,6 +186,50 @@ def metric_latest_months(
         RowNumber(), partition_by=F("studio_id"), order_by=F("month_year").desc()
     )
     return queryset.alias(recency=recency).filter(recency__lte=months)
+
+
+def studios_with_latest_figures(queryset: QuerySet[Studio]) -> QuerySet[Studio]:
+    """``queryset`` annotated with each studio's latest month and its figures.
+
+    Adds ``latest_month``, ``latest_revenue``, ``latest_members``,
+    ``latest_retention`` and ``year_ago_revenue`` (the same calendar month a year
+    before the latest, null when that month is missing), each a correlated
+    subquery, so a page of studios costs one query however long it is.
+    """
+    latest = MonthlyMetric.objects.filter(studio=OuterRef("pk")).order_by("-month_year")
+    year_ago = MonthlyMetric.objects.filter(
+        studio=OuterRef("pk"),
+        month_year__year=ExtractYear(OuterRef("latest_month")) - 1,
+        month_year__month=ExtractMonth(OuterRef("latest_month")),
+    )
+    return queryset.annotate(
+        latest_month=Subquery(latest.values("month_year")[:1]),
+        latest_revenue=Subquery(latest.values("total_revenue")[:1]),
+        latest_members=Subquery(latest.values("total_members")[:1]),
+        latest_retention=Subquery(latest.values("retention_rate")[:1]),
+    ).annotate(year_ago_revenue=Subquery(year_ago.values("total_revenue")[:1]))
+
+
+def metric_ranges(
+    *, studio: Studio, fields: Iterable[str], include_outliers: bool = False
+) -> dict[str, tuple[float, float] | None]:
+    """The lowest and highest value of each of ``fields`` in the studio's history
+    (flagged outlier months left out unless asked for); None for a field with
+    no value on record."""
+    fields = list(fields)
+    qs = MonthlyMetric.objects.filter(studio=studio)
+    if not include_outliers:
+        qs = qs.filter(is_outlier=False)
+    aggregates = {}
+    for field in fields:
+        aggregates[f"{field}__min"] = Min(field)
+        aggregates[f"{field}__max"] = Max(field)
+    values = qs.aggregate(**aggregates)
+    ranges: dict[str, tuple[float, float] | None] = {}
+    for field in fields:
+        low, high = values[f"{field}__min"], values[f"{field}__max"]
+        ranges[field] = None if low is None else (float(low), float(high))
+    return ranges
 
 
 # --- studio baseline (SPEC §9, Appendix A) ----------------------------------------

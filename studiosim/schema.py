@@ -24,6 +24,7 @@ from scenarios.graphql.mutations import Mutation as ScenariosMutation
 from scenarios.graphql.queries import Query as ScenariosQuery
 from studios.graphql.queries import Query as StudiosQuery
 from studiosim.graphql_errors import MaskUnexpectedErrors, Schema
+from studiosim.graphql_scalars import SCALAR_MAP
 from studiosim.graphql_security import LIMIT_EXTENSIONS
 
 
@@ -66,6 +67,8 @@ _camel_case = functools.lru_cache(maxsize=4096)(to_camel_case)
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    config=StrawberryConfig(name_converter=CachedNameConverter()),
+    config=StrawberryConfig(
+        name_converter=CachedNameConverter(), scalar_map=SCALAR_MAP
+    ),
     extensions=[MaskUnexpectedErrors, DjangoOptimizerExtension, *LIMIT_EXTENSIONS],
 )

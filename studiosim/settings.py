@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "insights",
     "scenarios",
     "exports",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -143,7 +144,7 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 FRONTEND_BASE_URL = env.str("FRONTEND_BASE_URL", default="")
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "/graphql/"
+LOGIN_REDIRECT_URL = "web:studio_list"
 
 MODEL_ARTIFACT_DIR = Path(
     env.str("MODEL_ARTIFACT_DIR", default=str(BASE_DIR / "var" / "models"))

@@ -16,6 +16,7 @@ import strawberry_django
 from forecasting.graphql.types import CacheStatsType
 from forecasting.selectors import ModelPerformance, model_performance
 from studiosim.cache import cache_stats
+from studiosim.graphql_scalars import Money
 from studiosim.graphql_security import IsStaff
 
 __all__ = ["ModelPerformanceType", "Query"]
@@ -27,7 +28,9 @@ __all__ = ["ModelPerformanceType", "Query"]
     "saw in training, measured when it was trained (null where not measured).",
 )
 class PerformanceMetricsType:
-    rmse: float | None = strawberry.field(description="In the studios' currency.")
+    rmse: Money | None = strawberry.field(
+        description="Root mean squared error of monthly revenue."
+    )
     mape: float | None = strawberry.field(
         description="Mean absolute percentage error, as a fraction (0.04 = 4%)."
     )

@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from forecasting import models
 from forecasting.ml.frame import LEVERS
 from forecasting.services import ForecastOutput, LeverNote
+from studiosim.graphql_scalars import Money
 
 __all__ = [
     "ActivationCheckType",
@@ -119,7 +120,7 @@ class LeversInput:
     retention_rate: float | None = strawberry.field(
         default=None, description="Monthly retention, in [0, 1]."
     )
-    avg_ticket_price: float | None = strawberry.field(
+    avg_ticket_price: Money | None = strawberry.field(
         default=None,
         description="Average monthly ticket per member, in the studio's currency "
         "(0-5,000).",
@@ -128,7 +129,9 @@ class LeversInput:
         default=None, description="Share of class places filled, in [0, 1]."
     )
     new_members_monthly: float | None = strawberry.field(
-        default=None, description="New members per month (0-5,000)."
+        default=None,
+        description="New members per month on average over the plan (0-5,000); "
+        "fractional values are averages, not counts of people.",
     )
     staff_utilization_rate: float | None = strawberry.field(
         default=None, description="Share of staff hours booked, in [0, 1]."
@@ -137,7 +140,9 @@ class LeversInput:
         default=None, description="Share of members buying add-ons, in [0, 1]."
     )
     total_classes_held: float | None = strawberry.field(
-        default=None, description="Classes held per month (0-5,000)."
+        default=None,
+        description="Classes held per month on average over the plan (0-5,000); "
+        "fractional values are averages.",
     )
 
     def as_dict(self) -> dict[str, float]:
@@ -156,13 +161,28 @@ class LeversInput:
     "no data on.",
 )
 class LeversType:
-    retention_rate: float | None
-    avg_ticket_price: float | None
-    class_attendance_rate: float | None
-    new_members_monthly: float | None
-    staff_utilization_rate: float | None
-    upsell_rate: float | None
-    total_classes_held: float | None
+    retention_rate: float | None = strawberry.field(
+        description="Monthly retention, in [0, 1]."
+    )
+    avg_ticket_price: Money | None = strawberry.field(
+        description="Average monthly ticket per member."
+    )
+    class_attendance_rate: float | None = strawberry.field(
+        description="Share of class places filled, in [0, 1]."
+    )
+    new_members_monthly: float | None = strawberry.field(
+        description="New members per month on average (fractional: an average, not "
+        "a count of people)."
+    )
+    staff_utilization_rate: float | None = strawberry.field(
+        description="Share of staff hours booked, in [0, 1]."
+    )
+    upsell_rate: float | None = strawberry.field(
+        description="Share of members buying add-ons, in [0, 1]."
+    )
+    total_classes_held: float | None = strawberry.field(
+        description="Classes held per month on average (fractional: an average)."
+    )
 
     @classmethod
     def from_levers(cls, levers: Mapping[str, float | None]) -> Self:
@@ -215,16 +235,22 @@ class ForwardPredictionInput:
 
 @strawberry.type(name="ConfidenceInterval")
 class ConfidenceIntervalType:
-    lower: float
-    upper: float
+    lower: Money
+    upper: Money
 
 
 @strawberry.type(name="MonthPrediction")
 class MonthPredictionType:
     month: int = strawberry.field(description="1 for the month after the base month.")
     month_year: date = strawberry.field(description="First day of the month.")
-    revenue: float
-    member_count: float
+    revenue: Money
+    member_count: int = strawberry.field(
+        description="Members at the end of the month, rounded to a whole member."
+    )
+    expected_member_count: float = strawberry.field(
+        description="The model's expected member count, unrounded (an expectation, "
+        "so fractional)."
+    )
     retention_rate: float
     confidence_interval: ConfidenceIntervalType | None = strawberry.field(
         description="The revenue interval at the requested coverage; null when "
@@ -246,7 +272,9 @@ class PredictionAccuracyType:
     mape: float | None = strawberry.field(
         description="Mean absolute percentage error, as a fraction."
     )
-    rmse: float | None
+    rmse: Money | None = strawberry.field(
+        description="Root mean squared error of monthly revenue."
+    )
     r2: float | None
     directional_accuracy: float | None = strawberry.field(
         description="Share of months whose direction of change was predicted right."
@@ -266,7 +294,7 @@ class ForwardPredictionType:
     projection_months: int
     coverage: float
     predictions: list[MonthPredictionType]
-    total_projected_revenue: float
+    total_projected_revenue: Money
     growth_rate: float = strawberry.field(
         description="Last projected month's revenue against the base month's, as a "
         "fraction (0.05 = +5%)."
@@ -298,7 +326,8 @@ class ForwardPredictionType:
                     month=month.month,
                     month_year=month.month_year,
                     revenue=month.revenue,
-                    member_count=month.member_count,
+                    member_count=round(month.member_count),
+                    expected_member_count=month.member_count,
                     retention_rate=month.retention_rate,
                     confidence_interval=None
                     if month.lower is None or month.upper is None

@@ -14,6 +14,7 @@ from forecasting.graphql.types import LeverEnum
 from insights import services
 from insights.tactics import Cost
 from optimization.graphql.types import CostEnum
+from studiosim.graphql_scalars import Money
 
 __all__ = ["InsightTypeEnum", "InsightsType"]
 
@@ -43,9 +44,8 @@ class NextBestActionType:
     lever: LeverEnum
     action: str
     impact: str = strawberry.field(description="What it does to the lever, in words.")
-    expected_revenue_gain: float = strawberry.field(
-        description="Month-N revenue with the tactic minus without it, in the "
-        "studio's currency."
+    expected_revenue_gain: Money = strawberry.field(
+        description="Month-N revenue with the tactic minus without it."
     )
     confidence: float = strawberry.field(description=CONFIDENCE)
     timeline_weeks: int = strawberry.field(description="Weeks until it works.")
@@ -80,8 +80,8 @@ class RiskFactorType:
         "month under the plan exceeds 90%, given the lever's month-to-month spread "
         "over the last year."
     )
-    potential_revenue_impact: float = strawberry.field(
-        description="Negative for a loss, in the studio's currency: the dip in the "
+    potential_revenue_impact: Money = strawberry.field(
+        description="Negative for a loss: the dip in the "
         "forecast for that month, or month-N revenue with the trend carried on (or "
         "the lever back at 90%) minus the plan's."
     )
@@ -105,9 +105,9 @@ class OpportunityType:
     opportunity: str
     lever: LeverEnum
     target_value: float = strawberry.field(
-        description="The lever level the gain assumes."
+        description="The lever level the gain assumes, in the lever's unit."
     )
-    potential_revenue_gain: float = strawberry.field(
+    potential_revenue_gain: Money = strawberry.field(
         description="Month-N revenue with the lever at targetValue minus the plan's."
     )
     confidence: float = strawberry.field(description=CONFIDENCE)

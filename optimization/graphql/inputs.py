@@ -6,6 +6,7 @@ from forecasting.graphql.types import LeverEnum, LeversInput
 from optimization.graphql.types import TargetKindEnum
 from optimization.services import InverseConstraints
 from studiosim.graphql_errors import BadUserInput
+from studiosim.graphql_scalars import Money
 
 __all__ = ["CurrentStateInput", "InverseConstraintsInput", "InversePredictionInput"]
 
@@ -45,8 +46,10 @@ class CurrentStateInput(LeversInput):
 )
 class InverseConstraintsInput:
     max_retention_increase: float | None = None
-    max_ticket_increase: float | None = None
-    max_new_members_increase: float | None = None
+    max_ticket_increase: Money | None = None
+    max_new_members_increase: float | None = strawberry.field(
+        default=None, description="In new members per month (may be fractional)."
+    )
     max_attendance_increase: float | None = None
     max_upsell_increase: float | None = None
     max_staff_utilization_increase: float | None = None
@@ -98,9 +101,7 @@ class InversePredictionInput:
         description='The month of data the plan starts from, "YYYY-MM"; by default '
         "the studio's latest month.",
     )
-    target_revenue: float = strawberry.field(
-        description="The revenue to reach (> 0), in the studio's currency."
-    )
+    target_revenue: Money = strawberry.field(description="The revenue to reach (> 0).")
     target_months: int = strawberry.field(
         default=3, description="The horizon in months after the base month, 1-12."
     )

@@ -9,6 +9,7 @@ import strawberry
 from forecasting.graphql.types import LeverEnum, LeverNoteType, LeversType
 from insights.tactics import Cost
 from optimization.services import InverseOutput, LeverChange, LeverImpactOutput
+from studiosim.graphql_scalars import Money
 
 __all__ = [
     "AnalysisTypeEnum",
@@ -77,13 +78,16 @@ class BindingConstraintType:
 @strawberry.type(name="LeverChange")
 class LeverChangeType:
     lever: LeverEnum
-    current: float
-    recommended: float
+    current: float = strawberry.field(
+        description="Today's value, in the lever's unit (rates as fractions, the "
+        "ticket in the studio's currency, counts per month)."
+    )
+    recommended: float = strawberry.field(description="In the lever's unit.")
     change_pct: float | None = strawberry.field(
         description="(recommended - current) / current, as a fraction; null when "
         "the current value is 0."
     )
-    impact_on_revenue: float = strawberry.field(
+    impact_on_revenue: Money = strawberry.field(
         description="This lever's share of the revenue change at the target "
         "(Shapley attribution: the shares add up to the whole change)."
     )
@@ -118,14 +122,13 @@ class PlannedActionType:
     lever: LeverEnum
     action: str
     specifics: str
-    expected_impact: float = strawberry.field(
+    expected_impact: Money = strawberry.field(
         description="Its share of the lever's revenue impact at the target."
     )
     timeline_weeks: int
     cost: CostEnum
-    cost_estimate: float = strawberry.field(
-        description="Typical monthly cost of that cost level, in the studio's "
-        "currency (a planning assumption)."
+    cost_estimate: Money = strawberry.field(
+        description="Typical monthly cost of that cost level (a planning assumption)."
     )
 
 
@@ -135,7 +138,7 @@ class AlternativePlanType:
         description="The lever the plan leans on most."
     )
     levers: LeversType
-    revenue: float
+    revenue: Money
     cost: float = strawberry.field(
         description="In the optimizer's relative units, as totalCost."
     )
@@ -151,7 +154,7 @@ class AlternativePlanType:
 )
 class RelaxedPlanType:
     factor: float
-    revenue: float
+    revenue: Money
     reachable: bool
     levers: LeversType
 
@@ -163,16 +166,16 @@ class InversePredictionType:
     )
     studio_id: strawberry.ID
     base_month: date
-    target_revenue: float
+    target_revenue: Money
     target_months: int
     target_kind: TargetKindEnum
-    current_revenue: float = strawberry.field(
+    current_revenue: Money = strawberry.field(
         description="The target figure under today's plan."
     )
-    achievable_revenue: float = strawberry.field(
+    achievable_revenue: Money = strawberry.field(
         description="The highest target figure any plan within the constraints reaches."
     )
-    projected_revenue: float = strawberry.field(
+    projected_revenue: Money = strawberry.field(
         description="The target figure under the recommended plan."
     )
     achievement_rate: float = strawberry.field(
@@ -192,7 +195,7 @@ class InversePredictionType:
         description="Levers the model cannot move for this studio (no data on "
         "them): locked, whatever the constraints say, each with the reason."
     )
-    monthly_revenue: list[float] = strawberry.field(
+    monthly_revenue: list[Money] = strawberry.field(
         description="Revenue of months 1..targetMonths under the recommended plan, "
         "re-checked with the full forward model."
     )
@@ -291,9 +294,9 @@ class LeverImpactType:
     impact_score: float = strawberry.field(
         description="The ranking figure relative to the strongest lever's (1)."
     )
-    revenue_sensitivity: float = strawberry.field(
+    revenue_sensitivity: Money = strawberry.field(
         description="Change of the horizon month's revenue for a 1% increase of "
-        "this lever alone, in the studio's currency."
+        "this lever alone."
     )
     elasticity: float | None = strawberry.field(
         description="% revenue change per 1% lever change."
@@ -329,7 +332,7 @@ class LeverImpactAnalysisType:
     horizon: int = strawberry.field(
         description="Months after the base month at which revenue is compared."
     )
-    base_revenue: float = strawberry.field(
+    base_revenue: Money = strawberry.field(
         description="The horizon month's revenue under the base month's levers."
     )
     lever_impacts: list[LeverImpactType] = strawberry.field(

@@ -17,6 +17,7 @@ from strawberry.types import Info
 from forecasting.graphql.types import ConfidenceIntervalType, LeverEnum, LeversType
 from scenarios import models, selectors
 from studios.graphql.types import StudioType, TenantRestricted
+from studiosim.graphql_scalars import Money
 
 __all__ = [
     "ScenarioComparisonType",
@@ -52,8 +53,13 @@ def _interval(
 class ScenarioMonthType:
     month: int = strawberry.field(description="1 for the month after the base month.")
     month_year: date = strawberry.field(description="First day of the month.")
-    revenue: float
-    member_count: float
+    revenue: Money
+    member_count: int = strawberry.field(
+        description="Members at the end of the month, rounded to a whole member."
+    )
+    expected_member_count: float = strawberry.field(
+        description="The model's expected member count, unrounded (fractional)."
+    )
     confidence_interval: ConfidenceIntervalType | None = strawberry.field(
         description="The revenue interval at the projection's coverage; null when "
         "the prediction was made without intervals."
@@ -76,7 +82,7 @@ class ScenarioProjectionType:
         "levers an inverse prediction was given."
     )
     levers: LeversType = strawberry.field(description="The plan itself.")
-    total_revenue: float = strawberry.field(
+    total_revenue: Money = strawberry.field(
         description="Revenue summed over the projected months."
     )
     model_version: str
@@ -90,7 +96,8 @@ class ScenarioProjectionType:
                     month=month.month,
                     month_year=month.month_year,
                     revenue=month.revenue,
-                    member_count=month.member_count,
+                    member_count=round(month.member_count),
+                    expected_member_count=month.member_count,
                     confidence_interval=_interval(month.lower, month.upper),
                     confidence_score=month.confidence_score,
                 )
@@ -145,7 +152,7 @@ class ScenarioType(TenantRestricted):
         description="For an inverse scenario the revenue target; null for a "
         "forward one.",
     )
-    def target_revenue(self, root: models.Scenario) -> float | None:
+    def target_revenue(self, root: models.Scenario) -> Money | None:
         return selectors.scenario_projection(root).target_revenue
 
     @strawberry_django.field(
@@ -154,7 +161,7 @@ class ScenarioType(TenantRestricted):
         "measured like its target (last month or total), a forward scenario's "
         "revenue in its last projected month.",
     )
-    def predicted_revenue(self, root: models.Scenario) -> float:
+    def predicted_revenue(self, root: models.Scenario) -> Money:
         return selectors.scenario_projection(root).predicted_revenue
 
     @strawberry_django.field(only=_PROJECTION_FIELDS)
@@ -231,10 +238,31 @@ PROBABILITY_METHOD = (
     description="A figure against the baseline scenario's.",
 )
 class ScenarioDifferenceType:
-    absolute: float = strawberry.field(description="This one minus the baseline's.")
+    absolute: float = strawberry.field(
+        description="This one minus the baseline's, in the figure's unit (members, "
+        "or the lever's unit)."
+    )
     percent: float | None = strawberry.field(
         description="absolute / the baseline's, as a fraction (0.05 = +5%); null "
         "when the baseline's figure is 0."
+    )
+
+    @classmethod
+    def from_difference(cls, difference: selectors.Difference | None) -> Self | None:
+        if difference is None:
+            return None
+        return cls(absolute=difference.absolute, percent=difference.percent)
+
+
+@strawberry.type(
+    name="RevenueDifference",
+    description="Revenue against the baseline scenario's.",
+)
+class RevenueDifferenceType:
+    absolute: Money = strawberry.field(description="This one minus the baseline's.")
+    percent: float | None = strawberry.field(
+        description="absolute / the baseline's, as a fraction (0.05 = +5%); null "
+        "when the baseline's revenue is 0."
     )
 
     @classmethod
@@ -252,13 +280,13 @@ class ComparedScenarioType:
     base_month: date
     projection_months: int
     coverage: float
-    total_revenue: float = strawberry.field(
+    total_revenue: Money = strawberry.field(
         description="Revenue summed over its projected months."
     )
-    predicted_revenue: float = strawberry.field(
+    predicted_revenue: Money = strawberry.field(
         description="Its headline figure, as Scenario.predictedRevenue."
     )
-    target_revenue: float | None
+    target_revenue: Money | None
 
 
 @strawberry.type(
@@ -268,7 +296,10 @@ class ComparedScenarioType:
 )
 class LeverComparisonType:
     lever: LeverEnum
-    values: list[float | None]
+    values: list[float | None] = strawberry.field(
+        description="In the lever's unit (rates as fractions, the ticket in the "
+        "studio's currency, counts per month)."
+    )
     differences: list[ScenarioDifferenceType | None] = strawberry.field(
         description="Against the baseline; null for the baseline itself."
     )
@@ -276,15 +307,20 @@ class LeverComparisonType:
 
 @strawberry.type(name="ScenarioMonthFigures")
 class ScenarioMonthFiguresType:
-    revenue: float
-    member_count: float
+    revenue: Money
+    member_count: int = strawberry.field(
+        description="Members at the end of the month, rounded to a whole member."
+    )
+    expected_member_count: float = strawberry.field(
+        description="The model's expected member count, unrounded (fractional)."
+    )
     confidence_interval: ConfidenceIntervalType | None
-    revenue_difference: ScenarioDifferenceType | None = strawberry.field(
+    revenue_difference: RevenueDifferenceType | None = strawberry.field(
         description="Against the baseline in the same month; null for the baseline "
         "itself and where the baseline has no forecast for the month."
     )
     member_difference: ScenarioDifferenceType | None = strawberry.field(
-        description="As revenueDifference, for the member count."
+        description="As revenueDifference, for the expected member count."
     )
     probability_above_baseline: float | None = strawberry.field(
         description="Probability that this month's actual revenue under this plan "
@@ -297,9 +333,10 @@ class ScenarioMonthFiguresType:
             return None
         return cls(
             revenue=figures.revenue,
-            member_count=figures.member_count,
+            member_count=round(figures.member_count),
+            expected_member_count=figures.member_count,
             confidence_interval=_interval(figures.lower, figures.upper),
-            revenue_difference=ScenarioDifferenceType.from_difference(
+            revenue_difference=RevenueDifferenceType.from_difference(
                 figures.revenue_difference
             ),
             member_difference=ScenarioDifferenceType.from_difference(
@@ -331,19 +368,17 @@ class ScenarioVerdictType:
     common_months: int = strawberry.field(
         description="Months both forecast; 0 leaves the other figures null."
     )
-    revenue: float | None = strawberry.field(
+    revenue: Money | None = strawberry.field(
         description="Its revenue summed over the common months."
     )
-    baseline_revenue: float | None = strawberry.field(
+    baseline_revenue: Money | None = strawberry.field(
         description="The baseline's, over the same months."
     )
-    difference: ScenarioDifferenceType | None
+    difference: RevenueDifferenceType | None
     higher_scenario_id: strawberry.ID | None = strawberry.field(
         description="The one with more revenue over the common months; null on a tie."
     )
-    higher_by: float | None = strawberry.field(
-        description="By how much, in the studio's currency."
-    )
+    higher_by: Money | None = strawberry.field(description="By how much.")
     probability_above_baseline: float | None = strawberry.field(
         description="Probability that its actual revenue over the common months "
         "beats the baseline's. Each total is taken as normal with standard "
@@ -415,7 +450,7 @@ class ScenarioComparisonType:
                     common_months=v.common_months,
                     revenue=v.revenue,
                     baseline_revenue=v.baseline_revenue,
-                    difference=ScenarioDifferenceType.from_difference(v.difference),
+                    difference=RevenueDifferenceType.from_difference(v.difference),
                     higher_scenario_id=(
                         None
                         if v.higher_scenario_id is None

@@ -5,7 +5,6 @@ the plain domain names a frontend reads in the SDL (``Studio``, ``StudioType``).
 """
 
 from datetime import date
-from decimal import Decimal
 from typing import Any, Self
 
 import strawberry
@@ -21,6 +20,7 @@ from strawberry_django.optimizer import is_optimized_by_prefetching
 from studios import models, selectors
 from studios.selectors import restrict_to_user
 from studiosim.graphql_errors import BadUserInput
+from studiosim.graphql_scalars import Money
 
 __all__ = [
     "ClassTypeType",
@@ -67,18 +67,18 @@ class MonthlyMetricType(TenantRestricted):
     new_members: int
     churned_members: int
     retention_rate: float | None
-    avg_ticket_price: Decimal
+    avg_ticket_price: Money
     total_classes_held: int
     total_class_attendance: int
     class_attendance_rate: float | None
     staff_count: int | None
     staff_utilization_rate: float | None
-    membership_revenue: Decimal | None
-    class_pack_revenue: Decimal | None
-    intro_offer_revenue: Decimal | None
-    retail_revenue: Decimal | None
-    upsell_revenue: Decimal | None
-    total_revenue: Decimal
+    membership_revenue: Money | None
+    class_pack_revenue: Money | None
+    intro_offer_revenue: Money | None
+    retail_revenue: Money | None
+    upsell_revenue: Money | None
+    total_revenue: Money
     intro_offer_conversions: int | None
     upsell_rate: float | None
     average_member_lifetime_months: float | None
@@ -90,7 +90,7 @@ class MonthlyMetricType(TenantRestricted):
 @strawberry_django.type(models.ClassType, name="ClassType")
 class ClassTypeType(TenantRestricted):
     class_name: auto
-    class_price: Decimal
+    class_price: Money
     max_capacity: int
     avg_attendance_rate: float
 
@@ -103,7 +103,7 @@ class MemberCohortType(TenantRestricted):
     retention_month_3: float | None
     retention_month_6: float | None
     retention_month_12: float | None
-    avg_ltv: Decimal | None
+    avg_ltv: Money | None
 
 
 LAST_MONTHS_ARGUMENT = StrawberryArgument(
@@ -181,10 +181,10 @@ class BaselinePeriodType:
 @strawberry.type(name="BaselineCurrentMetrics", description="The latest month.")
 class BaselineCurrentMetricsType:
     retention_rate: float | None
-    avg_ticket_price: Decimal
+    avg_ticket_price: Money
     class_attendance_rate: float | None
     total_members: int
-    monthly_revenue: Decimal
+    monthly_revenue: Money
 
 
 @strawberry.type(name="SeasonalityIndex")

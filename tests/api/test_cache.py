@@ -255,7 +255,7 @@ def test_studio_baseline_is_cached_until_the_studios_data_changes(gql, owner):
     # then
     third = client.execute(STUDIO_BASELINE_QUERY, variables)
     assert third["data"]["studioBaseline"]["currentMetrics"] == {
-        "monthlyRevenue": "2000.00"
+        "monthlyRevenue": 2000.0
     }
 
 
@@ -285,7 +285,7 @@ def test_requests_succeed_with_redis_down(gql, owner, redis_down):
     assert body == {
         "data": {
             "studioBaseline": {
-                "currentMetrics": {"monthlyRevenue": "1000.00"},
+                "currentMetrics": {"monthlyRevenue": 1000.0},
                 "industryBenchmarks": {"peerCount": 0},
             }
         }

@@ -269,26 +269,57 @@ def test_staff_may_forecast_any_studio(gql, staff, studio, active_version):
 
 
 def test_make_demo_prints_a_token_and_a_forward_prediction_curl_that_work(
-    gql, loaded_studios, active_version, settings, capsys
+    gql, loaded_studios, active_version, settings, capsys, tmp_path
 ):
     # given: the demo's superuser, data and model exist already
     settings.DEBUG = True
     SuperUserFactory(username="admin")
-    call_command("demo_bootstrap")
-    first_key = re.search(r"API token \(admin\): (\S+)", capsys.readouterr().out)[1]
+    token_file = tmp_path / "demo-api-token"
+    base_url = "http://127.0.0.1:8104"
+    call_command("demo_bootstrap", base_url=base_url, token_file=token_file)
+    first = capsys.readouterr().out
+    first_key = re.search(r"API token \(admin\): (\S+)", first)[1]
+    assert "(new, kept in" in first
 
     # when: run again, as make demo is
-    call_command("demo_bootstrap")
+    call_command("demo_bootstrap", base_url=base_url, token_file=token_file)
     out = capsys.readouterr().out
 
-    # then: a new token whose curl payload answers; the previous token is revoked
+    # then: the same token, kept, and a curl on the given port that answers
     key = re.search(r"API token \(admin\): (\S+)", out)[1]
+    assert key == first_key
+    assert "kept from the last run" in out
     assert f"Authorization: Bearer {key}" in out
-    assert "curl -s http://127.0.0.1:8000/graphql/" in out
+    assert f"curl -s {base_url}/graphql/" in out
+    assert f"Serving on {base_url}/" in out and ":8000" not in out
     payload = json.loads(shlex.split(out[out.index("-d ") :])[1])
     body = gql(token=key).execute(payload["query"], payload["variables"])
     assert body["data"]["forwardPrediction"]["predictions"]
-    assert gql(token=first_key).post(payload["query"]).status_code == 401
+
+
+def test_make_demo_says_when_it_replaces_a_token_it_cannot_show_again(
+    gql, loaded_studios, active_version, settings, capsys, tmp_path
+):
+    # given: a demo token whose plaintext was lost (the kept file deleted)
+    settings.DEBUG = True
+    SuperUserFactory(username="admin")
+    token_file = tmp_path / "demo-api-token"
+    call_command("demo_bootstrap", token_file=token_file)
+    first_key = re.search(r"API token \(admin\): (\S+)", capsys.readouterr().out)[1]
+    token_file.unlink()
+
+    # when
+    call_command("demo_bootstrap", token_file=token_file)
+    out = capsys.readouterr().out
+
+    # then: a new token, the output says the old one is revoked, and it is
+    key = re.search(r"API token \(admin\): (\S+)", out)[1]
+    assert key != first_key
+    assert "replaces the previous demo token, now revoked (1)" in out
+    assert token_file.read_text().strip() == key
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    assert gql(token=first_key).post("{ __typename }").status_code == 401
+    assert gql(token=key).post("{ __typename }").status_code == 200
 
 
 # --- anonymous and denied ----------------------------------------------------------

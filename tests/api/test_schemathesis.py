@@ -76,6 +76,20 @@ schemathesis.graphql.scalar(
         st.floats(allow_nan=False, allow_infinity=False),
     ).map(nodes.Float),
 )
+# Amounts (targets, prices, maximum ticket increases) as a frontend sends them,
+# and any number the type allows.
+schemathesis.graphql.scalar(
+    "Money",
+    st.one_of(
+        st.floats(min_value=0, max_value=200_000),
+        st.integers(min_value=0, max_value=200_000),
+        st.floats(allow_nan=False, allow_infinity=False),
+    ).map(
+        lambda value: (
+            nodes.Float(value) if isinstance(value, float) else nodes.Int(value)
+        )
+    ),
+)
 
 schema = schemathesis.graphql.from_path(SDL_PATH)
 # Documents that break the schema never reach a resolver (GraphQL validation

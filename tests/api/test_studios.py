@@ -350,10 +350,10 @@ def test_studio_baseline_describes_the_last_12_months(gql, owner):
     }
     assert baseline["currentMetrics"] == {
         "retentionRate": 0.9,
-        "avgTicketPrice": "160.00",
+        "avgTicketPrice": 160.0,
         "classAttendanceRate": 0.75,
         "totalMembers": 321,
-        "monthlyRevenue": "11000.00",
+        "monthlyRevenue": 11000.0,
     }
     trends = baseline["historicalTrends"]
     assert trends["revenueGrowth12m"] == pytest.approx(0.1)

@@ -55,7 +55,7 @@ def test_editing_normalises_tags_and_leaves_the_figures_alone(client, superuser)
 
     response = client.post(
         reverse("admin:scenarios_scenario_change", args=[scenario.pk]),
-        {"name": "New", "description": "", "tags": '[" Promo", "promo", "Q3"]'},
+        {"name": "New", "description": "", "tags": " Promo, promo,Q3, "},
     )
 
     assert response.status_code == 302
@@ -75,7 +75,7 @@ def test_adding_saves_a_forward_prediction_through_the_service(client, superuser
             "prediction_log": log.pk,
             "name": "From admin",
             "description": "",
-            "tags": '["A"]',
+            "tags": "A",
         },
     )
 
@@ -94,9 +94,22 @@ def test_adding_refuses_an_inverse_prediction(client, superuser):
 
     response = client.post(
         reverse("admin:scenarios_scenario_add"),
-        {"prediction_log": log.pk, "name": "x", "description": "", "tags": "[]"},
+        {"prediction_log": log.pk, "name": "x", "description": "", "tags": ""},
     )
 
     assert response.status_code == 200
     assert "prediction_log" in response.context["adminform"].form.errors
     assert not Scenario.objects.exists()
+
+
+def test_the_change_page_reads_as_text_and_tables_not_json(client, superuser):
+    scenario = ScenarioFactory(tags=["summer", "promo"], confidence_score=0.8446166)
+    client.force_login(superuser)
+
+    page = client.get(
+        reverse("admin:scenarios_scenario_change", args=[scenario.pk])
+    ).content.decode()
+
+    assert 'value="summer, promo"' in page
+    assert "84.5%" in page and "0.8446" not in page
+    assert '<table class="json-table">' in page

@@ -27,8 +27,9 @@ def test_sets_up_data_and_an_active_model_and_is_idempotent(settings, tmp_path, 
     settings.MODEL_ARTIFACT_DIR = tmp_path
     clear_loaded_model()
 
-    call_command("demo_bootstrap", studios=6)
-    call_command("demo_bootstrap", studios=6)
+    token_file = tmp_path / "demo-api-token"
+    call_command("demo_bootstrap", studios=6, token_file=token_file)
+    call_command("demo_bootstrap", studios=6, token_file=token_file)
 
     out = capsys.readouterr().out
     assert Studio.objects.count() == 6

@@ -1,7 +1,9 @@
 """Prepare a local demo: superuser, demo data and a model (when missing)."""
 
 import json
+import os
 import shlex
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,7 +16,12 @@ from forecasting.selectors import model_version_active
 from forecasting.services import model_version_activate
 from studios.models import ApiToken, Studio
 from studios.selectors import metric_list, studio_list
-from studios.services import api_token_create, api_token_revoke
+from studios.services import (
+    ApiTokenInvalid,
+    api_token_authenticate,
+    api_token_create,
+    api_token_revoke,
+)
 
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"  # noqa: S105 - printed development credential, embedded default only
@@ -36,9 +43,17 @@ class Command(BaseCommand):
             "--studios", type=int, default=12, help="Demo studios to generate."
         )
         parser.add_argument(
-            "--graphql-url",
-            default="http://127.0.0.1:8000/graphql/",
-            help="Where the demo server answers, for the printed curl.",
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the demo server will answer (make demo passes its HOST and "
+            "PORT), for the printed addresses and curl.",
+        )
+        parser.add_argument(
+            "--token-file",
+            type=Path,
+            default=None,
+            help="Where the development API token is kept between runs (default: "
+            "var/demo-api-token beside manage.py).",
         )
 
     def handle(self, *args, **options) -> None:
@@ -47,7 +62,11 @@ class Command(BaseCommand):
                 "demo_bootstrap only runs with DEBUG=true: it creates a superuser "
                 "with a known password."
             )
-        self._ensure_superuser()
+        base_url = options["base_url"].rstrip("/")
+        token_file = options["token_file"] or (
+            Path(settings.BASE_DIR) / "var" / "demo-api-token"
+        )
+        self._ensure_superuser(base_url)
         if Studio.objects.exists():
             self.stdout.write(
                 f"{Studio.objects.count()} studios in the database: no demo data generated."
@@ -70,9 +89,15 @@ class Command(BaseCommand):
                 )
         else:
             self.stdout.write(f"Active model: {model_version_active().version}.")
-        self._print_api_example(options["graphql_url"])
+        self._print_api_example(f"{base_url}/graphql/", token_file)
+        self.stdout.write(
+            self.style.SUCCESS(f"Serving on {base_url}/")
+            + f"\n  owner pages (dashboards, what-if, plans, scenarios): {base_url}/"
+            f"\n  admin: {base_url}/admin/"
+            f"\n  GraphQL and GraphiQL: {base_url}/graphql/"
+        )
 
-    def _ensure_superuser(self) -> None:
+    def _ensure_superuser(self, base_url: str) -> None:
         if connection.vendor != "sqlite":
             self.stdout.write(
                 "Not on the embedded SQLite default: no development superuser "
@@ -94,15 +119,18 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Development superuser: {DEV_USERNAME} / {DEV_PASSWORD} "
-                "(http://127.0.0.1:8000/admin/)"
+                f"(sign in at {base_url}/accounts/login/)"
             )
         )
 
-    def _print_api_example(self, graphql_url: str) -> None:
-        """A fresh "demo" API token for the superuser and a curl that uses it.
+    def _print_api_example(self, graphql_url: str, token_file: Path) -> None:
+        """The superuser's "demo" API token and a curl that uses it.
 
-        Only a token's hash is stored, so the previous demo token cannot be shown
-        again: it is revoked and a new one created on every run.
+        Only a token's hash is stored in the database, so the plaintext is kept in
+        ``token_file`` (development only, readable by its owner alone): a token
+        that still works is printed again, so scripts and GraphiQL headers keep
+        working across runs. When it no longer works (or the file is gone) a new
+        one replaces it, the old demo tokens are revoked, and the output says so.
         """
         User = get_user_model()
         user = User.objects.filter(username=DEV_USERNAME, is_superuser=True).first()
@@ -112,15 +140,31 @@ class Command(BaseCommand):
                 "manage.py create_api_token USERNAME."
             )
             return
-        with transaction.atomic():
-            for token in ApiToken.objects.filter(
-                user=user, name=DEMO_TOKEN_NAME, revoked_at__isnull=True
-            ):
-                api_token_revoke(token=token)
-            _, key = api_token_create(user=user, name=DEMO_TOKEN_NAME)
-        self.stdout.write(
-            self.style.SUCCESS(f"Development API token ({DEV_USERNAME}): {key}")
-        )
+        key = _kept_token(token_file, user=user)
+        if key is not None:
+            self.stdout.write(
+                self.style.SUCCESS(f"Development API token ({DEV_USERNAME}): {key}")
+                + f" (kept from the last run, in {token_file})"
+            )
+        else:
+            with transaction.atomic():
+                revoked = 0
+                for token in ApiToken.objects.filter(
+                    user=user, name=DEMO_TOKEN_NAME, revoked_at__isnull=True
+                ):
+                    api_token_revoke(token=token)
+                    revoked += 1
+                _, key = api_token_create(user=user, name=DEMO_TOKEN_NAME)
+            _keep_token(token_file, key)
+            replaced = (
+                f"; it replaces the previous demo token, now revoked ({revoked})"
+                if revoked
+                else ""
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"Development API token ({DEV_USERNAME}): {key}")
+                + f" (new, kept in {token_file}{replaced})"
+            )
         studio = studio_list(user=user).order_by("name").first()
         if studio is None:
             return
@@ -150,3 +194,28 @@ class Command(BaseCommand):
             "    -H 'Content-Type: application/json' \\\n"
             f"    -d {shlex.quote(json.dumps(payload))}"
         )
+
+
+def _kept_token(token_file: Path, *, user) -> str | None:
+    """The kept plaintext when it is still a valid demo token of ``user``."""
+    try:
+        key = token_file.read_text().strip()
+    except OSError:
+        return None
+    if not key:
+        return None
+    try:
+        token = api_token_authenticate(key=key)
+    except ApiTokenInvalid:
+        return None
+    if token.user_id != user.pk or token.name != DEMO_TOKEN_NAME:
+        return None
+    return key
+
+
+def _keep_token(token_file: Path, key: str) -> None:
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    # Created readable by its owner only, before the secret is written.
+    descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
