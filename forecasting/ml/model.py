@@ -129,6 +129,10 @@ _MIN_CORRECTION_STUDIOS = 5
 _MIN_STACKING = 50
 # Where each semantics' correction lives on a fitted model.
 _CORRECTION_ATTRIBUTE = {"relative": "correction_", "absolute": "absolute_correction_"}
+# Studio folds of the pass over unseen studios (each fold's learners see 3/4 of
+# the studios; with 3 folds, held-out studios' intervals covered 85.0% and
+# 86.6% (what-if) against 83.8% and 85.0% with 4).
+_STUDIO_FOLDS = 4
 # Calibration residuals one month ahead below which rolling origins give way to
 # studio folds (HorizonConformal needs 20 at horizon 1).
 _MIN_ONE_AHEAD = 20
@@ -532,9 +536,15 @@ class ForwardModel:
                 self._fit_learners(train.X, _target(train, plan)) if learn else []
             )
             y = _target(calibration, plan)
-            fitted = oos["seen"]["fitted"]
+            # Weights that serve both: stacked on the out-of-sample forecasts of
+            # seen studios and of unseen ones together.
+            passes = list({id(v): v for v in oos.values()}.values())
+            fitted = np.concatenate([o["fitted"] for o in passes])
             if fitted.sum() >= _MIN_STACKING and learners:
-                weights = stacking_weights(oos["seen"][plan][fitted], y[fitted])
+                weights = stacking_weights(
+                    np.concatenate([o[plan] for o in passes])[fitted],
+                    np.concatenate([y for _ in passes])[fitted],
+                )
             elif learners:
                 # Too few out-of-sample pairs: the final learners on validation.
                 weights = stacking_weights(
@@ -653,7 +663,11 @@ class ForwardModel:
             if (pairs.horizon[out["kept"]] == 1).sum() < _MIN_ONE_AHEAD:
                 return self._out_of_sample(pairs, "studio")
         else:
-            folds = self.calibration_folds if self.calibration == "studio" else 3
+            folds = (
+                self.calibration_folds
+                if self.calibration == "studio"
+                else _STUDIO_FOLDS
+            )
             fold_of_studio = rng.permutation(len(pairs.uids)) % folds
             fold = fold_of_studio[pairs.studio]
             train = pairs.target_split == 0
