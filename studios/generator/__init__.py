@@ -11,6 +11,18 @@ from studios.generator.dataset import (
     METRIC_FIELDS,
     GeneratedData,
     generate,
+    generate_world,
 )
+from studios.generator.simulate import PLAN_LEVERS, World, WorldState, run_plan
 
-__all__ = ["DEFAULT_END_MONTH", "METRIC_FIELDS", "GeneratedData", "generate"]
+__all__ = [
+    "DEFAULT_END_MONTH",
+    "METRIC_FIELDS",
+    "PLAN_LEVERS",
+    "GeneratedData",
+    "World",
+    "WorldState",
+    "generate",
+    "generate_world",
+    "run_plan",
+]

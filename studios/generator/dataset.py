@@ -12,13 +12,14 @@ from studios.generator import outliers
 from studios.generator.classes import build_class_types
 from studios.generator.cohorts import build_cohorts
 from studios.generator.profiles import draw_studios
-from studios.generator.simulate import INT_FIELDS, simulate
+from studios.generator.simulate import INT_FIELDS, World, WorldState, simulate
 
 __all__ = [
     "DEFAULT_END_MONTH",
     "METRIC_FIELDS",
     "GeneratedData",
     "generate",
+    "generate_world",
     "split_of",
 ]
 
@@ -60,7 +61,7 @@ _MONEY_FIELDS = frozenset(
 
 # Independent random streams per part, so that, for example, a change to the class
 # catalogue does not reshuffle the monthly noise of the same seed.
-_STREAMS = ("studios", "outliers", "noise", "cohorts", "classes")
+_STREAMS = ("studios", "outliers", "noise", "cohorts", "classes", "moves")
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,29 @@ def split_of(months: int) -> np.ndarray:
     ).astype(object)
 
 
+def generate_world(
+    n_studios: int = 12,
+    months: int = 60,
+    seed: int = 0,
+    end_month: str | dt.date | pd.Timestamp = DEFAULT_END_MONTH,
+) -> tuple[GeneratedData, World, WorldState]:
+    """:func:`generate`, plus the world the history came from, at its end.
+
+    Returns
+    -------
+    data : GeneratedData
+        The same frames as :func:`generate` with the same arguments.
+    world, state : World, WorldState
+        The simulator of these studios (in the order of ``data.studios``) and
+        where they stand after the last month, for
+        :func:`studios.generator.simulate.run_plan`.
+    """
+    world_out: list = []
+    data = _generate(n_studios, months, seed, end_month, world_out)
+    world, state = world_out
+    return data, world, state
+
+
 def generate(
     n_studios: int = 12,
     months: int = 60,
@@ -146,6 +170,16 @@ def generate(
     ValueError
         If ``n_studios`` or ``months`` is below 1 or ``end_month`` is malformed.
     """
+    return _generate(n_studios, months, seed, end_month, None)
+
+
+def _generate(
+    n_studios: int,
+    months: int,
+    seed: int,
+    end_month: str | dt.date | pd.Timestamp,
+    world_out: list | None,
+) -> GeneratedData:
     if n_studios < 1:
         raise ValueError(f"n_studios must be at least 1, got {n_studios}")
     if months < 1:
@@ -166,7 +200,15 @@ def generate(
 
     params = draw_studios(streams["studios"], n_studios, month_starts[0], months)
     shocks = outliers.draw(streams["outliers"], n_studios, months)
-    history = simulate(params, months, month_starts[0].month, shocks, streams["noise"])
+    history = simulate(
+        params,
+        months,
+        month_starts[0].month,
+        shocks,
+        streams["noise"],
+        moves_rng=streams["moves"],
+        world_out=world_out,
+    )
 
     studios = pd.DataFrame(
         {

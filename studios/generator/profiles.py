@@ -472,7 +472,9 @@ _RAPID_END, _STABLE_END = 24, 48  # ages in months
 # New studios sell founding memberships below list price; they roll off over the
 # first two years, which is part of the rapid revenue growth of that phase.
 FOUNDING_DISCOUNT = 0.80
-_INFLATION = (0.025, 0.045)  # yearly list price increase
+# Yearly list price increase; studios' own price rises (simulate.PRICE_MOVES,
+# about 2% a year on average) come on top.
+_INFLATION = (0.015, 0.030)
 
 # Members on the growth path stay within these bounds by the choice of each
 # studio's size (SPEC §2.7: 100-500, with room for noise).

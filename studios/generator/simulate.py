@@ -3,13 +3,22 @@
 The loop runs over months only; every statement inside it works on arrays with
 one element per studio. The causal order within a month is:
 
-1. the schedule (classes) and the staff rota are planned from last month's members;
-2. retention follows from the studio's base retention and how stretched the staff
-   are; churn is drawn around ``(1 - retention) x last month's members``;
-3. new members are drawn around the studio's acquisition for its age and season;
+1. the schedule (classes) and the staff rota are planned from last month's members,
+   the timetable moved by the studio's own reorganisations;
+2. retention follows from the studio's base retention, how stretched the staff
+   are and last month's price (:mod:`studios.generator.demand`); churn is drawn
+   around ``(1 - retention) x last month's members``;
+3. new members are drawn around the studio's acquisition for its age and season,
+   thinned or swelled by last month's price;
 4. members roll forward: ``members = previous + new - churned`` (exact);
-5. attendance is classes x capacity x attendance rate; upsell follows attendance;
+5. the price follows the list price path, moved by the studio's own price changes;
+   members' demand for classes, spread over the classes held, saturates towards
+   capacity; upsell follows attendance;
 6. revenue is the SPEC §2.6 formula on the realised values, component by component.
+
+The same month step (:class:`World`) generates histories and runs an owner's plan
+forward from a studio's state (:func:`run_plan`), with or without noise: the
+generator is also the simulator the plans of the inverse prediction are proven in.
 
 Each noisy series is drawn as ``expected x (1 + sigma x z)`` with ``z`` standard
 normal clipped at +-2.5; the ``expected`` value (noise-free, conditional on the
@@ -18,9 +27,19 @@ realised previous month) is kept as evaluation truth.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
 import numpy as np
 
 from studios.generator import outliers
+from studios.generator.demand import (
+    DEMAND,
+    REFERENCE_ADAPTATION,
+    extra_sign_ups,
+    price_response,
+    saturated_rate,
+)
 from studios.generator.profiles import (
     FOUNDING_DISCOUNT,
     SCHEDULE_ELASTICITY,
@@ -31,7 +50,18 @@ from studios.generator.profiles import (
     staffed_retention,
 )
 
-__all__ = ["DROP_IN_PRICE", "INT_FIELDS", "NOISE", "RETAIL_MARGIN", "simulate"]
+__all__ = [
+    "DROP_IN_PRICE",
+    "INT_FIELDS",
+    "NOISE",
+    "PLAN_LEVERS",
+    "RETAIL_MARGIN",
+    "World",
+    "WorldState",
+    "restrict",
+    "run_plan",
+    "simulate",
+]
 
 #: MonthlyMetric fields that are counts.
 INT_FIELDS = frozenset(
@@ -91,92 +121,230 @@ def _season_attendance(p: StudioParams, month: int) -> np.ndarray:
     return 1.0 - dip
 
 
-def simulate(
-    p: StudioParams,
-    months: int,
-    first_month: int,
-    shocks: outliers.Shocks,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Roll every studio forward month by month.
+@dataclass(frozen=True)
+class WorldState:
+    """Where ``n`` studios stand between two months; what the next month starts from.
+
+    Attributes
+    ----------
+    t : int
+        Months simulated so far (the index of the next month in the window).
+    members : numpy.ndarray
+        Members at the end of the last month.
+    price_level : numpy.ndarray
+        Last month's posted price over the studio's usual price (1 at the usual
+        price; the usual price follows the list price, founding ramp and
+        inflation, which members take in their stride).
+    reference_level : numpy.ndarray
+        The price level the members have got used to.
+    smoothed_retention : numpy.ndarray
+        Retention smoothed over about four months (the member lifetime).
+    price_move, schedule_move : numpy.ndarray
+        The studio's own price and timetable, as factors on its list price path
+        and planned schedule, in force in the last month.
+    """
+
+    t: int
+    members: np.ndarray
+    price_level: np.ndarray
+    reference_level: np.ndarray
+    smoothed_retention: np.ndarray
+    price_move: np.ndarray
+    schedule_move: np.ndarray
+
+
+#: The levers a plan may change (SPEC §4), each as a change against the status
+#: quo: retention, attendance, staff utilisation and upsell in points (0.02 is two
+#: points), the average ticket in the currency, new members and classes per month.
+PLAN_LEVERS: tuple[str, ...] = (
+    "retention_rate",
+    "avg_ticket_price",
+    "class_attendance_rate",
+    "new_members_monthly",
+    "staff_utilization_rate",
+    "upsell_rate",
+    "total_classes_held",
+)
+
+
+class World:
+    """The month step of ``n`` studios, for histories and for plans.
 
     Parameters
     ----------
     p : StudioParams
         Static studio parameters.
-    months : int
-        Length of the history.
     first_month : int
-        Calendar month (1-12) of the first history month.
-    shocks : outliers.Shocks
-        Outlier months and their multipliers.
-    rng : numpy.random.Generator
-        Source of the noise.
-
-    Returns
-    -------
-    dict of str to ndarray
-        One ``(n, months)`` array per MonthlyMetric field (int64 for
-        INT_FIELDS, float64 otherwise) and per ``expected_<field>`` (float64).
+        Calendar month (1-12) of the window's first month.
     """
-    n = p.n
-    z = np.clip(rng.standard_normal((len(NOISE), n, months)), -_NOISE_CLIP, _NOISE_CLIP)
-    noise = {name: 1.0 + sigma * z[i] for i, (name, sigma) in enumerate(NOISE.items())}
 
-    # The acquisition that keeps a studio exactly on its growth path:
-    # path(a) - r(a) x path(a - 1), with r(a) the retention the studio has with the
-    # team it keeps on the path. New members are drawn around it, so they do not
-    # react to last month's churn noise, and a studio with higher retention needs
-    # fewer new members to grow the same (SPEC §2.4).
-    ages = p.age_at_start[:, None] + np.arange(-1, months)[None, :]
-    path = member_path(ages, p.growth, p.size)
-    path_staff = planned_staff(
-        planned_classes(path[:, :-1], p.classes_at_size[:, None], p.size[:, None]),
-        p.classes_per_staff[:, None],
-        p.staff_target_utilization[:, None],
-    )
-    path_retention = staffed_retention(p.base_retention[:, None], path_staff)
-    acquisition = path[:, 1:] - path_retention * path[:, :-1]
+    def __init__(self, p: StudioParams, first_month: int) -> None:
+        self.p = p
+        self.first_month = first_month
+        self.capacity = p.max_capacity.astype(float)
+        self.response = tuple(
+            np.array([getattr(DEMAND[t], field) for t in p.types], dtype=float)
+            for field in ("sign_ups", "churn_level", "churn_shock")
+        )
 
-    out: dict[str, np.ndarray] = {}
-    # Members before the first history month: on the path.
-    members_prev = np.round(path[:, 0])
-    smoothed_retention = path_retention[:, 0].copy()
-    capacity = p.max_capacity.astype(float)
+    def _path(self, age: np.ndarray) -> np.ndarray:
+        return member_path(age, self.p.growth, self.p.size)
 
-    for t in range(months):
-        month = (first_month - 1 + t) % 12 + 1
+    def _path_retention(self, age: np.ndarray) -> np.ndarray:
+        p = self.p
+        staff = planned_staff(
+            planned_classes(self._path(age), p.classes_at_size, p.size),
+            p.classes_per_staff,
+            p.staff_target_utilization,
+        )
+        return staffed_retention(p.base_retention, staff)
+
+    def acquisition(self, t: int) -> np.ndarray:
+        """New members that keep a studio exactly on its growth path in month t.
+
+        ``path(a) - r(a - 1) x path(a - 1)``, with ``r`` the retention the studio
+        has with the team it keeps on the path. New members are drawn around it,
+        so they do not react to last month's churn noise, and a studio with higher
+        retention needs fewer new members to grow the same (SPEC §2.4).
+        """
+        age = self.p.age_at_start + t
+        previous = (age - 1).astype(float)
+        return self._path(age.astype(float)) - self._path_retention(
+            previous
+        ) * self._path(previous)
+
+    def usual_price(self, t: int) -> np.ndarray:
+        """The list price path: list price, founding ramp and inflation."""
+        p = self.p
         age = p.age_at_start + t
+        ramp = FOUNDING_DISCOUNT ** np.maximum(1.0 - age / _RAMP_MONTHS, 0.0)
+        return p.list_price * ramp * (1.0 + p.inflation) ** (t / 12.0)
+
+    def initial_state(self) -> WorldState:
+        """The state before the window's first month: members on the path."""
+        p = self.p
+        members = np.round(self._path((p.age_at_start - 1).astype(float)))
+        ones = np.ones(p.n)
+        return WorldState(
+            t=0,
+            members=members,
+            price_level=ones,
+            reference_level=ones,
+            smoothed_retention=self._path_retention((p.age_at_start - 1).astype(float)),
+            price_move=ones,
+            schedule_move=ones,
+        )
+
+    def step(
+        self,
+        state: WorldState,
+        *,
+        noise: Mapping[str, np.ndarray] | None,
+        shock: np.ndarray | None = None,
+        price_move: np.ndarray | None = None,
+        schedule_move: np.ndarray | None = None,
+        changes: Mapping[str, np.ndarray] | None = None,
+    ) -> tuple[WorldState, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """One month for every studio.
+
+        Parameters
+        ----------
+        state : WorldState
+            Where the studios stand.
+        noise : mapping of str to numpy.ndarray, or None
+            This month's multiplicative noise per series (``1 + sigma x z``);
+            None for the expected month (nothing drawn, nothing rounded).
+        shock : numpy.ndarray, optional
+            Shape (7, n): this month's outlier multipliers (new members, churn,
+            classes, attendance, ticket, upsell, retail); none by default.
+        price_move, schedule_move : numpy.ndarray, optional
+            The studio's own price and timetable factors from this month on
+            (default: those in force).
+        changes : mapping of str to numpy.ndarray, optional
+            An owner's plan: the change of each lever of :data:`PLAN_LEVERS`
+            against the status quo (see :func:`run_plan`).
+
+        Returns
+        -------
+        state, realised, expected
+            The new state and the month's realised and noise-free values per
+            MonthlyMetric field.
+        """
+        p, t = self.p, state.t
+        n = p.n
+        month = (self.first_month - 1 + t) % 12 + 1
         years = t / 12.0
+        changes = changes or {}
+        shock = np.ones((7, n)) if shock is None else shock
+        s_new, s_churn, s_classes, s_attendance, s_ticket, s_upsell, s_retail = shock
+        price_move = state.price_move if price_move is None else price_move
+        schedule_move = state.schedule_move if schedule_move is None else schedule_move
+
+        def draw(name: str, expected: np.ndarray) -> np.ndarray:
+            return expected if noise is None else expected * noise[name]
+
+        def whole(values: np.ndarray) -> np.ndarray:
+            return values if noise is None else np.round(values)
+
+        members_prev = state.members
+        relative_size = members_prev / p.size
 
         # 1. Schedule and staff, planned from last month's members.
-        relative_size = members_prev / p.size
         schedule = planned_classes(members_prev, p.classes_at_size, p.size)
-        staff = planned_staff(schedule, p.classes_per_staff, p.staff_target_utilization)
-        exp_classes = schedule * shocks.classes[:, t]
-        classes = np.maximum(
-            np.round(exp_classes * noise["total_classes_held"][:, t]), 1
+        # The rota follows half of the studio's own timetable moves: a bigger
+        # timetable stretches the team it keeps.
+        staff = planned_staff(
+            schedule * (1.0 + 0.5 * (schedule_move - 1.0)),
+            p.classes_per_staff,
+            p.staff_target_utilization,
         )
+        timetable = np.maximum(
+            schedule * schedule_move + changes.get("total_classes_held", 0.0), 1.0
+        )
+        exp_classes = timetable * s_classes
+        classes = np.maximum(whole(draw("total_classes_held", exp_classes)), 1)
+        if "staff_utilization_rate" in changes:
+            # The plan sets the team to reach its utilisation on this timetable.
+            target = np.clip(
+                exp_classes / (staff * p.classes_per_staff)
+                + changes["staff_utilization_rate"],
+                0.05,
+                _UTILIZATION_MAX,
+            )
+            staff = np.maximum(exp_classes / (p.classes_per_staff * target), 1.0)
         exp_util = exp_classes / (staff * p.classes_per_staff)
         # Booked hours also include privates, cover and admin, hence noise of its own
         # rather than a copy of the class-count noise; never quite 100%.
-        util = np.clip(
-            exp_util * noise["staff_utilization_rate"][:, t], 0.0, _UTILIZATION_MAX
-        )
+        util = np.clip(draw("staff_utilization_rate", exp_util), 0.0, _UTILIZATION_MAX)
 
         # 2. Retention and churn: a bigger team keeps members longer, an
-        # overstretched one (utilisation above 85%) loses some.
-        exp_retention = staffed_retention(
-            p.base_retention, staff
-        ) - _OVERSTRETCH_PENALTY * np.maximum(exp_util - _OVERSTRETCH_THRESHOLD, 0.0)
-        exp_churn = (1.0 - exp_retention) * members_prev * shocks.churn[:, t]
-        churned = np.clip(
-            np.round(exp_churn * noise["churned_members"][:, t]), 0, members_prev
+        # overstretched one (utilisation above 85%) loses some, and last month's
+        # price moves churn (demand.price_response).
+        sign_up_response, churn_response = price_response(
+            state.price_level, state.reference_level, self.response
         )
+        exp_retention = (
+            staffed_retention(p.base_retention, staff)
+            + changes.get("retention_rate", 0.0)
+            - _OVERSTRETCH_PENALTY * np.maximum(exp_util - _OVERSTRETCH_THRESHOLD, 0.0)
+        )
+        exp_churn = np.clip(
+            (1.0 - exp_retention) * members_prev * s_churn * churn_response,
+            0.0,
+            members_prev,
+        )
+        churned = np.clip(whole(draw("churned_members", exp_churn)), 0, members_prev)
 
-        # 3. New members.
-        exp_new = acquisition[:, t] * _season_new(p, month) * shocks.new[:, t]
-        new = np.maximum(np.round(exp_new * noise["new_members"][:, t]), 0)
+        # 3. New members: the path's acquisition, its season, last month's price,
+        # and whatever extra effort the plan puts in (saturating with the market).
+        exp_new = np.maximum(
+            self.acquisition(t) * _season_new(p, month) * s_new * sign_up_response
+            + extra_sign_ups(
+                changes.get("new_members_monthly", 0.0), members_prev, p.size
+            ),
+            0.0,
+        )
+        new = np.maximum(whole(draw("new_members", exp_new)), 0)
 
         # 4. Stock-flow identity.
         members = members_prev + new - churned
@@ -184,40 +352,47 @@ def simulate(
         exp_members = members_prev + exp_new - exp_churn
 
         # 5. Price, attendance, upsell.
-        ramp = FOUNDING_DISCOUNT ** np.maximum(1.0 - age / _RAMP_MONTHS, 0.0)
-        exp_ticket = (
-            p.list_price * ramp * (1.0 + p.inflation) ** years * shocks.ticket[:, t]
+        # The posted price; an outlier month (dues credited back) bills less of it.
+        usual = self.usual_price(t)
+        posted = np.maximum(
+            usual * price_move + changes.get("avg_ticket_price", 0.0), 0.0
         )
-        ticket = np.round(exp_ticket * noise["avg_ticket_price"][:, t], 2)
-
-        exp_rate = np.clip(
-            p.attendance
-            * relative_size ** (1.0 - SCHEDULE_ELASTICITY)
-            * _season_attendance(p, month)
-            * shocks.attendance[:, t],
-            0.0,
-            _ATTENDANCE_MAX,
+        exp_ticket = posted * s_ticket
+        ticket = (
+            exp_ticket
+            if noise is None
+            else np.round(exp_ticket * noise["avg_ticket_price"], 2)
         )
+        # Members' demand for classes, spread over the classes held: the planned
+        # timetable fills to the studio's level; a fuller one spreads it thinner.
+        demand = p.attendance * relative_size ** (
+            1.0 - SCHEDULE_ELASTICITY
+        ) * _season_attendance(
+            p, month
+        ) * s_attendance * schedule / timetable + changes.get(
+            "class_attendance_rate", 0.0
+        )
+        exp_rate = saturated_rate(demand)
         # No-shows and late cancellations keep a month's classes below 95% full.
         rate_draw = np.clip(
-            exp_rate * noise["class_attendance_rate"][:, t], 0.0, _ATTENDANCE_MAX
+            draw("class_attendance_rate", exp_rate), 0.0, _ATTENDANCE_MAX
         )
-        attendance = np.round(classes * capacity * rate_draw)
-        rate = attendance / (classes * capacity)
-        exp_attendance = exp_classes * capacity * exp_rate
+        attendance = whole(classes * self.capacity * rate_draw)
+        rate = attendance / (classes * self.capacity)
+        exp_attendance = exp_classes * self.capacity * exp_rate
 
         upsell_at = (
-            p.upsell_rate
-            * shocks.upsell[:, t]
-            / p.attendance**_UPSELL_ATTENDANCE_ELASTICITY
+            p.upsell_rate * s_upsell / p.attendance**_UPSELL_ATTENDANCE_ELASTICITY
         )
+        upsell_plan = changes.get("upsell_rate", 0.0)
         exp_upsell = np.clip(
-            upsell_at * exp_rate**_UPSELL_ATTENDANCE_ELASTICITY, 0.0, 1.0
+            upsell_at * exp_rate**_UPSELL_ATTENDANCE_ELASTICITY + upsell_plan, 0.0, 1.0
         )
         upsell = np.clip(
-            upsell_at
-            * rate**_UPSELL_ATTENDANCE_ELASTICITY
-            * noise["upsell_rate"][:, t],
+            draw(
+                "upsell_rate",
+                upsell_at * rate**_UPSELL_ATTENDANCE_ELASTICITY + upsell_plan,
+            ),
             0.0,
             1.0,
         )
@@ -225,23 +400,23 @@ def simulate(
         # 6. Revenue (SPEC §2.6), studio constants drifting slowly over the window.
         drift = 1.0 + p.drift * (years / 5.0)
         drop_in_share = p.drop_in_share * drift[:, 0]
-        retail_per_member = p.retail_per_member * drift[:, 1] * shocks.retail[:, t]
+        retail_per_member = p.retail_per_member * drift[:, 1] * s_retail
         upsell_value = p.upsell_value * drift[:, 2]
 
         exp_conversions = exp_new * p.intro_share
         conversions = np.clip(
-            np.round(new * p.intro_share * noise["intro_offer_conversions"][:, t]),
-            0,
-            new,
+            whole(draw("intro_offer_conversions", new * p.intro_share)), 0, new
         )
+
+        def money(values: np.ndarray) -> np.ndarray:
+            return values if noise is None else np.round(values, 2)
+
         components = {
-            "membership_revenue": np.round(members * ticket, 2),
-            "class_pack_revenue": np.round(
-                attendance * drop_in_share * DROP_IN_PRICE, 2
-            ),
-            "intro_offer_revenue": np.round(conversions * p.intro_price, 2),
-            "retail_revenue": np.round(members * retail_per_member * RETAIL_MARGIN, 2),
-            "upsell_revenue": np.round(members * upsell * upsell_value, 2),
+            "membership_revenue": money(members * ticket),
+            "class_pack_revenue": money(attendance * drop_in_share * DROP_IN_PRICE),
+            "intro_offer_revenue": money(conversions * p.intro_price),
+            "retail_revenue": money(members * retail_per_member * RETAIL_MARGIN),
+            "upsell_revenue": money(members * upsell * upsell_value),
         }
         expected_components = {
             "membership_revenue": exp_members * exp_ticket,
@@ -250,12 +425,12 @@ def simulate(
             "retail_revenue": exp_members * retail_per_member * RETAIL_MARGIN,
             "upsell_revenue": exp_members * exp_upsell * upsell_value,
         }
-        total = np.round(sum(components.values()), 2)
+        total = money(sum(components.values()))
         exp_total = sum(expected_components.values())
 
         smoothed_retention = (
             1.0 - _LIFETIME_SMOOTHING
-        ) * smoothed_retention + _LIFETIME_SMOOTHING * retention
+        ) * state.smoothed_retention + _LIFETIME_SMOOTHING * retention
         lifetime = np.clip(1.0 / (1.0 - smoothed_retention), LIFETIME_MIN, LIFETIME_MAX)
 
         realised = {
@@ -290,6 +465,119 @@ def simulate(
             **expected_components,
             "total_revenue": exp_total,
         }
+        new_state = WorldState(
+            t=t + 1,
+            members=members,
+            price_level=posted / usual,
+            reference_level=state.reference_level
+            + REFERENCE_ADAPTATION * (posted / usual - state.reference_level),
+            smoothed_retention=smoothed_retention,
+            price_move=price_move,
+            schedule_move=schedule_move,
+        )
+        return new_state, realised, expected
+
+
+def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
+    """Each studio's own price rises: a factor on its usual price per month.
+
+    The first rise comes 3-24 months into the window, the next ones every 18-30
+    months (each studio its own rhythm), each by 3-7%.
+    """
+    factor = np.ones((n, months))
+    next_rise = rng.integers(3, 25, n)
+    rhythm = rng.integers(18, 31, n)
+    current = np.ones(n)
+    for t in range(months):
+        rising = t == next_rise
+        current = np.where(rising, current * rng.uniform(1.03, 1.07, n), current)
+        next_rise = np.where(rising, next_rise + rhythm, next_rise)
+        factor[:, t] = current
+    return factor
+
+
+def _timetable_moves(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
+    """Each studio's own timetable reorganisations: a factor on its planned
+    timetable per month, moved by 3-8% either way about every 24 months and kept
+    within 5% of the plan."""
+    at = rng.random((n, months)) < 1.0 / 24.0
+    at[:, 0] = False
+    size = rng.uniform(np.log1p(0.03), np.log1p(0.08), (n, months))
+    sign = np.where(rng.random((n, months)) < 0.5, -1.0, 1.0)
+    return np.clip(
+        np.exp(np.cumsum(np.where(at, sign * size, 0.0), axis=1)), 0.95, 1.05
+    )
+
+
+def simulate(
+    p: StudioParams,
+    months: int,
+    first_month: int,
+    shocks: outliers.Shocks,
+    rng: np.random.Generator,
+    moves_rng: np.random.Generator | None = None,
+    world_out: list | None = None,
+) -> dict[str, np.ndarray]:
+    """Roll every studio forward month by month.
+
+    Parameters
+    ----------
+    p : StudioParams
+        Static studio parameters.
+    months : int
+        Length of the history.
+    first_month : int
+        Calendar month (1-12) of the first history month.
+    shocks : outliers.Shocks
+        Outlier months and their multipliers.
+    rng : numpy.random.Generator
+        Source of the noise.
+    moves_rng : numpy.random.Generator, optional
+        Source of the studios' own price rises and timetable reorganisations
+        (none without it).
+    world_out : list, optional
+        When given, receives the :class:`World` and its final :class:`WorldState`
+        (to run plans forward from the end of the history).
+
+    Returns
+    -------
+    dict of str to ndarray
+        One ``(n, months)`` array per MonthlyMetric field (int64 for
+        INT_FIELDS, float64 otherwise) and per ``expected_<field>`` (float64).
+    """
+    n = p.n
+    z = np.clip(rng.standard_normal((len(NOISE), n, months)), -_NOISE_CLIP, _NOISE_CLIP)
+    noise = {name: 1.0 + sigma * z[i] for i, (name, sigma) in enumerate(NOISE.items())}
+    if moves_rng is not None:
+        # The variation the model learns the price and timetable responses from
+        # (SPEC §12). Prices are not cut: SPEC §2.7's ticket rises gradually.
+        price_moves = _price_rises(moves_rng, n, months)
+        schedule_moves = _timetable_moves(moves_rng, n, months)
+    else:
+        price_moves = schedule_moves = np.ones((n, months))
+    multipliers = np.stack(
+        [
+            shocks.new,
+            shocks.churn,
+            shocks.classes,
+            shocks.attendance,
+            shocks.ticket,
+            shocks.upsell,
+            shocks.retail,
+        ]
+    )
+
+    world = World(p, first_month)
+    state = world.initial_state()
+    out: dict[str, np.ndarray] = {}
+    for t in range(months):
+        state, realised, expected = world.step(
+            state,
+            noise={name: values[:, t] for name, values in noise.items()},
+            shock=multipliers[:, :, t],
+            price_move=price_moves[:, t],
+            schedule_move=schedule_moves[:, t],
+        )
         for name, values in [
             *realised.items(),
             *((f"expected_{k}", v) for k, v in expected.items()),
@@ -298,6 +586,112 @@ def simulate(
                 dtype = np.int64 if name in INT_FIELDS else np.float64
                 out[name] = np.zeros((n, months), dtype=dtype)
             out[name][:, t] = values
-        members_prev = members
-
+    if world_out is not None:
+        world_out.extend([world, state])
     return out
+
+
+def run_plan(
+    world: World,
+    state: WorldState,
+    months: int,
+    changes: Mapping[str, np.ndarray | float] | None = None,
+    *,
+    rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """Run an owner's plan forward from ``state`` for ``months`` months.
+
+    The plan changes levers against the status quo (the studio carrying on as it
+    is: its price and timetable held, its growth path, its seasons): each entry of
+    ``changes`` is one lever of :data:`PLAN_LEVERS` and its change, a scalar, an
+    (n,) array or an (n, months) array. The world answers as a business does: a
+    dearer ticket loses members, a fuller timetable spreads attendance thinner
+    and stretches the staff, extra marketing saturates with the market.
+
+    Parameters
+    ----------
+    world, state : World, WorldState
+        From :func:`simulate` (``world_out``), e.g. at the end of a history.
+    months : int
+        Months to run.
+    changes : mapping, optional
+        The plan; empty or None for the status quo.
+    rng : numpy.random.Generator, optional
+        With it, each month is drawn with the generator's noise; without it the
+        expected (noise-free) months are returned.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Shape (n, months) per MonthlyMetric field: realised values (or expected
+        ones without ``rng``).
+    """
+    n = world.p.n
+    changes = changes or {}
+    unknown = set(changes) - set(PLAN_LEVERS)
+    if unknown:
+        raise ValueError(f"unknown levers {sorted(unknown)}; levers are {PLAN_LEVERS}")
+    paths = {
+        lever: np.broadcast_to(
+            np.asarray(value, dtype=float).reshape(
+                (n, -1)
+                if np.ndim(value) == 2
+                else (-1, 1)
+                if np.ndim(value) == 1
+                else (1, 1)
+            ),
+            (n, months),
+        )
+        for lever, value in changes.items()
+    }
+    out: dict[str, np.ndarray] = {}
+    for k in range(months):
+        noise = None
+        if rng is not None:
+            z = np.clip(rng.standard_normal((len(NOISE), n)), -_NOISE_CLIP, _NOISE_CLIP)
+            noise = {
+                name: 1.0 + sigma * z[i]
+                for i, (name, sigma) in enumerate(NOISE.items())
+            }
+        state, realised, expected = world.step(
+            state,
+            noise=noise,
+            changes={lever: path[:, k] for lever, path in paths.items()},
+        )
+        values = expected if rng is None else realised
+        for name, value in values.items():
+            out.setdefault(name, np.zeros((n, months)))[:, k] = value
+    return out
+
+
+def restrict(
+    world: World, state: WorldState, rows: np.ndarray
+) -> tuple[World, WorldState]:
+    """The world and state of some studios only (``rows``: indices or a mask)."""
+    p = world.p
+    indices = np.arange(p.n)[rows]
+    subset = type(p)(
+        **{
+            f.name: (
+                [p.opening_dates[i] for i in indices]
+                if f.name == "opening_dates"
+                else getattr(p, f.name)[indices]
+            )
+            for f in fields(p)
+        }
+    )
+    sub_state = replace(
+        state,
+        **{
+            name: getattr(state, name)[indices]
+            for name in (
+                "members",
+                "price_level",
+                "reference_level",
+                "smoothed_retention",
+                "price_move",
+                "schedule_move",
+            )
+        },
+    )
+    return World(subset, world.first_month), sub_state

@@ -250,13 +250,35 @@ def test_higher_retention_needs_fewer_new_members(regular: pd.DataFrame) -> None
     assert per_studio["retention"].corr(acquisition) < -0.7
 
 
+def consecutive(m: pd.DataFrame) -> pd.Series:
+    """Rows whose previous row is the month before (rows were filtered out)."""
+    return m["month_year"].diff().dt.days.between(28, 31)
+
+
+def price_settled(metrics: pd.DataFrame) -> pd.Series:
+    """Months a year or more after the studio's last own price change (and after
+    its first year): its members have got used to the price, so the price moves
+    retention no more from one month to the next."""
+    m = metrics.sort_values(["studio_name", "month_year"])
+    step = m["expected_avg_ticket_price"] / m["expected_avg_ticket_price"].shift()
+    same = m["studio_name"].eq(m["studio_name"].shift())
+    # Inflation and the founding ramp move the price by under 1% a month, an
+    # outlier month or an own price change by more.
+    moved = same & ((step < 0.99) | (step > 1.02))
+    last = m["month_year"].where(moved | ~same).groupby(m["studio_name"]).ffill()
+    months = (m["month_year"].dt.year - last.dt.year) * 12 + (
+        m["month_year"].dt.month - last.dt.month
+    )
+    return (months >= 12).reindex(metrics.index)
+
+
 def test_more_staff_raises_expected_retention_until_staff_are_overstretched(
     regular: pd.DataFrame,
 ) -> None:
     """Within a studio, expected retention moves with the staff count when staff
-    utilisation stays at or below 85%."""
-    m = regular.sort_values(["studio_name", "month_year"])
-    same = m["studio_name"].eq(m["studio_name"].shift())
+    utilisation stays at or below 85% and the price has settled."""
+    m = regular[price_settled(regular)].sort_values(["studio_name", "month_year"])
+    same = m["studio_name"].eq(m["studio_name"].shift()) & consecutive(m)
     calm = (m["expected_staff_utilization_rate"] <= 0.85) & (
         m["expected_staff_utilization_rate"].shift() <= 0.85
     )
@@ -264,14 +286,20 @@ def test_more_staff_raises_expected_retention_until_staff_are_overstretched(
     d_staff = m["staff_count"].diff()[pairs]
     d_retention = m["expected_retention_rate"].diff()[pairs]
     assert (d_staff != 0).sum() > 100
-    assert (np.sign(d_retention.round(12)) == np.sign(d_staff)).all()
+    # A staff member moves retention by 0.002; what is left of an old price
+    # change by under a twentieth of that.
+    settled = d_retention.where(d_retention.abs() > 1e-4, 0.0)
+    assert (np.sign(settled) == np.sign(d_staff)).all()
 
 
 def test_overstretched_staff_lower_retention(regular: pd.DataFrame) -> None:
-    """Utilisation above 85% costs expected retention (same studio, same staff)."""
-    m = regular.sort_values(["studio_name", "month_year"])
-    same = m["studio_name"].eq(m["studio_name"].shift()) & (
-        m["staff_count"].diff() == 0
+    """Utilisation above 85% costs expected retention (same studio, same staff,
+    settled price)."""
+    m = regular[price_settled(regular)].sort_values(["studio_name", "month_year"])
+    same = (
+        m["studio_name"].eq(m["studio_name"].shift())
+        & consecutive(m)
+        & (m["staff_count"].diff() == 0)
     )
     util = m["expected_staff_utilization_rate"]
     up = same & (util > 0.85) & (util.diff() > 0.01)
@@ -442,6 +470,9 @@ RANGES = {
     "average_member_lifetime_months": (6, 24),
 }
 ENVELOPE = {
+    # The studios' own price rises (SPEC §12) take a few premium tickets a little
+    # past $300 late in the window.
+    "avg_ticket_price": (75, 330),
     "total_members": (80, 560),
     "new_members": (5, 60),
     "churned_members": (3, 50),
@@ -452,9 +483,8 @@ ENVELOPE = {
     "intro_offer_conversions": (2, 36),
     "upsell_rate": (0.08, 0.45),
 }
-# Hard by construction: the price ramp and noise clip, the staffing rule, the
-# lifetime clip.
-HARD = ("avg_ticket_price", "staff_count", "average_member_lifetime_months")
+# Hard by construction: the staffing rule, the lifetime clip.
+HARD = ("staff_count", "average_member_lifetime_months")
 
 
 @pytest.mark.parametrize(("field", "bounds"), RANGES.items())
