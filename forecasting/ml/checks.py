@@ -32,10 +32,10 @@ __all__ = [
 
 #: Horizons stored on every version (months ahead).
 EVALUATION_HORIZONS: tuple[int, ...] = (1, 2, 3, 6, 12)
-#: Levers whose increase must never lower revenue (SPEC §4).
+#: Levers whose increase must never lower revenue (SPEC §4). The average ticket is
+#: the exception (SPEC §12): a dearer ticket loses members.
 MONOTONE_LEVERS: tuple[str, ...] = (
     "retention_rate",
-    "avg_ticket_price",
     "class_attendance_rate",
     "new_members_monthly",
     "upsell_rate",

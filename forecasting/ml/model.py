@@ -85,6 +85,7 @@ from forecasting.ml.pairs import (
     pair_feature_matrix,
     status_quo_path,
 )
+from forecasting.ml.response import Responses, fit_responses
 from forecasting.ml.screening import screen_training_frame
 from forecasting.ml.structural import LEVER_INDEX, structural_path
 
@@ -316,6 +317,12 @@ class ForwardModel:
         Months of data a studio needs to take part in training (the last 12 are
         validation and test); shorter studios are left out of training, with the
         reason in ``excluded_``, and can still be forecast.
+    lever_responses : bool, default True
+        Whether a relative plan's levers act on each other before the core runs
+        (price on churn and sign-ups, classes on attendance and staff
+        utilisation, utilisation on retention; see
+        :mod:`forecasting.ml.response`), with coefficients learned from the
+        training data (``responses_``).
     calibration : {"time", "studio"}, default "time"
         How the interval calibration gets out-of-sample residuals: from rolling
         origins in time (a correction that saw each studio's earlier history, as
@@ -347,6 +354,7 @@ class ForwardModel:
         trend_span: int = 36,
         min_history: int = 3,
         min_training_months: int = 18,
+        lever_responses: bool = True,
         calibration: Literal["time", "studio"] = "time",
         calibration_folds: int = 2,
         n_estimators: int = 200,
@@ -364,6 +372,7 @@ class ForwardModel:
         self.trend_span = trend_span
         self.min_history = min_history
         self.min_training_months = min_training_months
+        self.lever_responses = lever_responses
         self.calibration = calibration
         self.calibration_folds = calibration_folds
         self.n_estimators = n_estimators
@@ -385,6 +394,7 @@ class ForwardModel:
             "trend_span": self.trend_span,
             "min_history": self.min_history,
             "min_training_months": self.min_training_months,
+            "lever_responses": self.lever_responses,
             "calibration": self.calibration,
             "calibration_folds": self.calibration_folds,
             "n_estimators": self.n_estimators,
@@ -476,6 +486,7 @@ class ForwardModel:
         frame = screening.frame
         self.excluded_ = screening.excluded
         self.attendance_share_ = attendance_share(frame)
+        self.responses_ = fit_responses(frame) if self.lever_responses else None
         features = frame_features(frame, **self._feature_params())
         pairs = build_pairs(
             frame, features, max_horizon=self.max_horizon, min_history=self.min_history
@@ -577,6 +588,9 @@ class ForwardModel:
             "months_start": f"{frame['ds'].min():%Y-%m}",
             "months_end": f"{frame['ds'].max():%Y-%m}",
             "attendance_share": self.attendance_share_,
+            "responses": (
+                None if self.responses_ is None else self.responses_.to_json()
+            ),
             "correction_learned": learn,
             "excluded_studios": self.excluded_,
         }
@@ -939,6 +953,8 @@ class ForwardModel:
             # The plan's change against the base month, applied to the studio's
             # reference levels: a plan equal to the base month is the status quo.
             path = np.clip(path - state.levers + state.reference, 0.0, _LEVER_CEILING)
+            if self.responses_ is not None:
+                path = self.responses_.apply(path, state.reference, state.known)
         members, revenue = structural_path(
             np.full(len(path), state.members),
             path,
@@ -1011,6 +1027,9 @@ class ForwardModel:
                     else None
                 ),
                 "attendance_share": self.attendance_share_,
+                "responses": (
+                    None if self.responses_ is None else self.responses_.to_json()
+                ),
                 "excluded": self.excluded_,
                 "training_studios": self.training_studios_,
                 "members_correction": (
@@ -1110,6 +1129,11 @@ class ForwardModel:
             else None
         )
         model.attendance_share_ = float(manifest["attendance_share"])
+        model.responses_ = (
+            None
+            if manifest["responses"] is None
+            else Responses.from_json(manifest["responses"])
+        )
         model.excluded_ = {
             str(uid): list(reasons) for uid, reasons in manifest["excluded"].items()
         }

@@ -68,8 +68,19 @@ def _grid_plans(state, lever: str, values: list[float]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ lever response
-@pytest.mark.parametrize("plan", ["relative", "absolute"])
-@pytest.mark.parametrize("lever", list(LEVER_GRIDS))
+# Under a relative plan the price moves churn and sign-ups and a fuller timetable
+# stretches the staff (forecasting.ml.response): revenue has a maximum in price and
+# need not rise with classes. The other levers, and every lever of an absolute
+# plan (the levers the studio will realise), never lower revenue (SPEC §4).
+MONOTONE = [
+    (lever, plan)
+    for plan in ("relative", "absolute")
+    for lever in LEVER_GRIDS
+    if plan == "absolute" or lever not in ("avg_ticket_price", "total_classes_held")
+]
+
+
+@pytest.mark.parametrize(("lever", "plan"), MONOTONE)
 def test_raising_a_lever_never_lowers_revenue_at_any_horizon(model, state, lever, plan):
     """Revenue is non-decreasing along the lever's grid, at every horizon."""
     values = LEVER_GRIDS[lever]
@@ -78,17 +89,58 @@ def test_raising_a_lever_never_lowers_revenue_at_any_horizon(model, state, lever
     assert (result.revenue >= 0).all()
 
 
-@pytest.mark.parametrize("plan", ["relative", "absolute"])
+def test_a_dearer_ticket_loses_members_and_revenue_has_a_maximum_in_price(model, state):
+    """Relative plans: members fall with the price, and month-12 revenue rises
+    with it, peaks and falls (SPEC §12)."""
+    ticket = state.levers[LEVERS.index("avg_ticket_price")]
+    factors = np.array([0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 8.0])
+    result = model.predict(
+        state, _grid_plans(state, "avg_ticket_price", list(ticket * factors)), 12
+    )
+    members = result.members[:, -1]
+    assert np.all(np.diff(members) < 0)
+    revenue = result.revenue[:, -1]
+    best = int(np.argmax(revenue))
+    assert 0 < best < len(factors) - 1
+    assert np.all(np.diff(revenue[: best + 1]) > 0)
+    assert np.all(np.diff(revenue[best:]) < 0)
+    # and the price acts a month later: month 1's members do not move
+    assert np.ptp(result.members[:, 0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_without_lever_responses_the_core_prices_every_plan_at_face_value(
+    train_frame, state
+):
+    """The ablation switch: lever_responses=False keeps the old monotone core."""
+    plain = ForwardModel(random_state=0, correction="none", lever_responses=False).fit(
+        train_frame
+    )
+    ticket = state.levers[LEVERS.index("avg_ticket_price")]
+    result = plain.predict(
+        state, _grid_plans(state, "avg_ticket_price", [ticket, 2 * ticket]), 12
+    )
+    assert (result.revenue[1] > result.revenue[0]).all()
+    np.testing.assert_allclose(result.members[1], result.members[0])
+
+
+OUT_OF_RANGE = [
+    ("retention_rate", 0.30, 0.40),  # far below the generated 0.6-0.95
+    ("retention_rate", 0.96, 0.98),  # above it
+    ("avg_ticket_price", 1_000.0, 5_000.0),
+    ("class_attendance_rate", 0.10, 0.20),
+    ("new_members_monthly", 200.0, 2_000.0),
+    ("upsell_rate", 0.60, 0.80),
+    ("total_classes_held", 1_000.0, 3_000.0),
+]
+
+
 @pytest.mark.parametrize(
-    ("lever", "low", "high"),
+    ("lever", "low", "high", "plan"),
     [
-        ("retention_rate", 0.30, 0.40),  # far below the generated 0.6-0.95
-        ("retention_rate", 0.96, 0.98),  # above it
-        ("avg_ticket_price", 1_000.0, 5_000.0),
-        ("class_attendance_rate", 0.10, 0.20),
-        ("new_members_monthly", 200.0, 2_000.0),
-        ("upsell_rate", 0.60, 0.80),
-        ("total_classes_held", 1_000.0, 3_000.0),
+        (*case, plan)
+        for plan in ("relative", "absolute")
+        for case in OUT_OF_RANGE
+        if (case[0], plan) in MONOTONE
     ],
 )
 def test_a_lever_outside_the_training_range_still_moves_revenue_up(

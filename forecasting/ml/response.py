@@ -1,0 +1,431 @@
+"""How the levers act on each other: the cross-lever responses (SPEC §12).
+
+The structural core rolls members forward by the plan's retention and new members
+and prices them by the formula. Taken alone it answers "what if the price rises
+10%?" with "10% more membership revenue, the same members", and "what if we run
+10% more classes?" with "10% more attendance". A business does not work that way,
+so a relative plan's levers act on each other before the core runs:
+
+* **Price -> churn and sign-ups, a month later.** With ``x`` the plan's price over
+  the studio's reference price, less 1 (0.1 is 10% dearer), sign-ups are
+  multiplied by ``exp(-sign_ups x x)`` and churn by ``exp(churn_level x x +
+  churn_rise x rise)``, where ``rise`` is the part of ``log(1 + x)`` the members
+  have not got used to yet (it fades by ``ADAPTATION`` a month). Both act one
+  month after the price. As semi-elasticities, each further rise costs more
+  members than the last, so revenue has a maximum in price.
+* **Classes -> attendance.** Members' demand for classes does not grow with the
+  timetable: ``rate = reference rate x (reference classes / classes) ** spread +
+  the plan's own change of the rate``; ``spread`` is 1 when attendance is pure
+  demand, 0 when the rooms were full.
+* **Classes -> staff utilisation -> retention.** With the team unchanged,
+  utilisation follows the timetable, ``utilisation = reference x classes /
+  reference classes + the plan's own change``, and every point above
+  ``UTILISATION_THRESHOLD`` costs ``utilisation_penalty`` points of retention.
+
+The coefficients are learned across the training studios (:func:`fit_responses`)
+from their own price rises, timetable changes and busy months, by Bayesian linear
+regression shrunk towards a documented prior: with little variation in the data
+the prior stands, with plenty the data decides.
+
+The priors (:data:`PRIOR`). Published price elasticities of the demand for
+exercise are small: about -0.3 for gym workouts (Anokye, Pokhrel and
+Fox-Rushby, 2014, International Journal of Behavioral Nutrition and Physical
+Activity 11:117), and demand for sports and club memberships is price-inelastic
+(Anokye et al. 2012, European Journal of Health Economics 13:277-287; Wicker,
+Breuer and Pawlowski). So the sign-up prior is 0.3 and the churn-level prior 0.1;
+the rest are assumptions: a fresh rise raises churn with a coefficient of 1 and
+members get used to it at a quarter of the gap a month; half of a timetable change
+is absorbed by demand; above 85% of bookable hours (an assumption) each point of
+utilisation costs 0.1 point of monthly retention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.ml.frame import LEVERS
+
+__all__ = [
+    "ADAPTATION",
+    "PRIOR",
+    "PRIOR_SD",
+    "UTILISATION_THRESHOLD",
+    "Responses",
+    "fit_responses",
+]
+
+#: Share of the gap between a new price and the one members are used to that
+#: closes each month (an assumption: a half-life of about 2.4 months).
+ADAPTATION = 0.25
+#: Staff utilisation above which retention suffers (an assumption).
+UTILISATION_THRESHOLD = 0.85
+# Months averaged before the slopes are taken.
+_WINDOW = 12
+# Studio-months (12-month averages) with utilisation above the threshold that the
+# utilisation penalty needs before the data's slope counts.
+_MIN_BUSY_MONTHS = 200
+# Below this reliability a regressor's variation is mostly noise (see _slope).
+_MIN_RELIABILITY = 0.5
+
+_P = LEVERS.index("avg_ticket_price")
+_R = LEVERS.index("retention_rate")
+_A = LEVERS.index("class_attendance_rate")
+_N = LEVERS.index("new_members_monthly")
+_U = LEVERS.index("staff_utilization_rate")
+_C = LEVERS.index("total_classes_held")
+
+
+@dataclass(frozen=True)
+class Responses:
+    """The cross-lever response coefficients (see the module docstring).
+
+    Attributes
+    ----------
+    sign_ups, churn_level, churn_rise : float
+        Price semi-elasticities of sign-ups and churn, and the extra churn of a
+        fresh rise.
+    spread : float
+        In [0, 1]: how much of a timetable change attendance does not follow.
+    utilisation_penalty : float
+        Points of retention lost per point of utilisation above the threshold.
+    evidence : dict
+        Per coefficient: the data's own estimate, its standard error and the
+        number of studio-months behind it (None where the data had none).
+    """
+
+    sign_ups: float
+    churn_level: float
+    churn_rise: float
+    spread: float
+    utilisation_penalty: float
+    evidence: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Responses:
+        return cls(**payload)
+
+    def apply(
+        self,
+        path: np.ndarray,
+        reference: np.ndarray,
+        known: np.ndarray,
+    ) -> np.ndarray:
+        """A relative plan's lever path with the cross-lever responses applied.
+
+        Parameters
+        ----------
+        path : numpy.ndarray
+            Shape (n, H, 7): the plan as the core will run it (reference levels
+            shifted by the plan's changes).
+        reference : numpy.ndarray
+            Shape (7,): the reference levels (the status quo).
+        known : numpy.ndarray of bool
+            Shape (7,): the levers modelled for the studio; responses through a
+            lever the studio has no data on are left out.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n, H, 7): retention, new members and attendance rate
+            adjusted; the status quo (``path`` equal to ``reference``) unchanged.
+        """
+        out = path.copy()
+        n, horizon, _ = path.shape
+        # Price: a log level against the reference, acting a month later.
+        if known[_P] and reference[_P] > 0:
+            ratio_p = np.maximum(path[:, :, _P], 1e-9) / reference[_P]
+            # The level acts as a semi-elasticity (so each further rise costs more
+            # members than the one before, and revenue has a maximum in price);
+            # the fresh rise on the log scale, as members feel a step.
+            level = np.concatenate([np.zeros((n, 1)), ratio_p[:, :-1] - 1.0], axis=1)
+            log_level = np.concatenate(
+                [np.zeros((n, 1)), np.log(ratio_p[:, :-1])], axis=1
+            )
+            used_to = np.zeros(n)
+            rise = np.zeros((n, horizon))
+            for h in range(1, horizon):
+                rise[:, h] = np.maximum(log_level[:, h] - used_to, 0.0)
+                used_to = used_to + ADAPTATION * (log_level[:, h] - used_to)
+            churn = (1.0 - path[:, :, _R]) * np.exp(
+                np.clip(self.churn_level * level + self.churn_rise * rise, -20, 20)
+            )
+            out[:, :, _R] = np.clip(1.0 - churn, 0.0, 1.0)
+            out[:, :, _N] = path[:, :, _N] * np.exp(
+                np.clip(-self.sign_ups * level, -20, 20)
+            )
+        # Classes: attendance follows demand, not the timetable.
+        if known[_C] and reference[_C] > 0:
+            ratio = reference[_C] / np.maximum(path[:, :, _C], 1e-9)
+            if known[_A]:
+                out[:, :, _A] = np.clip(
+                    path[:, :, _A] - reference[_A] + reference[_A] * ratio**self.spread,
+                    0.0,
+                    1.0,
+                )
+            # ... and a fuller timetable stretches the same team.
+            if known[_U]:
+                utilisation = path[:, :, _U] - reference[_U] + reference[_U] / ratio
+                excess = np.maximum(utilisation - UTILISATION_THRESHOLD, 0.0)
+                excess -= max(reference[_U] - UTILISATION_THRESHOLD, 0.0)
+                out[:, :, _R] = np.clip(
+                    out[:, :, _R] - self.utilisation_penalty * excess, 0.0, 1.0
+                )
+        return out
+
+
+#: Prior means of the coefficients (see the module docstring for their sources).
+PRIOR: dict[str, float] = {
+    "sign_ups": 0.3,
+    "churn_level": 0.1,
+    "churn_rise": 1.0,
+    "spread": 0.5,
+    "utilisation_penalty": 0.1,
+}
+#: Prior standard deviations: how far the data may move them.
+PRIOR_SD: dict[str, float] = {
+    "sign_ups": 0.3,
+    "churn_level": 0.2,
+    "churn_rise": 1.0,
+    "spread": 0.5,
+    "utilisation_penalty": 0.1,
+}
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "sign_ups": (0.0, 3.0),
+    "churn_level": (0.0, 3.0),
+    "churn_rise": (0.0, 5.0),
+    "spread": (0.0, 1.0),
+    "utilisation_penalty": (0.0, 1.0),
+}
+
+
+def _smoothed(values: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over ``window`` kept months (NaN with fewer than 3/4 kept)."""
+    series = pd.Series(np.where(keep, values, np.nan))
+    return series.rolling(window, min_periods=max(3 * window // 4, 2)).mean().to_numpy()
+
+
+def _detrended(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """``values[good]`` less their quadratic trend in time."""
+    t = np.flatnonzero(good).astype(float)
+    basis = np.vander((t - t.mean()) / max(t.std(), 1.0), 3)
+    coef, *_ = np.linalg.lstsq(basis, values[good], rcond=None)
+    return values[good] - basis @ coef
+
+
+def _posterior(
+    slopes: dict[str, tuple[float, float, int]],
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each coefficient's posterior mean: the data's slope and its standard error
+    combined with the normal prior (precision-weighted); the prior alone where the
+    data has none."""
+    values, evidence = {}, {}
+    for name, (estimate, standard_error, n) in slopes.items():
+        prior, sd = PRIOR[name], PRIOR_SD[name]
+        if np.isfinite(estimate) and np.isfinite(standard_error) and standard_error > 0:
+            weight = (1.0 / standard_error**2) / (1.0 / standard_error**2 + 1.0 / sd**2)
+            mean = weight * estimate + (1.0 - weight) * prior
+        else:
+            weight, mean = 0.0, prior
+        values[name] = float(np.clip(mean, *_BOUNDS[name]))
+        evidence[name] = {
+            "estimate": float(estimate) if np.isfinite(estimate) else None,
+            "standard_error": (
+                float(standard_error) if np.isfinite(standard_error) else None
+            ),
+            "data_weight": float(weight),
+            "n": int(n),
+        }
+    return values, evidence
+
+
+def _slope(
+    x: list[np.ndarray],
+    y: list[np.ndarray],
+    sign: float,
+    noise: float | None = None,
+) -> tuple[float, float, int]:
+    """Pooled slope of ``sign x y`` on ``x`` (one array per studio), with a
+    standard error clustered by studio (the smoothed series are serially
+    correlated within a studio).
+
+    ``noise`` is the variance the month-level noise of the raw regressor leaves
+    in ``x`` after smoothing. Noise in a regressor pulls a slope towards zero by
+    the regressor's reliability, ``1 - noise / var(x)``; the slope and its
+    standard error are divided by it, and below a reliability of one half the
+    data's slope is not used at all (the variation is mostly noise).
+    """
+    if len(x) < 3:
+        return np.nan, np.nan, 0
+    xs, ys = np.concatenate(x), np.concatenate(y)
+    sxx = float(xs @ xs)
+    if sxx <= 0:
+        return np.nan, np.nan, len(xs)
+    slope = float(xs @ ys) / sxx
+    scores = np.array([float(a @ (b - slope * a)) for a, b in zip(x, y, strict=True)])
+    standard_error = float(np.sqrt(np.sum(scores**2)) / sxx)
+    if noise is not None:
+        reliability = 1.0 - noise / float(np.var(xs)) if np.isfinite(noise) else 0.0
+        if reliability < _MIN_RELIABILITY:
+            return np.nan, np.nan, len(xs)
+        slope, standard_error = slope / reliability, standard_error / reliability
+    return sign * slope, standard_error, len(xs)
+
+
+def _partialled(
+    x: list[np.ndarray], y: list[np.ndarray], z: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``x`` and ``y`` less their pooled linear fit on the control ``z``."""
+    if not z:
+        return x, y
+    zs = np.concatenate(z)
+    zz = float(zs @ zs)
+    if zz <= 0:
+        return x, y
+    bx = float(np.concatenate(x) @ zs) / zz
+    by = float(np.concatenate(y) @ zs) / zz
+    return (
+        [a - bx * c for a, c in zip(x, z, strict=True)],
+        [b - by * c for b, c in zip(y, z, strict=True)],
+    )
+
+
+def _busy_months(excess: list[np.ndarray]) -> int:
+    """Smoothed months noticeably above the utilisation threshold (after the
+    detrending, about a point of excess above the studio's own mean)."""
+    return int(sum((np.abs(v) > 0.01).sum() for v in excess))
+
+
+def _month_noise(values: list[np.ndarray]) -> float:
+    """Month-level noise variance of a series: from its month-to-month changes,
+    robustly (a step now and then does not count), pooled over studios."""
+    changes = np.concatenate([np.diff(v) for v in values if len(v) > 1])
+    changes = changes[np.isfinite(changes)]
+    if len(changes) < 10:
+        return np.nan
+    mad = np.median(np.abs(changes - np.median(changes)))
+    # A change is the difference of two noisy months: twice the variance.
+    return float((1.4826 * mad) ** 2 / 2.0)
+
+
+def fit_responses(frame: pd.DataFrame) -> Responses:
+    """Learn the cross-lever responses from a validated training frame.
+
+    Within each studio, over ordinary months (no outlier, no gap), every series
+    is averaged over the trailing 12 months (which takes out the seasons and most
+    of a month's noise) and stripped of its quadratic trend in time (the studio's
+    growth, inflation); what is left moves with the studio's own price rises,
+    timetable changes and busy spells. The pooled slopes, with standard errors
+    clustered by studio, are then combined with the priors:
+
+    * ``sign_ups``: log new members on last month's log price;
+    * ``churn_level``: log churn rate on last month's log price (its fresh-rise
+      part stays at the prior: a 12-month average cannot separate it);
+    * ``spread``: log attendance rate on log classes held (minus the slope);
+    * ``utilisation_penalty``: retention on utilisation above 85% (minus), once
+      at least 200 smoothed studio-months sit noticeably above it.
+
+    Noise in a regressor pulls its slope towards zero; the slopes of price and
+    classes are corrected by the regressor's reliability (see :func:`_slope`),
+    and dropped when it is below one half. With the generator's 6% month-level
+    noise on the average ticket (SPEC §2.5) and 5% on classes, against price rises
+    of 3-7% every two years or so, that is the case: the priors then stand
+    (``evidence`` records every estimate, its standard error and its weight).
+
+    Returns
+    -------
+    Responses
+    """
+    series: dict[str, list[np.ndarray]] = {
+        key: []
+        for key in (
+            "price_x",
+            "new_y",
+            "churn_x",
+            "churn_y",
+            "classes_x",
+            "rate_y",
+            "excess_x",
+            "retention_y",
+            "members_z",
+        )
+    }
+    window = _WINDOW
+    raw: dict[str, list[np.ndarray]] = {"price": [], "classes": []}
+    for _, group in frame.groupby("unique_id", sort=False):
+        if len(group) < 2 * window:
+            continue
+        keep = ~group["is_outlier"].to_numpy(dtype=bool)
+        if "is_gap" in group.columns:
+            keep &= ~group["is_gap"].to_numpy(dtype=bool)
+        members = group["total_members"].to_numpy(dtype=float)
+        previous = np.concatenate([[np.nan], members[:-1]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            churn = np.log(
+                np.maximum(group["churned_members"].to_numpy(dtype=float), 0.5)
+                / previous
+            )
+            new = np.log(np.maximum(group["new_members"].to_numpy(dtype=float), 0.5))
+            price = np.log(group["avg_ticket_price"].to_numpy(dtype=float))
+            classes = np.log(group["total_classes_held"].to_numpy(dtype=float))
+            rate = np.log(group["class_attendance_rate"].to_numpy(dtype=float))
+        raw["price"].append(np.where(keep, price, np.nan))
+        raw["classes"].append(np.where(keep, classes, np.nan))
+        utilisation = group["staff_utilization_rate"].to_numpy(dtype=float)
+        excess = np.maximum(utilisation - UTILISATION_THRESHOLD, 0.0)
+        retention = group["retention_rate"].to_numpy(dtype=float)
+        # Sign-ups and churn answer last month's price.
+        lagged_price = np.concatenate([[np.nan], price[:-1]])
+        smooth = {
+            name: _smoothed(values, keep & np.isfinite(values), window)
+            for name, values in (
+                ("price", lagged_price),
+                ("new", new),
+                ("churn", churn),
+                ("classes", classes),
+                ("rate", rate),
+                ("excess", excess),
+                ("retention", retention),
+                ("members", np.log(members)),
+            )
+        }
+        for x, y in (
+            ("price", "new"),
+            ("price", "churn"),
+            ("classes", "rate"),
+            ("excess", "retention"),
+        ):
+            good = np.isfinite(smooth[x]) & np.isfinite(smooth[y])
+            if good.sum() < window:
+                continue
+            key_x = "churn_x" if y == "churn" else f"{x}_x"
+            series[key_x].append(_detrended(smooth[x], good))
+            series[f"{y}_y"].append(_detrended(smooth[y], good))
+            if x == "classes":
+                # Timetables grow with members, and so does the fill rate: the
+                # timetable's own effect is the one at a given membership.
+                series["members_z"].append(
+                    _detrended(np.where(good, smooth["members"], 0.0), good)
+                )
+    # What a month's noise leaves in a 12-month average.
+    price_noise = _month_noise(raw["price"]) / window if raw["price"] else np.nan
+    classes_noise = _month_noise(raw["classes"]) / window if raw["classes"] else np.nan
+    slopes = {
+        "sign_ups": _slope(series["price_x"], series["new_y"], -1.0, price_noise),
+        "churn_level": _slope(series["churn_x"], series["churn_y"], 1.0, price_noise),
+        "churn_rise": (np.nan, np.nan, 0),
+        "spread": _slope(
+            *_partialled(series["classes_x"], series["rate_y"], series["members_z"]),
+            -1.0,
+            classes_noise,
+        ),
+        "utilisation_penalty": _slope(series["excess_x"], series["retention_y"], -1.0),
+    }
+    values, evidence = _posterior(slopes)
+    return Responses(**values, evidence=evidence)
