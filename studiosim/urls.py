@@ -12,3 +12,5 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("", include("scenarios.urls")),
 ]
+
+handler500 = "studiosim.database.server_error"
