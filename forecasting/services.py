@@ -127,6 +127,7 @@ def model_train(
     include_latest_months: int | None = None,
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    on_version_created: Callable[[ModelVersion], None] | None = None,
 ) -> ModelVersion:
     """Train a forward model on the database's data and register it.
 
@@ -138,7 +139,9 @@ def model_train(
     failing checks refuse activation unless ``force_reason`` is given.
 
     ``include_latest_months`` limits training to each studio's latest N months
-    (the split labels are recomputed on that window).
+    (the split labels are recomputed on that window). ``on_version_created``
+    receives the version row as soon as it exists (a retrain job records it, so
+    that a version left ``training`` by a lost worker can be marked failed).
     """
     say = progress or (lambda message: None)
     if (
@@ -154,6 +157,8 @@ def model_train(
     version = ModelVersion.objects.create(
         version=_new_version_name(), status=ModelVersionStatus.TRAINING
     )
+    if on_version_created is not None:
+        on_version_created(version)
     try:
         say(f"Version {version.version}: reading history...")
         frame = history_frame(include_truth=True)

@@ -34,7 +34,7 @@ from tests.factories import StaffUserFactory
 pytestmark = pytest.mark.django_db
 
 #: Codes of errors the client caused; anything else raised in a resolver is a bug.
-CLIENT_FAULT_CODES = {"BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN"}
+CLIENT_FAULT_CODES = {"BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN", "ALREADY_RUNNING"}
 EXAMPLES_PER_OPERATION = 30
 SEED = 20240101
 
