@@ -30,6 +30,7 @@ __all__ = ["GraphQLView"]
 
 logger = logging.getLogger("studiosim.graphql")
 
+INVALID_TOKEN = "The API token is unknown, revoked or expired."
 AUTHENTICATION_REQUIRED = (
     "Authentication required: send an API token (Authorization: Bearer <token>) "
     "or sign in."
@@ -91,8 +92,13 @@ class GraphQLView(StrawberryGraphQLView):
     def _authenticated(self, request: HttpRequest) -> HttpResponseBase:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
+            key = key.strip()
             try:
-                request.user = api_token_authenticate(key=key.strip()).user
+                if not (key.isascii() and key.isprintable()):
+                    # Tokens are URL-safe base64; anything else is no token
+                    # (and not something to hash or send to the database).
+                    raise ApiTokenInvalid(INVALID_TOKEN)
+                request.user = api_token_authenticate(key=key).user
             except ApiTokenInvalid as refused:
                 return _unauthenticated(str(refused), challenge_error="invalid_token")
             return self._run(request)

@@ -20,7 +20,9 @@ that is
   JSON at all, though Python's parser accepts them), a number that overflows a
   float, or an integer of more than :data:`MAX_INTEGER_DIGITS` digits;
 - nested deeper than :data:`MAX_JSON_DEPTH` (objects and lists);
-- holding U+0000 or a lone surrogate in any string, object keys included;
+- holding U+0000 or a lone surrogate in any string, object keys included (and
+  a lone surrogate in any header: a WSGI server decodes headers as Latin-1 and
+  cannot produce one, but an in-process caller can);
 - not an object whose keys are among ``query``, ``variables``,
   ``operationName`` and ``extensions``, with ``query`` a non-empty string,
   ``variables`` and ``extensions`` objects and ``operationName`` a string.
@@ -65,6 +67,7 @@ MAX_INTEGER_DIGITS = 309
 REQUEST_KEYS = ("query", "variables", "operationName", "extensions")
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RequestRefused(Exception):
@@ -103,6 +106,18 @@ def graphql_request_read(request: HttpRequest) -> GraphQLPayload | None:
 
     Raises :class:`RequestRefused`.
     """
+    for name, value in request.META.items():
+        if (
+            (name.startswith("HTTP_") or name == "CONTENT_TYPE")
+            and isinstance(value, str)
+            and _SURROGATE.search(value)
+        ):
+            raise RequestRefused(
+                status=400,
+                field="headers",
+                reason=f"the {name.removeprefix('HTTP_').replace('_', '-').title()} "
+                "header holds a lone UTF-16 surrogate",
+            )
     if request.method == "GET":
         return _from_query_parameters(request)
     if request.method != "POST":

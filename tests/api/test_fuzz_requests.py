@@ -113,7 +113,12 @@ CONTENT_TYPES = st.one_of(
     ),
     st.text(st.characters(max_codepoint=255), max_size=40),
 )
-HEADER_TEXT = st.text(st.characters(max_codepoint=255), max_size=60)
+# What a WSGI server can pass (Latin-1), and lone surrogates, which only an
+# in-process caller can.
+HEADER_TEXT = st.text(
+    st.one_of(st.characters(max_codepoint=255), st.characters(categories=["Cs"])),
+    max_size=60,
+)
 
 
 @pytest.fixture
@@ -129,8 +134,8 @@ def check(response, method: str = "POST") -> None:
     assert response.status_code < 500, response.content[:500]
     text = response.content.decode("utf-8", errors="replace")
     assert "Traceback" not in text
-    if response.status_code == 405 and not response.content:
-        return  # HEAD
+    if method == "HEAD" and not response.content:
+        return  # an answer to HEAD has no body
     if response.status_code >= 400 or response.status_code == 200:
         if response["Content-Type"].startswith("text/html"):
             # Only the GraphiQL page is HTML (a GET without a query, where

@@ -213,6 +213,32 @@ def test_a_get_query_still_works(gql, owner):
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
+@pytest.mark.parametrize("header", ["Authorization", "Accept", "X-Csrftoken"])
+def test_a_header_with_a_lone_surrogate_is_refused(gql, owner, header):
+    client = gql(owner)
+    headers = {**client.headers, header: "Bearer x\ud800"}
+
+    response = client.client.post(
+        GRAPHQL_URL, dumps(TYPENAME), content_type="application/json", headers=headers
+    )
+
+    error = refusal(response, 400)
+    assert error["extensions"]["field"] == "headers"
+
+
+@pytest.mark.parametrize("key", ["caf\u00e9", "tab\tkey", "nul\x00", "x" * 5000])
+def test_a_bearer_token_that_cannot_be_one_is_refused_with_401(db, key):
+    response = Client().post(
+        GRAPHQL_URL,
+        dumps(TYPENAME),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 def test_an_anonymous_malformed_request_is_refused_before_authentication(db):
     response = Client().post(GRAPHQL_URL, b"null", content_type="application/json")
 
