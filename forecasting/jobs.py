@@ -249,7 +249,6 @@ def retrain_job_create(
         ).first()
 
     def create() -> RetrainJob:
-        retrain_jobs_reap()
         live = RetrainJob.objects.filter(status__in=LIVE_STATUSES).first()
         if live is not None:
             raise _already_running(live)
@@ -267,6 +266,9 @@ def retrain_job_create(
         job.save()
         return job
 
+    # Jobs of lost workers first, outside the insert's savepoint: a refusal
+    # below rolls that back, and must not undo the re-queueing with it.
+    retrain_jobs_reap()
     try:
         job, created = create_once(
             existing=existing, fingerprint=fingerprint, create=create

@@ -580,6 +580,29 @@ def test_a_job_whose_worker_died_does_not_block_a_new_retrain(
     assert lost.status == ModelVersionStatus.FAILED
 
 
+def test_a_request_beside_a_lost_run_requeues_it_and_is_refused(
+    staff, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The lost run has attempts left: it is queued again (and stays so), and
+    the new request is refused because of it."""
+    monkeypatch.setattr(retrain_job_task, "apply_async", lambda **kw: None)
+    lost = retrain_job_create(user=staff, enqueue=False)
+    RetrainJob.objects.filter(pk=lost.pk).update(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now() - dt.timedelta(minutes=2),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1),
+        attempts=1,
+    )
+
+    with pytest.raises(RetrainAlreadyRunning, match="already queued"):
+        retrain_job_create(user=staff, enqueue=False)
+
+    lost.refresh_from_db()
+    assert lost.status == RetrainJobStatus.QUEUED
+    assert RetrainJob.objects.count() == 1
+
+
 def test_the_reaper_requeues_a_lost_run_and_publishes_it(
     staff, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
