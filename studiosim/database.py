@@ -8,8 +8,9 @@ Waits are bounded three ways, each from settings (``.env.example``):
   up on as surely as one that refuses it;
 - ``DATABASE_STATEMENT_TIMEOUT``: PostgreSQL cancels a statement running longer
   (the connection stays usable);
-- the read timeout, that plus ``DATABASE_READ_TIMEOUT_MARGIN`` (2 s): the client gives up
-  on a connection that has gone silent (:mod:`studiosim.postgresql`).
+- the read timeout, that plus ``DATABASE_READ_TIMEOUT_MARGIN`` (2 s): the
+  client gives up on a connection that has gone silent
+  (:mod:`studiosim.postgresql`).
 
 Training and evaluation read a whole chain's history in one statement, so they
 get ``DATABASE_BATCH_STATEMENT_TIMEOUT`` instead: every ``manage.py`` command
@@ -51,7 +52,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE_MESSAGE = (
-    "The database is not answering; nothing was changed. Try again in a few seconds."
+    "The database is not answering. Try again in a few seconds (a create with the "
+    "same idempotencyKey, so that it happens once)."
 )
 RETRY_AFTER_SECONDS = 5
 
