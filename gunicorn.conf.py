@@ -16,7 +16,10 @@ worker count and access log).
   workers beyond the cores only queue; one spare covers the database waits.
 - ``GUNICORN_TIMEOUT`` (default 60 s): a worker silent this long is restarted.
   The slowest request, an uncached inverse prediction, takes well under a
-  second; training runs in Celery, never in a request.
+  second; training runs in Celery, never in a request. No wait inside a request
+  comes near it: the database's are bounded by ``DATABASE_CONNECT_TIMEOUT`` and
+  ``DATABASE_STATEMENT_TIMEOUT`` (+2 s), the LLM's by ``OPENAI_TIMEOUT``, Redis's
+  by half a second (docs/faults.md).
 
 The app is loaded once, in the master, before the workers are forked
 (``preload_app``): the workers share its memory, a broken configuration stops
@@ -81,8 +84,10 @@ def post_worker_init(worker):
     in the master so that nothing the model starts (LightGBM's and XGBoost's
     OpenMP threads) crosses a fork: GNU OpenMP does not support a thread pool
     used on both sides of one (GCC bug 52303). A worker that cannot load it (no
-    active model yet, database down) starts anyway and answers as the API
-    always does: "no active model" or a masked error.
+    active model yet, the database refusing or hanging: the attempt gives up
+    after ``DATABASE_CONNECT_TIMEOUT``) starts anyway, answers 503 while the
+    database is away, and loads the model on first use once it is back
+    (tests/faults/test_database_faults.py).
     """
     from django.db import connections
 

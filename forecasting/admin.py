@@ -12,6 +12,7 @@ from forecasting.jobs import (
     MAX_WINDOW_MONTHS,
     MIN_WINDOW_MONTHS,
     retrain_job_create,
+    retrain_jobs_reap,
 )
 from forecasting.models import (
     ModelVersion,
@@ -665,9 +666,12 @@ class RetrainJobAdmin(admin.ModelAdmin):
         "model_version",
         "activated",
         "attempts",
+        "training_version",
         "celery_task_id",
+        "idempotency_key",
         "queued_at",
         "started_at",
+        "heartbeat_at",
         "finished_at",
         "duration_display",
     ]
@@ -719,6 +723,9 @@ class RetrainJobAdmin(admin.ModelAdmin):
         return json_table(obj.options, raw=False)
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Jobs whose worker was lost are shown as what they are now (queued
+        # again, or failed), never as running.
+        retrain_jobs_reap()
         extra_context = {
             **(extra_context or {}),
             "has_retrain_permission": self.has_retrain_permission(request),

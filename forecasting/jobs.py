@@ -15,10 +15,28 @@ state; Celery just carries the job id to a worker. The life of a job:
     not acknowledged within the visibility timeout is delivered again, and the
     task is acknowledged only once it returns (``acks_late``), so a long retrain
     can be delivered twice: the second delivery finds the row running or
-    finished and does nothing. The one exception is a row still ``running`` more
-    than :data:`RETRAIN_TIME_LIMIT` seconds after it started: the task's hard
-    time limit kills any run that long, so that run is dead (its worker was lost)
-    and the redelivered task runs the job again, as attempt 2.
+    finished and does nothing.
+
+While it runs, a thread beats: ``heartbeat_at`` is refreshed every
+``RETRAIN_HEARTBEAT_SECONDS``. A running job silent for ``RETRAIN_LEASE_SECONDS``
+has lost its worker (its main process killed, an OOM kill, a lost machine: the
+cases where nothing else is told). :func:`retrain_jobs_reap` finds such jobs, marks
+the version they were training failed, and puts each back in the queue (a new
+attempt, republished) until ``RETRAIN_MAX_ATTEMPTS`` runs have started, then
+marks it failed. A job still queued ``RETRAIN_QUEUE_TIMEOUT`` seconds after it was
+(re)queued was never picked up (no worker, or its message was lost with the
+broker) and is marked failed. The reaper runs whenever a job's state matters:
+before a retrain is requested, when jobs are polled (API, admin), when a
+delivery is about to run, and when a worker starts; so nobody ever sees a dead
+job as running for longer than the lease. A run that was declared dead and
+later wakes up finds it no longer owns the job: its outcome is not recorded and
+its version is not activated (``attempts`` fences every write).
+
+One retrain at a time: a request while a live job (queued, or running with a
+fresh heartbeat) exists is refused with :class:`RetrainAlreadyRunning`; a
+partial unique index makes that hold under concurrent requests too. A request
+with an ``idempotency_key`` already used by the requester returns that job
+(:mod:`studiosim.idempotency`).
 
 Strategies (``RetrainStrategy``):
 
@@ -40,9 +58,8 @@ Strategies (``RetrainStrategy``):
 
 Activation happens only when asked, under a lock on the active version's row,
 and only if the active version is still the one that was active when the job
-started: of two retrains running at the same time, the first to finish
-activates and the second is refused (``notes`` says why), so neither silently
-replaces a version activated in the meantime. The registry's partial unique
+started: a version activated meanwhile (``train_model``, the admin) is never
+silently replaced; the job's ``notes`` say why it did not activate. The registry's partial unique
 constraint backs this up. As with ``train_model``, a version trained while no
 version at all is active becomes active if its checks pass.
 
@@ -53,20 +70,23 @@ was: nothing is activated before training, evaluation and the artifacts succeed.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from forecasting.ml.model import ForwardModel
 from forecasting.models import (
+    LIVE_STATUSES,
     ModelVersion,
     ModelVersionStatus,
     RetrainJob,
@@ -76,7 +96,14 @@ from forecasting.models import (
 from forecasting.selectors import model_version_active, retrain_job_get
 from forecasting.services import ActivationRefused, model_train, model_version_activate
 from studios.models import MonthlyMetric, Studio
-from studiosim.errors import InvalidInput
+from studiosim.database import batch_database_timeouts
+from studiosim.errors import DomainError, InvalidInput
+from studiosim.idempotency import (
+    create_once,
+    idempotency_key_clean,
+    request_fingerprint,
+    same_request,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +111,7 @@ logger = logging.getLogger(__name__)
 #: job is then recorded as failed), and after which it kills the run outright.
 #: Keep both below the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT,
 #: 3600 s by default), so a message is redelivered only once its run is over.
+#: (A lost worker is detected much sooner, by the heartbeat.)
 RETRAIN_SOFT_TIME_LIMIT = 40 * 60
 RETRAIN_TIME_LIMIT = 45 * 60
 
@@ -102,6 +130,12 @@ HEADLINE_METRICS = {
 }
 
 Progress = Callable[[str], None]
+
+
+class RetrainAlreadyRunning(DomainError):
+    """Another retrain is queued or running, and its worker is alive."""
+
+    code = "ALREADY_RUNNING"
 
 
 # --- creating a job -----------------------------------------------------------
@@ -171,6 +205,7 @@ def retrain_job_create(
     activate: bool = False,
     notify_on_completion: bool = False,
     studio_id: UUID | str | None = None,
+    idempotency_key: str = "",
     enqueue: bool = True,
 ) -> RetrainJob:
     """Record a retrain request and queue it for a worker once the transaction commits.
@@ -181,6 +216,11 @@ def retrain_job_create(
     records the studio whose data prompted the retrain: the model is global and
     always trains on every studio. Whether the requester may retrain (staff
     only) is the caller's check.
+
+    Raises :class:`RetrainAlreadyRunning` while another job is queued or running
+    with its worker alive (dead ones are reaped first). With an
+    ``idempotency_key`` the requester used before, returns that request's job,
+    whatever its state (InvalidInput if the options differ).
 
     With ``enqueue`` off the row is left queued for the caller to run with
     :func:`retrain_job_run` (``manage.py retrain``). Otherwise the job is
@@ -197,15 +237,51 @@ def retrain_job_create(
         notify_on_completion=notify_on_completion,
         studio_id=studio_id,
     )
-    job = RetrainJob(
-        requested_by=user if user is not None and user.is_authenticated else None,
-        options=options,
-    )
-    if enqueue:
-        job.celery_task_id = str(uuid.uuid4())
-    job.full_clean()
-    job.save()
-    if enqueue:
+    key = idempotency_key_clean(idempotency_key)
+    requester = user if user is not None and user.is_authenticated else None
+    fingerprint = request_fingerprint(options) if key else ""
+
+    def existing() -> RetrainJob | None:
+        if not key:
+            return None
+        return RetrainJob.objects.filter(
+            requested_by=requester, idempotency_key=key
+        ).first()
+
+    def create() -> RetrainJob:
+        live = RetrainJob.objects.filter(status__in=LIVE_STATUSES).first()
+        if live is not None:
+            raise _already_running(live)
+        job = RetrainJob(
+            requested_by=requester,
+            options=options,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+        )
+        if enqueue:
+            job.celery_task_id = str(uuid.uuid4())
+        # The constraints are the database's (two requests at once both pass
+        # any check made here).
+        job.full_clean(validate_constraints=False)
+        job.save()
+        return job
+
+    # Jobs of lost workers first, outside the insert's savepoint: a refusal
+    # below rolls that back, and must not undo the re-queueing with it.
+    retrain_jobs_reap()
+    try:
+        job, created = create_once(
+            existing=existing, fingerprint=fingerprint, create=create
+        )
+    except (IntegrityError, RetrainAlreadyRunning):
+        # A concurrent request's job went live first: this request's own
+        # earlier attempt (the same key), or another request.
+        found = existing()
+        if found is not None:
+            return same_request(found, fingerprint=fingerprint)
+        live = RetrainJob.objects.filter(status__in=LIVE_STATUSES).first()
+        raise _already_running(live) from None
+    if created and enqueue:
         # What Celery's delay_on_commit() does (transaction.on_commit(partial(
         # task.delay, ...)), celery/contrib/django/task.py), written out so the
         # message carries the task id stored on the row and a broker failure
@@ -217,6 +293,16 @@ def retrain_job_create(
             # Committed already, so the callback ran (and, eager, the job too).
             job.refresh_from_db()
     return job
+
+
+def _already_running(live: RetrainJob | None) -> RetrainAlreadyRunning:
+    if live is None:
+        return RetrainAlreadyRunning("a retrain is already queued or running")
+    return RetrainAlreadyRunning(
+        f"a retrain is already {live.get_status_display().lower()} (job {live.pk}, "
+        f"queued {live.queued_at:%Y-%m-%d %H:%M:%S %Z}); poll it with retrainJob, "
+        "and ask again once it has finished"
+    )
 
 
 def _publish(*, job_id: UUID, task_id: str) -> None:
@@ -237,32 +323,185 @@ def _publish(*, job_id: UUID, task_id: str) -> None:
 def _claim(job_id: UUID) -> bool:
     """Move the job to running if this caller is the one to run it.
 
-    One UPDATE each, so two deliveries racing for the same row cannot both win:
-    the database serialises the writes and re-checks the condition.
+    One UPDATE, so two deliveries racing for the same row cannot both win: the
+    database serialises the writes and re-checks the condition.
     """
     now = timezone.now()
     claimed = RetrainJob.objects.filter(
         pk=job_id, status=RetrainJobStatus.QUEUED
     ).update(
-        status=RetrainJobStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
-    )
-    if claimed:
-        return True
-    # A run older than the hard time limit is dead: the limit would have killed
-    # it. Only its worker's death leaves such a row behind.
-    reclaimed = RetrainJob.objects.filter(
-        pk=job_id,
         status=RetrainJobStatus.RUNNING,
-        started_at__lt=now - timedelta(seconds=RETRAIN_TIME_LIMIT),
-    ).update(started_at=now, attempts=F("attempts") + 1)
-    if reclaimed:
-        logger.warning(
-            "Retrain job %s was still running after the %s s time limit: its "
-            "worker was lost; running it again.",
-            job_id,
-            RETRAIN_TIME_LIMIT,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+    )
+    return bool(claimed)
+
+
+def _owned(job_id: UUID, attempt: int) -> bool:
+    """Whether the run numbered ``attempt`` still owns the job (it was not
+    declared dead and re-queued or failed meanwhile)."""
+    return RetrainJob.objects.filter(
+        pk=job_id, status=RetrainJobStatus.RUNNING, attempts=attempt
+    ).exists()
+
+
+class _Heartbeat:
+    """Refresh the job's ``heartbeat_at`` every ``RETRAIN_HEARTBEAT_SECONDS`` from a
+    thread of its own (its own database connection), while the run trains."""
+
+    def __init__(self, job_id: UUID, attempt: int) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.interval = float(settings.RETRAIN_HEARTBEAT_SECONDS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"retrain-heartbeat-{job_id}", daemon=True
         )
-    return bool(reclaimed)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 10)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if not self._beat():
+                        logger.warning(
+                            "Retrain job %s: attempt %s no longer owns the job "
+                            "(declared dead); its outcome will not be recorded.",
+                            self.job_id,
+                            self.attempt,
+                        )
+                        return
+                except Exception:
+                    # The database down for a while: the lease decides.
+                    logger.warning(
+                        "Retrain job %s: heartbeat failed", self.job_id, exc_info=True
+                    )
+        finally:
+            connections.close_all()  # this thread's own
+
+    def _beat(self) -> bool:
+        """One beat; False once the run no longer owns the job."""
+        with transaction.atomic():
+            # A row locked by the run itself (it is writing the job) is alive:
+            # skip this beat rather than wait behind the lock.
+            locked_out = not (
+                RetrainJob.objects.select_for_update(skip_locked=True)
+                .filter(pk=self.job_id)
+                .exists()
+            )
+            if locked_out:
+                return True
+            return bool(
+                RetrainJob.objects.filter(
+                    pk=self.job_id,
+                    status=RetrainJobStatus.RUNNING,
+                    attempts=self.attempt,
+                ).update(heartbeat_at=timezone.now())
+            )
+
+
+def retrain_jobs_reap() -> list[UUID]:
+    """Re-queue or fail jobs whose worker is lost; the ids of the jobs changed.
+
+    A running job whose heartbeat is older than ``RETRAIN_LEASE_SECONDS`` is put
+    back in the queue (and republished) if fewer than ``RETRAIN_MAX_ATTEMPTS``
+    runs have started, else failed; either way the version it was training is
+    marked failed. A job queued for longer than ``RETRAIN_QUEUE_TIMEOUT`` is
+    failed. Every change is a conditional UPDATE, so reapers running at once
+    (two web processes polling) change each job once.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.RETRAIN_LEASE_SECONDS)
+    changed: list[UUID] = []
+    # A run started before heartbeats existed counts from its start.
+    dead = (
+        RetrainJob.objects.filter(status=RetrainJobStatus.RUNNING)
+        .filter(
+            Q(heartbeat_at__lt=now - lease)
+            | Q(heartbeat_at__isnull=True, started_at__lt=now - lease)
+        )
+        .values_list(
+            "pk", "attempts", "heartbeat_at", "started_at", "training_version_id"
+        )
+    )
+    for job_id, attempts, heartbeat_at, started_at, version_id in dead:
+        still_dead = RetrainJob.objects.filter(
+            pk=job_id,
+            status=RetrainJobStatus.RUNNING,
+            attempts=attempts,
+            heartbeat_at=heartbeat_at,
+        )
+        silent = (
+            f"Attempt {attempts}'s worker stopped responding (no sign of life since "
+            f"{heartbeat_at or started_at:%Y-%m-%d %H:%M:%S %Z}; lease "
+            f"{settings.RETRAIN_LEASE_SECONDS:g} s)"
+        )
+        if attempts < settings.RETRAIN_MAX_ATTEMPTS:
+            task_id = str(uuid.uuid4())
+            requeued = still_dead.update(
+                status=RetrainJobStatus.QUEUED,
+                started_at=None,
+                heartbeat_at=now,  # queued since
+                celery_task_id=task_id,
+                notes=_note_added(job_id, f"{silent}; queued again."),
+            )
+            if requeued:
+                _version_lost(version_id)
+                logger.warning("Retrain job %s: %s; queued again.", job_id, silent)
+                changed.append(job_id)
+                transaction.on_commit(
+                    lambda job_id=job_id, task_id=task_id: _publish(
+                        job_id=job_id, task_id=task_id
+                    )
+                )
+        elif still_dead.update(
+            status=RetrainJobStatus.FAILED,
+            finished_at=now,
+            error_message=f"{silent}; {attempts} attempts made, giving up. "
+            "Request the retrain again.",
+        ):
+            _version_lost(version_id)
+            logger.error("Retrain job %s: %s; failed.", job_id, silent)
+            changed.append(job_id)
+    queue_timeout = timedelta(seconds=settings.RETRAIN_QUEUE_TIMEOUT)
+    stale = RetrainJob.objects.filter(status=RetrainJobStatus.QUEUED).filter(
+        Q(heartbeat_at__lt=now - queue_timeout)
+        | Q(heartbeat_at__isnull=True, queued_at__lt=now - queue_timeout)
+    )
+    for job_id in stale.values_list("pk", flat=True):
+        if retrain_job_fail(
+            job_id=job_id,
+            error=f"No worker started the job within "
+            f"{settings.RETRAIN_QUEUE_TIMEOUT:g} s of its queueing (no worker "
+            "running, or the broker lost the message). Request the retrain again.",
+        ):
+            logger.error("Retrain job %s was never picked up; failed.", job_id)
+            changed.append(job_id)
+    return changed
+
+
+def _note_added(job_id: UUID, note: str) -> str:
+    notes = RetrainJob.objects.filter(pk=job_id).values_list("notes", flat=True).first()
+    return "\n".join(filter(None, [notes, note]))
+
+
+def _version_lost(version_id: int | None) -> None:
+    if version_id is None:
+        return
+    ModelVersion.objects.filter(
+        pk=version_id, status=ModelVersionStatus.TRAINING
+    ).update(
+        status=ModelVersionStatus.FAILED,
+        error_message="The retrain job training this version lost its worker.",
+    )
 
 
 def _plan(
@@ -358,6 +597,7 @@ def retrain_job_run(
     """
     job = retrain_job_get(job_id=job_id)
     say = progress or logger.info
+    retrain_jobs_reap()  # a redelivery of a job whose worker died runs it again
     if not _claim(job.pk):
         job.refresh_from_db()
         say(
@@ -368,8 +608,24 @@ def retrain_job_run(
 
     job.refresh_from_db()
     attempt = job.attempts
+    with _Heartbeat(job.pk, attempt), batch_database_timeouts():
+        _run_claimed(job, attempt, say)
+    job.refresh_from_db()
+    if job.options.get("notify_on_completion") and job.attempts == attempt:
+        _notify(job)
+    return job
+
+
+def _run_claimed(job: RetrainJob, attempt: int, say: Progress) -> None:
+    """Train, activate if asked, and record the outcome, for the run ``attempt``."""
     previous = model_version_active()
-    notes: list[str] = []
+    notes: list[str] = [job.notes] if job.notes else []
+
+    def record_version(version: ModelVersion) -> None:
+        RetrainJob.objects.filter(pk=job.pk, attempts=attempt).update(
+            training_version=version
+        )
+
     try:
         strategy, window, params, fallback = _plan(job.options, previous)
         RetrainJob.objects.filter(pk=job.pk).update(
@@ -394,8 +650,13 @@ def retrain_job_run(
                 "retrain_job": str(job.pk),
                 "strategy": strategy,
             },
+            on_version_created=record_version,
         )
-        if job.options.get("activate") and version.status != ModelVersionStatus.ACTIVE:
+        if not _owned(job.pk, attempt):
+            say("This run no longer owns the job (declared dead): not activating.")
+        elif (
+            job.options.get("activate") and version.status != ModelVersionStatus.ACTIVE
+        ):
             try:
                 version = _activate_unless_superseded(
                     version=version,
@@ -432,10 +693,6 @@ def retrain_job_run(
                 job.pk,
                 version.version,
             )
-    job.refresh_from_db()
-    if job.options.get("notify_on_completion") and job.attempts == attempt:
-        _notify(job)
-    return job
 
 
 def retrain_job_fail(*, job_id: UUID | str, error: str) -> bool:
@@ -445,10 +702,16 @@ def retrain_job_fail(*, job_id: UUID | str, error: str) -> bool:
     queueing time, or the worker process killed (hard time limit, lost worker).
     """
     now = timezone.now()
-    failed = RetrainJob.objects.filter(
-        pk=job_id,
-        status__in=[RetrainJobStatus.QUEUED, RetrainJobStatus.RUNNING],
-    ).update(status=RetrainJobStatus.FAILED, finished_at=now, error_message=error)
+    version_id = (
+        RetrainJob.objects.filter(pk=job_id)
+        .values_list("training_version_id", flat=True)
+        .first()
+    )
+    failed = RetrainJob.objects.filter(pk=job_id, status__in=LIVE_STATUSES).update(
+        status=RetrainJobStatus.FAILED, finished_at=now, error_message=error
+    )
+    if failed:
+        _version_lost(version_id)
     return bool(failed)
 
 

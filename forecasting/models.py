@@ -151,6 +151,10 @@ class RetrainJobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+#: The statuses of a job not yet finished: at most one such job exists.
+LIVE_STATUSES = [RetrainJobStatus.QUEUED, RetrainJobStatus.RUNNING]
+
+
 class RetrainStrategy(models.TextChoices):
     FULL = "FULL", "Full"
     INCREMENTAL = "INCREMENTAL", "Incremental"
@@ -210,9 +214,34 @@ class RetrainJob(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Runs started; above 1 only after a lost worker."
     )
+    training_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The version the current or last run created (it stays "
+        "'training' until the run ends; a lost run's is marked failed).",
+    )
     celery_task_id = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The requester's key: a request repeated with it returns this job.",
+    )
+    request_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the options requested with the idempotency key.",
+    )
     queued_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the run; a running job silent for "
+        "RETRAIN_LEASE_SECONDS has lost its worker.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -246,6 +275,21 @@ class RetrainJob(models.Model):
                 )
                 | Q(finished_at__isnull=False),
                 name="retrainjob_finished_has_time",
+            ),
+            # One live (queued or running) job at a time: every live row has
+            # the same value of this expression, so a second one collides.
+            models.UniqueConstraint(
+                models.ExpressionWrapper(
+                    Q(status__in=LIVE_STATUSES), output_field=models.BooleanField()
+                ),
+                condition=Q(status__in=LIVE_STATUSES),
+                name="retrainjob_one_live_job",
+                violation_error_message="A retrain is already queued or running.",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="retrainjob_idempotency_key_unique",
             ),
         ]
 

@@ -137,6 +137,7 @@ def model_train(
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
     tracking_tags: dict[str, str] | None = None,
+    on_version_created: Callable[[ModelVersion], None] | None = None,
 ) -> ModelVersion:
     """Train a forward model on the database's data and register it.
 
@@ -152,7 +153,9 @@ def model_train(
 
     With MLFLOW_TRACKING_URI set, the outcome (ready, active or failed) is also
     logged as an MLflow run tagged with ``tracking_tags``; see
-    :mod:`forecasting.tracking` (a tracking failure never fails training).
+    :mod:`forecasting.tracking` (a tracking failure never fails training). ``on_version_created``
+    receives the version row as soon as it exists (a retrain job records it, so
+    that a version left ``training`` by a lost worker can be marked failed).
     """
     say = progress or (lambda message: None)
     if (
@@ -168,6 +171,8 @@ def model_train(
     version = ModelVersion.objects.create(
         version=_new_version_name(), status=ModelVersionStatus.TRAINING
     )
+    if on_version_created is not None:
+        on_version_created(version)
     try:
         say(f"Version {version.version}: reading history...")
         frame = history_frame(include_truth=True)

@@ -3,7 +3,7 @@
 import logging
 
 from celery import shared_task
-from celery.signals import task_failure
+from celery.signals import task_failure, worker_ready
 
 from forecasting import jobs
 from studiosim.errors import NotFound
@@ -47,3 +47,16 @@ def _record_retrain_failure(sender=None, exception=None, kwargs=None, **extra) -
         job_id=job_id, error=f"{type(exception).__name__}: {exception}"
     ):
         logger.error("Retrain job %s failed in its worker: %r", job_id, exception)
+
+
+@worker_ready.connect
+def _reap_lost_retrains(sender=None, **kwargs) -> None:
+    """A starting worker re-queues (or fails) the jobs of workers that died: the
+    usual moment a lost worker's job can be taken up again."""
+    try:
+        changed = jobs.retrain_jobs_reap()
+    except Exception:
+        logger.exception("Could not check for retrain jobs of lost workers")
+        return
+    if changed:
+        logger.warning("Retrain jobs of lost workers taken up: %s", changed)

@@ -36,6 +36,7 @@ from uuid import UUID
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from scipy import stats
@@ -76,6 +77,8 @@ from studiosim.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
+#: Set in the cache, for OPENAI_COOLDOWN seconds, when the LLM has just failed.
+LLM_COOLDOWN_KEY = "insights-llm-cooldown"
 _PERCENT_LEVERS = {
     "retention_rate",
     "class_attendance_rate",
@@ -284,8 +287,9 @@ def insights_generate(
     who may see the scenario may ask. The rule-based answer is cached per
     scenario, model version and studio data version; with ``enhance`` and an
     ``OPENAI_API_KEY`` the LLM's advice is added (:mod:`insights.llm`) and
-    cached alongside, only when it succeeded, so a failed call is retried on
-    the next request.
+    cached alongside, only when it succeeded. A failed call (within the
+    ``OPENAI_TIMEOUT`` budget: :mod:`insights.llm`) is retried once
+    ``OPENAI_COOLDOWN`` seconds have passed; until then answers are the rules'.
 
     Raises NotFound for a scenario the user may not see, InvalidInput for an
     unknown insight type or a base month the model cannot forecast from,
@@ -792,6 +796,14 @@ def _advice(
             "endpoint": settings.OPENAI_BASE_URL,
         },
     )
+    if cache.get(LLM_COOLDOWN_KEY):
+        logger.info(
+            "Insights for scenario %s are rules only: the LLM failed less than "
+            "%g s ago.",
+            scenario.pk,
+            settings.OPENAI_COOLDOWN,
+        )
+        return None
     try:
         value, _hit = cached_json(
             key, lambda: asdict(advice_request(context=_llm_context(scenario, rules)))
@@ -800,6 +812,10 @@ def _advice(
         logger.warning(
             "Insights for scenario %s fall back to the rules: %s", scenario.pk, exc
         )
+        if settings.OPENAI_COOLDOWN > 0:
+            # Every web process skips the LLM for a while rather than each
+            # waiting out its budget on an endpoint that is down.
+            cache.set(LLM_COOLDOWN_KEY, str(exc)[:200], settings.OPENAI_COOLDOWN)
         return None
     return LlmAdvice(
         model=value["model"],

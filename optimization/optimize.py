@@ -253,9 +253,9 @@ def _unbounded_description(lever: str, value: float, kind: str, probed: float) -
     )
     if lever == "avg_ticket_price":
         text += (
-            " The model does not yet lose members when the price rises (no demand "
-            "response), so a higher price looks free here; test it before relying "
-            "on it."
+            " The members a dearer ticket loses come from your studios' own past "
+            "price changes, or from a cautious published estimate where those are "
+            "too few to read; test a large rise on one studio before relying on it."
         )
     return text
 

@@ -42,6 +42,16 @@ class Scenario(models.Model):
         blank=True,
         related_name="scenarios",
     )
+    idempotency_key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The creator's key: a save repeated with it returns this scenario.",
+    )
+    request_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the save's input, to refuse a key reused for another.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,6 +71,11 @@ class Scenario(models.Model):
                 condition=Q(confidence_score__isnull=True)
                 | (Q(confidence_score__gte=0) & Q(confidence_score__lte=1)),
                 name="scenario_confidence_0_1",
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="scenario_idempotency_key_unique",
             ),
         ]
 

@@ -21,6 +21,11 @@ from scenarios.selectors import scenario_get, tags_normalise
 from studios.models import Studio
 from studios.selectors import User, restrict_to_user, studio_list, user_can_edit_studio
 from studiosim.errors import DomainError, InvalidInput, NotFound
+from studiosim.idempotency import (
+    create_once,
+    idempotency_key_clean,
+    request_fingerprint,
+)
 
 __all__ = ["NotAllowed", "scenario_delete", "scenario_save"]
 
@@ -41,6 +46,7 @@ def scenario_save(
     name: str,
     description: str = "",
     tags: Iterable[str] | None = None,
+    idempotency_key: str = "",
 ) -> Scenario:
     """Save the prediction logged as ``prediction_id`` as a named scenario of ``studio``.
 
@@ -49,9 +55,15 @@ def scenario_save(
     from the forecast of its recommended levers, which must reproduce the
     logged revenue: the model and the studio's data must not have changed since.
 
+    With an ``idempotency_key`` the user saved with before, the scenario that
+    save created is returned and nothing is written (InvalidInput if the input
+    differs); concurrent saves with one key create one scenario
+    (:mod:`studiosim.idempotency`).
+
     Raises NotFound (studio or prediction the user may not see), NotAllowed (a
     viewer), InvalidInput (a blank or long name, bad tags, a prediction of
-    another studio, or a stale inverse prediction).
+    another studio, a stale inverse prediction, or a key reused for another
+    save).
     """
     _require_editor(user=user, studio=studio)
     name = (name or "").strip()
@@ -66,6 +78,59 @@ def scenario_save(
             f"at most {MAX_DESCRIPTION_LENGTH} characters", field="description"
         )
     tags = tags_normalise(tags)
+    key = idempotency_key_clean(idempotency_key)
+    fingerprint = (
+        request_fingerprint(
+            {
+                "studio": str(studio.pk),
+                "prediction": str(prediction_id),
+                "name": name,
+                "description": description,
+                "tags": tags,
+            }
+        )
+        if key
+        else ""
+    )
+    if key:
+        scenario, _created = create_once(
+            existing=lambda: Scenario.objects.filter(
+                created_by=user, idempotency_key=key
+            ).first(),
+            fingerprint=fingerprint,
+            create=lambda: _scenario_create(
+                user=user,
+                studio=studio,
+                prediction_id=prediction_id,
+                name=name,
+                description=description,
+                tags=tags,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+            ),
+        )
+        return scenario
+    return _scenario_create(
+        user=user,
+        studio=studio,
+        prediction_id=prediction_id,
+        name=name,
+        description=description,
+        tags=tags,
+    )
+
+
+def _scenario_create(
+    *,
+    user: User,
+    studio: Studio,
+    prediction_id: UUID | str,
+    name: str,
+    description: str,
+    tags: list[str],
+    idempotency_key: str = "",
+    fingerprint: str = "",
+) -> Scenario:
     log = _prediction_log(user=user, studio=studio, prediction_id=prediction_id)
     outputs = log.outputs
     if log.prediction_type == PredictionType.INVERSE:
@@ -83,8 +148,11 @@ def scenario_save(
         tags=tags,
         prediction_log=log,
         created_by=user,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
     )
-    scenario.full_clean()
+    # The key's uniqueness is the database's to enforce (concurrent saves).
+    scenario.full_clean(validate_constraints=False)
     scenario.save()
     return scenario
 

@@ -10,6 +10,10 @@ Every error a caller can act on reaches them with its message and
 - errors found before execution (syntax, validation, the abuse limits, variable
   coercion), which carry no code.
 
+The database being unavailable while a field resolves (a refused or lost
+connection, a timeout: :func:`studiosim.database.database_unavailable`) is not a
+bug either: the caller gets SERVICE_UNAVAILABLE, and the view answers 503.
+
 Any other exception raised while resolving a field is a bug: the caller gets
 "Unexpected error." with a correlation id, and the log gets the stack trace under
 the same id.
@@ -26,6 +30,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionContext
 from strawberry.utils.str_converters import to_camel_case
 
+from studiosim.database import DATABASE_UNAVAILABLE_MESSAGE, database_unavailable
 from studiosim.errors import DomainError
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "Forbidden",
     "MaskUnexpectedErrors",
     "NotFound",
+    "SERVICE_UNAVAILABLE",
     "Schema",
     "Unauthenticated",
     "is_unexpected",
@@ -42,6 +48,8 @@ __all__ = [
 logger = logging.getLogger("studiosim.graphql")
 
 UNEXPECTED_ERROR_MESSAGE = "Unexpected error."
+#: The code of errors meaning "try again shortly": the view answers them with 503.
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 def camel_case_path(field: str) -> str:
@@ -97,6 +105,8 @@ def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or error.path is None:
         return False
+    if database_unavailable(original):
+        return False
     return not isinstance(original, ApiError | DomainError | GraphQLError)
 
 
@@ -128,6 +138,14 @@ class Schema(strawberry.Schema):
             original = error.original_error
             if isinstance(original, DomainError):
                 _present_domain_error(error, original)
+            elif original is not None and database_unavailable(original):
+                logger.warning(
+                    "The database is unavailable resolving %s: %s",
+                    ".".join(map(str, error.path or ())),
+                    original,
+                )
+                error.message = DATABASE_UNAVAILABLE_MESSAGE
+                error.extensions = {"code": SERVICE_UNAVAILABLE}
             elif is_unexpected(error):
                 correlation_id = uuid.uuid4().hex
                 error.extensions = {**error.extensions, "correlationId": correlation_id}

@@ -6,6 +6,8 @@ from typing import NewType
 
 import strawberry
 
+from studiosim.graphql_floats import float_out_of_range
+
 __all__ = ["SCALAR_MAP", "Money", "money_parse", "money_serialize"]
 
 MONEY_DESCRIPTION = (
@@ -26,13 +28,14 @@ def money_serialize(value: float | Decimal | int) -> float:
 
 
 def money_parse(value: object) -> float:
-    """A JSON number; strings, booleans and non-finite values are refused."""
+    """A JSON number; strings, booleans and numbers out of the range every
+    ``Float`` input keeps to (:mod:`studiosim.graphql_floats`) are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError(f"Money must be a JSON number, not {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("Money must be a finite number")
-    return number
+    problem = float_out_of_range(float(value) if isinstance(value, Decimal) else value)
+    if problem is not None:
+        raise ValueError(problem.replace("Float", "Money", 1))
+    return float(value)
 
 
 #: Annotate amounts with ``Money``; the schema maps it to the scalar below

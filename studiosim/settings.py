@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "studiosim.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -87,6 +88,31 @@ DATABASES = {
     )
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Bounded waits (studiosim.database): seconds to open a connection, and seconds a
+# statement may run (0 = no limit) in web requests and in batch work (training,
+# evaluation, retrain jobs). Reads on an open connection are given up on 2 s
+# after the statement timeout.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+DATABASE_STATEMENT_TIMEOUT = env.float("DATABASE_STATEMENT_TIMEOUT", default=5.0)
+DATABASE_BATCH_STATEMENT_TIMEOUT = env.float(
+    "DATABASE_BATCH_STATEMENT_TIMEOUT", default=1800.0
+)
+# The client gives up on a silent connection this long after the statement
+# timeout, so that a statement still running is cancelled by the server first.
+DATABASE_READ_TIMEOUT_MARGIN = 2.0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with the read timeout (studiosim.postgresql).
+    DATABASES["default"]["ENGINE"] = "studiosim.postgresql"
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # libpq counts anything under 2 s as 2 s.
+    _options["connect_timeout"] = max(DATABASE_CONNECT_TIMEOUT, 2)
+    if DATABASE_STATEMENT_TIMEOUT > 0:
+        _options["options"] = (
+            f"-c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT * 1000)}"
+        )
+        _options["read_timeout"] = (
+            DATABASE_STATEMENT_TIMEOUT + DATABASE_READ_TIMEOUT_MARGIN
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dev server read while a management command writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
@@ -138,9 +164,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
 
+# Retrain jobs (forecasting.jobs): a running job's heartbeat interval, the
+# silence after which its worker counts as lost (it is then queued again, up to
+# RETRAIN_MAX_ATTEMPTS runs, or failed), and how long a job may wait in the
+# queue before it counts as never picked up. Seconds.
+RETRAIN_HEARTBEAT_SECONDS = env.float("RETRAIN_HEARTBEAT_SECONDS", default=10.0)
+RETRAIN_LEASE_SECONDS = env.float("RETRAIN_LEASE_SECONDS", default=60.0)
+RETRAIN_MAX_ATTEMPTS = env.int("RETRAIN_MAX_ATTEMPTS", default=2)
+RETRAIN_QUEUE_TIMEOUT = env.float("RETRAIN_QUEUE_TIMEOUT", default=1800.0)
+
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+# Seconds a request waits for the LLM's advice before answering with the rules
+# alone; after a failure the LLM is not asked again for OPENAI_COOLDOWN seconds.
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=4.0)
+OPENAI_COOLDOWN = env.float("OPENAI_COOLDOWN", default=60.0)
 FRONTEND_BASE_URL = env.str("FRONTEND_BASE_URL", default="")
 
 LOGIN_URL = "login"

@@ -27,3 +27,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("web.urls")),
 ]
+
+handler500 = "studiosim.database.server_error"

@@ -71,7 +71,7 @@ def test_database_and_redis_urls_switch_engines():
     )
 
     assert out == (
-        "('django.db.backends.postgresql', 'django_redis.cache.RedisCache', "
+        "('studiosim.postgresql', 'django_redis.cache.RedisCache', "
         "'redis://127.0.0.1:6379/3', False)"
     )
 

@@ -3,7 +3,8 @@
 Thin adapters over :mod:`forecasting.jobs` (``retrain_job_create``) and the
 selectors (``retrain_job_get``, ``retrain_job_list``,
 ``retrain_job_estimated_completion``). The job row is the job's only state, so
-polling reads the row and nothing else.
+polling reads the row, after ``retrain_jobs_reap`` has re-queued or failed the
+jobs of lost workers: a poll never shows a dead job as running.
 """
 
 import uuid
@@ -16,7 +17,12 @@ from strawberry.types import Info
 
 from forecasting import models
 from forecasting.graphql.types import ModelVersionType
-from forecasting.jobs import MAX_WINDOW_MONTHS, MIN_WINDOW_MONTHS, retrain_job_create
+from forecasting.jobs import (
+    MAX_WINDOW_MONTHS,
+    MIN_WINDOW_MONTHS,
+    retrain_job_create,
+    retrain_jobs_reap,
+)
 from forecasting.selectors import (
     retrain_job_estimated_completion,
     retrain_job_get,
@@ -178,6 +184,13 @@ class RetrainJobCreateInput:
         default=None,
         description="The studio whose data prompted the retrain; recorded only.",
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Any string of up to 100 printable ASCII characters (a UUID) "
+        "unique to this request: sending the request again with the same key "
+        "(after a timeout, say) returns the job the first one queued instead of "
+        "queuing another.",
+    )
 
 
 @strawberry.type(name="RetrainJobCreatePayload")
@@ -213,6 +226,7 @@ class Query:
             job_id = uuid.UUID(str(id))
         except ValueError:
             raise BadUserInput(field="id", reason="is not a job id (a UUID)") from None
+        retrain_jobs_reap()
         try:
             return retrain_job_get(job_id=job_id)
         except errors.NotFound:
@@ -234,6 +248,7 @@ class Query:
             raise BadUserInput(
                 field="limit", reason=f"must be between 1 and {MAX_PAGE_SIZE}"
             )
+        retrain_jobs_reap()
         return retrain_job_list(status=status)[:limit]
 
 
@@ -243,7 +258,9 @@ class Mutation:
         permission_classes=[IsStaff],
         description="Queue a retrain of the forward model (staff only) and return "
         "the job at once; poll it with retrainJob. A failed job leaves the active "
-        "model untouched.",
+        "model untouched. ALREADY_RUNNING while another retrain is queued or "
+        "running; a worker lost mid-run is noticed within a minute and its job "
+        "queued again (or failed after its last attempt).",
     )
     def retrain_model(
         self, info: Info, input: RetrainJobCreateInput
@@ -255,5 +272,6 @@ class Mutation:
             activate=input.activate,
             notify_on_completion=input.notify_on_completion,
             studio_id=input.studio_id,
+            idempotency_key=input.idempotency_key or "",
         )
         return RetrainJobCreatePayload.from_job(job)

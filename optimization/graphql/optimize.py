@@ -29,6 +29,7 @@ from optimization.optimize import OptimizeOutput
 from optimization.serving import levers_optimize_serve
 from studios.graphql.inputs import studio_from_input
 from studiosim.graphql_errors import BadUserInput
+from studiosim.graphql_scalars import Money
 
 __all__ = ["LeverOptimizationType", "OptimizeLeversInput", "Query"]
 
@@ -66,7 +67,7 @@ class CostBasisEnum(Enum):
 )
 class LeverCostInput:
     lever: LeverEnum
-    monthly_cost_per_unit: float
+    monthly_cost_per_unit: Money
 
 
 @strawberry.input(name="OptimizeLeversInput")
@@ -144,9 +145,9 @@ class OptimizedAlternativeType:
     held_lever: LeverEnum
     lead_lever: LeverEnum | None
     levers: LeversType
-    revenue: float
-    money_cost: float
-    net_revenue: float
+    revenue: Money
+    money_cost: Money
+    net_revenue: Money
     cost: float = strawberry.field(
         description="In the optimizer's relative units, as totalCost."
     )
@@ -161,15 +162,15 @@ class OptimizedAlternativeType:
 )
 class RelaxedOptimumType:
     factor: float
-    revenue: float
-    net_revenue: float
+    revenue: Money
+    net_revenue: Money
     levers: LeversType
 
 
 @strawberry.type(name="LeverMoneyCost")
 class LeverMoneyCostType:
     lever: LeverEnum
-    money_cost: float
+    money_cost: Money
 
 
 @strawberry.type(name="LeverOptimization")
@@ -187,19 +188,19 @@ class LeverOptimizationType:
         "were given."
     )
     cost_basis: CostBasisEnum
-    current_revenue: float = strawberry.field(
+    current_revenue: Money = strawberry.field(
         description="The figure maximised, under today's plan."
     )
-    projected_revenue: float = strawberry.field(
+    projected_revenue: Money = strawberry.field(
         description="The figure under the recommended plan."
     )
-    revenue_gain: float
-    money_cost: float = strawberry.field(
+    revenue_gain: Money
+    money_cost: Money = strawberry.field(
         description="The recommended plan's money cost over the same period (0 "
         "without costs)."
     )
-    net_revenue: float = strawberry.field(description="projectedRevenue - moneyCost.")
-    net_gain: float = strawberry.field(description="netRevenue - currentRevenue.")
+    net_revenue: Money = strawberry.field(description="projectedRevenue - moneyCost.")
+    net_gain: Money = strawberry.field(description="netRevenue - currentRevenue.")
     message: str
     binding_constraints: list[BindingConstraintType]
     unbounded_gains: list[UnboundedGainType]
@@ -209,7 +210,7 @@ class LeverOptimizationType:
         description="Every lever, changed or not."
     )
     money_cost_by_lever: list[LeverMoneyCostType]
-    monthly_revenue: list[float] = strawberry.field(
+    monthly_revenue: list[Money] = strawberry.field(
         description="Revenue of months 1..months under the recommended plan, "
         "re-checked with the full forward model."
     )

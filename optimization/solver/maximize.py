@@ -11,8 +11,9 @@ probes, all batched.
 A forward model that is monotone in a lever (revenue only rises with it) has no
 interior optimum in that lever: the maximum sits at the lever's limit, and the limit,
 not the model, decides the plan. :func:`optimize` says so for each such lever
-(:class:`UnboundedGain`) by probing revenue beyond the limit: until the forward model
-has a demand response to price, the average ticket is one of them.
+(:class:`UnboundedGain`) by probing revenue beyond the limit. The average ticket has
+a maximum in the forward model (a dearer ticket loses members), so it is listed only
+where that maximum lies beyond the limit.
 """
 
 from __future__ import annotations

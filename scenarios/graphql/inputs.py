@@ -39,6 +39,13 @@ class ScenarioSaveInput:
         description="At most 20, of at most 40 characters each; trimmed, "
         "lower-cased and de-duplicated, blank ones dropped.",
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Any string of up to 100 printable ASCII characters (a UUID) "
+        "unique to this save: sending it again with the same key (after a "
+        "timeout, say) returns the scenario the first one saved instead of "
+        "saving another.",
+    )
 
 
 def uuid_from_input(value: strawberry.ID, *, field: str, kind: str) -> uuid.UUID:

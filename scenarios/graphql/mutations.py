@@ -38,6 +38,7 @@ class Mutation:
                 name=input.scenario_name,
                 description=input.description,
                 tags=input.tags,
+                idempotency_key=input.idempotency_key or "",
             )
         return ScenarioSavePayload.from_scenario(scenario, info)
 

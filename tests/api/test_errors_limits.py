@@ -25,7 +25,7 @@ query StudioBaseline($studioId: ID!) {
 
 DEEPEST_QUERY = """
 query Deepest {
-  studios { results { monthlyMetrics { monthYear } } }
+  studios(pagination: {limit: 10}) { results { monthlyMetrics { monthYear } } }
   studioBaseline(studioId: "00000000-0000-0000-0000-000000000000") {
     historicalTrends { seasonalityPattern { month } }
   }

@@ -148,6 +148,58 @@ def test_staff_queue_a_retrain_and_get_the_job_at_once(
     assert active.status == ModelVersionStatus.ACTIVE  # nothing has run yet
 
 
+def test_a_second_retrain_while_one_is_queued_is_refused_as_already_running(
+    gql, ops, django_capture_on_commit_callbacks
+):
+    client = gql(ops)
+    with django_capture_on_commit_callbacks():
+        first = client.execute(RETRAIN_MODEL_MUTATION, {"input": {}})
+
+    second = client.execute(RETRAIN_MODEL_MUTATION, {"input": {}})
+
+    job_id = first["data"]["retrainModel"]["jobId"]
+    [error] = second["errors"]
+    assert error["extensions"]["code"] == "ALREADY_RUNNING"
+    assert job_id in error["message"]
+    assert RetrainJob.objects.count() == 1
+
+
+def test_a_retrain_retried_with_its_idempotency_key_returns_the_same_job(
+    gql, ops, django_capture_on_commit_callbacks
+):
+    client = gql(ops)
+    variables = {"input": {"activate": True, "idempotencyKey": "nightly-2024-06-01"}}
+    with django_capture_on_commit_callbacks():
+        first = client.execute(RETRAIN_MODEL_MUTATION, variables)
+
+    again = client.execute(RETRAIN_MODEL_MUTATION, variables)
+
+    assert "errors" not in again
+    assert (
+        again["data"]["retrainModel"]["jobId"] == first["data"]["retrainModel"]["jobId"]
+    )
+    assert RetrainJob.objects.count() == 1
+
+
+def test_polling_a_job_whose_worker_died_shows_it_queued_again(gql, ops, settings):
+    # given a running job silent for longer than the lease
+    job = RetrainJobFactory(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now() - dt.timedelta(minutes=5),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1),
+        attempts=1,
+    )
+
+    # when it is polled
+    body = gql(ops).execute(RETRAIN_JOB_QUERY, {"id": str(job.pk)})
+
+    # then it is not shown as running
+    polled = body["data"]["retrainJob"]
+    assert polled["status"] == "QUEUED"
+    assert "stopped responding" in polled["notes"]
+
+
 def test_a_queued_job_is_estimated_from_recent_runs_of_its_strategy(gql, ops):
     # given
     finished_job(minutes_ago=60, seconds=600)

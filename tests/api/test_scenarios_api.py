@@ -187,6 +187,40 @@ def test_an_owner_saves_a_prediction_and_gets_its_shareable_url(gql, owner):
     assert projection["totalRevenue"] == 141000.0
 
 
+def test_a_save_retried_with_its_idempotency_key_returns_the_same_scenario(gql, owner):
+    # given a save whose answer the client never received
+    log = forward_log(owner.studio, user=owner)
+    client = gql(owner)
+    variables = save_input(owner.studio, log, idempotencyKey="8f0e0c1a-retry")
+    first = client.execute(SCENARIO_SAVE_MUTATION, variables)
+
+    # when the client sends it again, twice
+    retries = [client.execute(SCENARIO_SAVE_MUTATION, variables) for _ in "ab"]
+
+    # then one scenario, and every answer names it
+    scenario = Scenario.objects.get()
+    for body in (first, *retries):
+        assert body["data"]["saveScenario"]["scenarioId"] == str(scenario.pk)
+
+
+def test_an_idempotency_key_reused_for_another_save_is_bad_input(gql, owner):
+    log = forward_log(owner.studio, user=owner)
+    client = gql(owner)
+    client.execute(
+        SCENARIO_SAVE_MUTATION, save_input(owner.studio, log, idempotencyKey="k")
+    )
+
+    body = client.execute(
+        SCENARIO_SAVE_MUTATION,
+        save_input(owner.studio, log, idempotencyKey="k", scenarioName="Other"),
+    )
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == "idempotencyKey"
+    assert Scenario.objects.count() == 1
+
+
 def test_the_shareable_url_uses_the_frontend_base_url_when_set(gql, owner, settings):
     # given
     settings.FRONTEND_BASE_URL = "https://app.example.com/"

@@ -39,7 +39,7 @@ query Studios(
 
 STUDIOS_WITH_RELATIONS_QUERY = """
 query StudiosWithRelations {
-  studios {
+  studios(pagination: {limit: 10}) {
     results {
       name
       monthlyMetrics(lastMonths: 3) { monthYear totalRevenue retentionRate }

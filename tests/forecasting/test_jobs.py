@@ -3,6 +3,7 @@
 import datetime as dt
 import importlib.util
 import threading
+import time
 from pathlib import Path
 
 import environ
@@ -20,9 +21,11 @@ from kombu.exceptions import OperationalError
 from forecasting import jobs
 from forecasting.jobs import (
     RETRAIN_TIME_LIMIT,
+    RetrainAlreadyRunning,
     retrain_job_create,
     retrain_job_fail,
     retrain_job_run,
+    retrain_jobs_reap,
 )
 from forecasting.models import (
     ModelVersion,
@@ -37,7 +40,7 @@ from forecasting.selectors import (
     retrain_job_get,
     retrain_job_list,
 )
-from forecasting.services import model_version_activate
+from forecasting.services import ActivationRefused, model_version_activate
 from forecasting.tasks import retrain_job_task
 from studiosim.celery import app as celery_app
 from studiosim.errors import InvalidInput, NotFound
@@ -259,6 +262,7 @@ def test_eager_job_goes_queued_running_succeeded_in_process(
                 "retrain_job": str(job.pk),
                 "strategy": RetrainStrategy.FULL,
             },
+            "on_version_created": fake_training.calls[0]["on_version_created"],
         }
     ]
 
@@ -287,10 +291,14 @@ def test_a_redelivered_task_for_a_finished_job_does_nothing(
 
 
 def test_a_redelivered_task_for_a_running_job_does_nothing(staff, fake_training):
+    """Its worker is alive: its heartbeat is recent, however long it has run."""
     job = retrain_job_create(user=staff, enqueue=False)
     started = timezone.now() - dt.timedelta(minutes=5)
     RetrainJob.objects.filter(pk=job.pk).update(
-        status=RetrainJobStatus.RUNNING, started_at=started, attempts=1
+        status=RetrainJobStatus.RUNNING,
+        started_at=started,
+        heartbeat_at=timezone.now(),
+        attempts=1,
     )
 
     result = retrain_job_run(job_id=job.pk)
@@ -303,20 +311,32 @@ def test_a_redelivered_task_for_a_running_job_does_nothing(staff, fake_training)
     )
 
 
-def test_a_job_running_past_the_hard_time_limit_lost_its_worker_and_runs_again(
-    staff, fake_training
+def test_a_redelivered_task_for_a_job_whose_worker_went_silent_runs_it_again(
+    staff, fake_training, settings
 ):
+    # given a run whose last heartbeat is older than the lease, with the version
+    # it was training left in 'training'
     job = retrain_job_create(user=staff, enqueue=False)
+    lost = ModelVersionFactory(status=ModelVersionStatus.TRAINING)
     RetrainJob.objects.filter(pk=job.pk).update(
         status=RetrainJobStatus.RUNNING,
-        started_at=timezone.now() - dt.timedelta(seconds=RETRAIN_TIME_LIMIT + 60),
+        started_at=timezone.now() - dt.timedelta(minutes=10),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 5),
         attempts=1,
+        training_version=lost,
     )
 
+    # when the message is delivered again
     result = retrain_job_run(job_id=job.pk)
 
+    # then it runs as attempt 2, and the lost run's version is failed
     assert len(fake_training.calls) == 1
     assert (result.status, result.attempts) == (RetrainJobStatus.SUCCEEDED, 2)
+    assert "stopped responding" in result.notes
+    lost.refresh_from_db()
+    assert lost.status == ModelVersionStatus.FAILED
+    assert "lost its worker" in lost.error_message
 
 
 def test_a_failure_is_recorded_and_leaves_the_active_model_alone(staff, artifact_dir):
@@ -420,64 +440,56 @@ def test_a_version_failing_its_checks_is_not_activated_and_the_job_says_why(
     assert previous.status == ModelVersionStatus.ACTIVE
 
 
-def test_of_two_overlapping_retrains_only_the_first_to_finish_activates(
-    staff, fake_training
-):
-    """Job A starts, job B starts and finishes (activating) while A trains: A is refused."""
+def test_a_version_activated_while_the_job_trains_is_not_replaced(staff, fake_training):
+    """Someone activates another version (train_model, the admin) during the run."""
     original = ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
-    job_a = retrain_job_create(user=staff, activate=True, enqueue=False)
-    job_b = retrain_job_create(user=staff, activate=True, enqueue=False)
+    job = retrain_job_create(user=staff, activate=True, enqueue=False)
+    meanwhile = ModelVersionFactory(status=ModelVersionStatus.READY)
 
-    def run_b_while_a_trains():
-        fake_training.during = None
-        retrain_job_run(job_id=job_b.pk)
+    def activate_another_while_training():
+        model_version_activate(version=meanwhile, force_reason="test")
 
-    fake_training.during = run_b_while_a_trains
-    job_a = retrain_job_run(job_id=job_a.pk)
-    job_b.refresh_from_db()
+    fake_training.during = activate_another_while_training
+    job = retrain_job_run(job_id=job.pk)
 
-    assert job_b.activated
-    assert job_a.status == RetrainJobStatus.SUCCEEDED
-    assert not job_a.activated
-    assert "active model changed while this job ran" in job_a.notes
-    assert job_b.model_version.version in job_a.notes
+    assert job.status == RetrainJobStatus.SUCCEEDED
+    assert not job.activated
+    assert "active model changed while this job ran" in job.notes
+    assert meanwhile.version in job.notes
     assert active_count() == 1
-    assert ModelVersion.objects.get(status=ModelVersionStatus.ACTIVE) == (
-        job_b.model_version
-    )
+    assert ModelVersion.objects.get(status=ModelVersionStatus.ACTIVE) == meanwhile
     original.refresh_from_db()
     assert original.status == ModelVersionStatus.ARCHIVED
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_retrains_activating_at_the_same_moment_cannot_both_activate(
+def test_a_job_and_another_activation_at_the_same_moment_cannot_both_activate(
     monkeypatch,
 ):
     """Real concurrency: two threads, two connections, one row lock."""
     if connection.vendor == "sqlite":
         pytest.skip(
             "SQLite serialises writers with one database lock and its in-memory "
-            "test database is not shareable between threads; the overlapping "
-            "test above covers the refusal on every backend"
+            "test database is not shareable between threads; the test above "
+            "covers the refusal on every backend"
         )
-    ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
+    active = ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
     user = StaffUserFactory()
-    job_ids = [
-        retrain_job_create(user=user, activate=True, enqueue=False).pk for _ in "ab"
-    ]
+    job_id = retrain_job_create(user=user, activate=True, enqueue=False).pk
+    other = ModelVersionFactory(status=ModelVersionStatus.READY)
     trained = threading.Barrier(2, timeout=30)
 
     def train_then_wait(**kwargs):
         version = ModelVersionFactory()
-        # Both jobs have trained (and seen the same active version) before
-        # either activates.
+        # The job has trained (and seen the same active version) before either
+        # activates.
         trained.wait()
         return version
 
     monkeypatch.setattr(jobs, "model_train", train_then_wait)
-    errors = []
+    errors, outcomes = [], {}
 
-    def run(job_id):
+    def run_job():
         try:
             retrain_job_run(job_id=job_id)
         except Exception as exc:  # pragma: no cover - reported below
@@ -485,21 +497,299 @@ def test_two_retrains_activating_at_the_same_moment_cannot_both_activate(
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(job_id,)) for job_id in job_ids]
+    def activate_other():
+        try:
+            trained.wait()
+            jobs._activate_unless_superseded(
+                version=other, expected_active_id=active.pk
+            )
+            outcomes["other"] = "activated"
+        except ActivationRefused:
+            outcomes["other"] = "refused"
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run_job),
+        threading.Thread(target=activate_other),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
 
     assert errors == []
-    finished = list(RetrainJob.objects.filter(pk__in=job_ids))
-    assert {job.status for job in finished} == {RetrainJobStatus.SUCCEEDED}
-    assert sorted(job.activated for job in finished) == [False, True]
-    refused = next(job for job in finished if not job.activated)
-    winner = next(job for job in finished if job.activated)
-    assert "the active model changed while this job ran" in refused.notes
-    assert f"(now: {winner.model_version.version})" in refused.notes
+    job = RetrainJob.objects.get(pk=job_id)
+    assert job.status == RetrainJobStatus.SUCCEEDED
+    assert sorted([job.activated, outcomes["other"] == "activated"]) == [False, True]
     assert active_count() == 1
+
+
+# --- one live job at a time; lost workers -------------------------------------------
+
+
+def test_a_second_retrain_is_refused_while_the_first_is_alive(staff, fake_training):
+    first = retrain_job_create(user=staff, enqueue=False)
+
+    with pytest.raises(RetrainAlreadyRunning, match=str(first.pk)):
+        retrain_job_create(user=staff, enqueue=False)
+
+    RetrainJob.objects.filter(pk=first.pk).update(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempts=1,
+    )
+    with pytest.raises(RetrainAlreadyRunning, match="already running"):
+        retrain_job_create(user=staff, enqueue=False)
+    assert RetrainJob.objects.count() == 1
+
+
+def test_a_retrain_is_accepted_once_the_first_has_finished(staff, fake_training):
+    first = retrain_job_create(user=staff, enqueue=False)
+    retrain_job_run(job_id=first.pk)
+
+    second = retrain_job_create(user=staff, enqueue=False)
+
+    assert second.pk != first.pk
+    assert second.status == RetrainJobStatus.QUEUED
+
+
+def test_a_job_whose_worker_died_does_not_block_a_new_retrain(
+    staff, fake_training, settings
+):
+    """Its last attempt is over: it is failed, its version too, and the new one
+    is accepted."""
+    settings.RETRAIN_MAX_ATTEMPTS = 1
+    dead = retrain_job_create(user=staff, enqueue=False)
+    lost = ModelVersionFactory(status=ModelVersionStatus.TRAINING)
+    RetrainJob.objects.filter(pk=dead.pk).update(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now() - dt.timedelta(minutes=5),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1),
+        attempts=1,
+        training_version=lost,
+    )
+
+    new = retrain_job_create(user=staff, enqueue=False)
+
+    dead.refresh_from_db()
+    lost.refresh_from_db()
+    assert new.status == RetrainJobStatus.QUEUED
+    assert dead.status == RetrainJobStatus.FAILED
+    assert "stopped responding" in dead.error_message
+    assert "giving up" in dead.error_message
+    assert lost.status == ModelVersionStatus.FAILED
+
+
+def test_a_request_beside_a_lost_run_requeues_it_and_is_refused(
+    staff, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The lost run has attempts left: it is queued again (and stays so), and
+    the new request is refused because of it."""
+    monkeypatch.setattr(retrain_job_task, "apply_async", lambda **kw: None)
+    lost = retrain_job_create(user=staff, enqueue=False)
+    RetrainJob.objects.filter(pk=lost.pk).update(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now() - dt.timedelta(minutes=2),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1),
+        attempts=1,
+    )
+
+    with pytest.raises(RetrainAlreadyRunning, match="already queued"):
+        retrain_job_create(user=staff, enqueue=False)
+
+    lost.refresh_from_db()
+    assert lost.status == RetrainJobStatus.QUEUED
+    assert RetrainJob.objects.count() == 1
+
+
+def test_the_reaper_requeues_a_lost_run_and_publishes_it(
+    staff, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    published = []
+    monkeypatch.setattr(
+        retrain_job_task, "apply_async", lambda **kw: published.append(kw)
+    )
+    job = retrain_job_create(user=staff, enqueue=False)
+    RetrainJob.objects.filter(pk=job.pk).update(
+        status=RetrainJobStatus.RUNNING,
+        started_at=timezone.now() - dt.timedelta(minutes=2),
+        heartbeat_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1),
+        attempts=1,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retrain_jobs_reap() == [job.pk]
+        assert retrain_jobs_reap() == []  # once
+
+    job.refresh_from_db()
+    assert job.status == RetrainJobStatus.QUEUED
+    assert job.started_at is None
+    assert published == [
+        {"kwargs": {"job_id": str(job.pk)}, "task_id": job.celery_task_id}
+    ]
+
+
+def test_a_job_never_picked_up_fails_after_the_queue_timeout(staff, settings):
+    job = retrain_job_create(user=staff, enqueue=False)
+    RetrainJob.objects.filter(pk=job.pk).update(
+        queued_at=timezone.now()
+        - dt.timedelta(seconds=settings.RETRAIN_QUEUE_TIMEOUT + 1)
+    )
+
+    assert retrain_jobs_reap() == [job.pk]
+
+    job.refresh_from_db()
+    assert job.status == RetrainJobStatus.FAILED
+    assert "No worker started the job" in job.error_message
+
+
+def test_a_run_declared_dead_that_wakes_up_records_nothing(
+    staff, fake_training, settings
+):
+    """The run's worker was only frozen: by the time training ends, the job was
+    re-queued; this run neither records its outcome nor activates."""
+    ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
+    job = retrain_job_create(user=staff, activate=True, enqueue=False)
+
+    def declared_dead_meanwhile():
+        RetrainJob.objects.filter(pk=job.pk).update(
+            heartbeat_at=timezone.now()
+            - dt.timedelta(seconds=settings.RETRAIN_LEASE_SECONDS + 1)
+        )
+        retrain_jobs_reap()
+
+    fake_training.during = declared_dead_meanwhile
+    result = retrain_job_run(job_id=job.pk)
+
+    assert result.status == RetrainJobStatus.QUEUED
+    assert not result.activated
+    assert active_count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_job_beats_from_its_own_thread(settings, monkeypatch):
+    if connection.vendor == "sqlite":
+        pytest.skip("the heartbeat writes from another thread and connection")
+    settings.RETRAIN_HEARTBEAT_SECONDS = 0.2
+    job_id = retrain_job_create(user=None, enqueue=False).pk
+    beats = []
+
+    def train_for_a_second(**kwargs):
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            beats.append(
+                RetrainJob.objects.values_list("heartbeat_at", flat=True).get(pk=job_id)
+            )
+            time.sleep(0.1)
+        return ModelVersionFactory()
+
+    monkeypatch.setattr(jobs, "model_train", train_for_a_second)
+
+    job = retrain_job_run(job_id=job_id)
+
+    assert job.status == RetrainJobStatus.SUCCEEDED
+    assert len(set(beats)) >= 3  # the first (the claim) and at least two beats
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retrain_requests_create_one_job():
+    """Real concurrency on PostgreSQL: eight requests at once, one job."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is not shared between threads")
+    user = StaffUserFactory()
+    start = threading.Barrier(8, timeout=30)
+    outcomes = []
+
+    def request():
+        try:
+            start.wait()
+            outcomes.append(retrain_job_create(user=user, enqueue=False).pk)
+        except RetrainAlreadyRunning:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcomes.count("refused") == 7
+    assert RetrainJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_with_one_idempotency_key_return_one_job():
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is not shared between threads")
+    user = StaffUserFactory()
+    start = threading.Barrier(8, timeout=30)
+    ids, errors = [], []
+
+    def request():
+        try:
+            start.wait()
+            ids.append(
+                retrain_job_create(
+                    user=user, idempotency_key="retry-me", enqueue=False
+                ).pk
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert RetrainJob.objects.count() == 1
+
+
+def test_an_idempotency_key_returns_the_same_job_even_once_finished(
+    staff, fake_training
+):
+    first = retrain_job_create(user=staff, idempotency_key="k-1", enqueue=False)
+    retrain_job_run(job_id=first.pk)
+
+    again = retrain_job_create(user=staff, idempotency_key="k-1", enqueue=False)
+
+    assert again.pk == first.pk
+    assert again.status == RetrainJobStatus.SUCCEEDED
+    assert len(fake_training.calls) == 1
+
+
+def test_an_idempotency_key_reused_for_other_options_is_refused(staff):
+    retrain_job_create(user=staff, idempotency_key="k-2", enqueue=False)
+
+    with pytest.raises(InvalidInput, match="different request") as refused:
+        retrain_job_create(
+            user=staff, idempotency_key="k-2", activate=True, enqueue=False
+        )
+    assert refused.value.field == "idempotency_key"
+
+
+def test_idempotency_keys_are_each_users_own(staff, fake_training):
+    first = retrain_job_create(user=staff, idempotency_key="k-3", enqueue=False)
+    retrain_job_run(job_id=first.pk)
+
+    other = retrain_job_create(
+        user=StaffUserFactory(), idempotency_key="k-3", enqueue=False
+    )
+
+    assert other.pk != first.pk
 
 
 # --- strategies -----------------------------------------------------------------------

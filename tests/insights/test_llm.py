@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.cache import cache
 
 from forecasting.services import forecast_predict
 from insights import llm
 from insights.llm import ADVICE_SCHEMA, LlmUnavailable, advice_parse, advice_request
-from insights.services import insights_generate
+from insights.services import LLM_COOLDOWN_KEY, insights_generate
 from scenarios.services import scenario_save
 
 VALID_ANSWER = {
@@ -40,6 +41,9 @@ class Stub:
     status: int = 200
     content: str = json.dumps(VALID_ANSWER)
     delay: float = 0.0
+    #: A whole response body to send instead of a chat completion.
+    raw: bytes | None = None
+    content_type: str = "application/json"
     requests: list[dict] = field(default_factory=list)
 
 
@@ -78,10 +82,12 @@ def stub(settings, monkeypatch):
                         }
                     ],
                 }
-            data = json.dumps(payload).encode()
+            data = (
+                current.raw if current.raw is not None else json.dumps(payload).encode()
+            )
             try:
                 self.send_response(current.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", current.content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -99,7 +105,8 @@ def stub(settings, monkeypatch):
     settings.OPENAI_API_KEY = "sk-test"
     settings.OPENAI_MODEL = "stub-model"
     settings.OPENAI_BASE_URL = current.url
-    monkeypatch.setattr(llm, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    settings.OPENAI_TIMEOUT = 1.0
+    settings.OPENAI_COOLDOWN = 0
     yield current
     server.shutdown()
     server.server_close()
@@ -140,16 +147,69 @@ def test_a_server_error_is_retried_once_then_given_up(stub):
     assert len(stub.requests) == 2
 
 
-def test_a_slow_server_times_out_within_the_bound(stub):
-    stub.delay = 2.5  # longer than the 1 s timeout
+def test_a_slow_server_is_given_up_on_within_the_budget(stub):
+    stub.delay = 2.5  # longer than the 1 s budget
 
     started = time.monotonic()
-    with pytest.raises(LlmUnavailable, match="timed out"):
+    with pytest.raises(LlmUnavailable, match="within the 1 s budget"):
         advice_request(context={})
 
-    # Two attempts of 1 s and the SDK's back-off between them.
-    assert time.monotonic() - started < 5
-    assert len(stub.requests) == 2
+    # The caller waits for the budget, not for the SDK's retry and back-off.
+    assert time.monotonic() - started < 1.5
+    assert len(stub.requests) == 1
+
+
+def test_a_hung_call_does_not_hold_later_callers(stub, settings):
+    """Calls abandoned at their budget keep a thread until the SDK's own
+    timeout: more of them than the pool has threads still answer in time."""
+    settings.OPENAI_TIMEOUT = 0.5
+    stub.delay = 2.5
+    calls = llm.MAX_CONCURRENT_CALLS + 2
+
+    started = time.monotonic()
+    for _ in range(calls):
+        with pytest.raises(LlmUnavailable, match="budget"):
+            advice_request(context={})
+
+    assert time.monotonic() - started < calls * 0.5 + 1.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess', "application/json"),
+        (b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+        (b"<html><body>Sign in</body></html>", "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b"", "application/json"),
+        (b"null", "application/json"),
+        (b'{"choices": null}', "application/json"),
+        (b'{"choices": [{"index": 0}]}', "application/json"),
+        (
+            b'{"choices": [{"index": 0, "message": {"role": "assistant", '
+            b'"content": 42}}]}',
+            "application/json",
+        ),
+        (b'{"choices": "none"}', "application/json"),
+    ],
+    ids=[
+        "truncated-json",
+        "html-page",
+        "html-as-json",
+        "json-array",
+        "empty-body",
+        "json-null",
+        "null-choices",
+        "choice-without-message",
+        "numeric-content",
+        "choices-a-string",
+    ],
+)
+def test_a_200_the_sdk_cannot_use_is_unusable(stub, raw, content_type):
+    stub.raw, stub.content_type = raw, content_type
+
+    with pytest.raises(LlmUnavailable):
+        advice_request(context={})
 
 
 @pytest.mark.parametrize(
@@ -230,8 +290,15 @@ def test_the_llm_adds_advice_and_changes_no_figure(stub, scenario, superuser):
 
 @pytest.mark.parametrize(
     "failure",
-    [{"status": 500}, {"content": "{not json"}, {"delay": 2.5}],
-    ids=["http-500", "invalid-json", "timeout"],
+    [
+        {"status": 500},
+        {"content": "{not json"},
+        {"delay": 2.5},
+        {"raw": b"<html>oops</html>", "content_type": "text/html"},
+        {"raw": b'{"choices": [{"index": 0, "mes'},
+        {"raw": b"[]"},
+    ],
+    ids=["http-500", "invalid-json", "timeout", "html", "truncated", "json-array"],
 )
 def test_a_failing_llm_falls_back_to_the_rules_and_says_so(
     stub, scenario, superuser, caplog, failure
@@ -249,6 +316,7 @@ def test_a_failing_llm_falls_back_to_the_rules_and_says_so(
     # A failure is not cached: the next request asks again.
     before = len(stub.requests)
     stub.status, stub.content, stub.delay = 200, json.dumps(VALID_ANSWER), 0.0
+    stub.raw, stub.content_type = None, "application/json"
     assert (
         insights_generate(user=superuser, scenario_id=scenario.pk).source
         == "stub-model"
@@ -265,3 +333,120 @@ def test_without_a_key_no_request_is_made(stub, scenario, superuser, settings, c
     assert insights.source == "rules"
     assert stub.requests == []
     assert "OPENAI_API_KEY is not set" in caplog.text
+
+
+def test_after_a_failure_the_llm_rests_for_the_cooldown(
+    stub, scenario, superuser, settings
+):
+    # given: the LLM failed once, with a cooldown configured
+    settings.OPENAI_COOLDOWN = 30
+    stub.status = 500
+    assert insights_generate(user=superuser, scenario_id=scenario.pk).source == "rules"
+    asked = len(stub.requests)
+
+    # when: it is healthy again but the cooldown has not passed
+    stub.status = 200
+    during = insights_generate(user=superuser, scenario_id=scenario.pk)
+
+    # then: the rules answer at once, without asking
+    assert during.source == "rules"
+    assert len(stub.requests) == asked
+
+    # and once the cooldown is over (its cache entry gone) the LLM is asked again
+    cache.delete(LLM_COOLDOWN_KEY)
+    assert (
+        insights_generate(user=superuser, scenario_id=scenario.pk).source
+        == "stub-model"
+    )
+
+
+# --- figures the LLM writes ---------------------------------------------------------
+
+FIGURE_CONTEXT = {
+    "scenario": {
+        "lever_changes": {"retention": {"from": "88.0%", "to": "92.5%"}},
+        "base_month": "2025-06-01",
+    },
+    "rule_based_plan": {
+        "next_best_actions": [
+            {"action": "Member check-ins", "expected_impact": 4210.37},
+        ],
+        "risk_factors": [{"name": "Summer dip", "probability": 0.62}],
+    },
+    "studio": {"max_class_size": 24, "square_footage": 3200},
+}
+
+
+def advice(*tips: str, tactic: str = "Members bring a friend.") -> llm.LlmAdvice:
+    return llm.LlmAdvice(
+        model="m",
+        tips=list(tips),
+        obstacles=[],
+        extra_tactics=[
+            llm.ExtraTactic(name="Friends", lever="upsell_rate", description=tactic)
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Check-ins are worth about $4,210 a month.",
+        "Check-ins are worth about $4.2k a month.",
+        "Retention moves from 88% to 92.5%.",
+        "A 62% chance of a summer dip.",
+        "Your 3,200 sq ft room fits it.",
+        "Call members within 2 weeks, twice a month, before 9 am.",
+        "Nothing here has a figure.",
+    ],
+)
+def test_figures_that_are_the_models_are_kept(text):
+    checked = llm.advice_checked(advice(text), context=FIGURE_CONTEXT)
+
+    assert checked.tips == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Check-ins bring $9,000 a month. Start on Monday.", "Start on Monday."),
+        (
+            "Retention will reach 97%. Ask instructors to help.",
+            "Ask instructors to help.",
+        ),
+        ("Expect 450 new members.", None),
+        ("Add a $15k class pack.", None),
+        ("Lift upsell by 12 points! Train the desk staff.", "Train the desk staff."),
+    ],
+)
+def test_sentences_with_figures_the_model_did_not_give_are_removed(text, kept, caplog):
+    with caplog.at_level(logging.WARNING, logger="insights.llm"):
+        checked = llm.advice_checked(advice(text), context=FIGURE_CONTEXT)
+
+    assert checked.tips == ([kept] if kept else [])
+    assert "removed a sentence" in caplog.text
+
+
+def test_a_tactic_whose_description_holds_a_wrong_figure_is_dropped():
+    checked = llm.advice_checked(
+        advice(tactic="Worth $12,345 a month."), context=FIGURE_CONTEXT
+    )
+
+    assert checked.extra_tactics == []
+
+
+def test_wrong_figures_from_the_llm_never_reach_the_insights(stub, scenario, superuser):
+    stub.content = json.dumps(
+        {
+            **VALID_ANSWER,
+            "tips": [
+                "This plan adds $987,654 a month. Call lapsed members first.",
+                "Retention will climb by 4,321.5%.",
+            ],
+        }
+    )
+
+    insights = insights_generate(user=superuser, scenario_id=scenario.pk)
+
+    assert insights.source == "stub-model"
+    assert insights.tips == ["Call lapsed members first."]

@@ -365,3 +365,91 @@ def test_an_inverse_prediction_the_model_no_longer_reproduces_is_refused(
 
     with pytest.raises(InvalidInput, match="changed since"):
         scenario_save(user=superuser, studio=studio, prediction_id=log.pk, name="Stale")
+
+
+# --- idempotent saves -----------------------------------------------------------------
+
+
+def test_a_save_repeated_with_its_idempotency_key_returns_the_first_scenario(owner):
+    log = forward_log(owner.studio, user=owner)
+
+    first = _save(owner, owner.studio, log, idempotency_key="save-1", tags=["a"])
+    again = _save(owner, owner.studio, log, idempotency_key="save-1", tags=["a"])
+
+    assert again.pk == first.pk
+    assert Scenario.objects.count() == 1
+
+
+def test_without_a_key_each_save_is_a_new_scenario(owner):
+    log = forward_log(owner.studio, user=owner)
+
+    _save(owner, owner.studio, log)
+    _save(owner, owner.studio, log)
+
+    assert Scenario.objects.count() == 2
+
+
+def test_a_key_reused_for_another_save_is_refused_and_writes_nothing(owner):
+    log = forward_log(owner.studio, user=owner)
+    _save(owner, owner.studio, log, idempotency_key="save-2")
+
+    with pytest.raises(InvalidInput, match="different request") as refused:
+        _save(owner, owner.studio, log, idempotency_key="save-2", name="Other name")
+
+    assert refused.value.field == "idempotency_key"
+    assert Scenario.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 101, "caf\u00e9", "tab\there"])
+def test_a_malformed_key_is_refused(owner, key):
+    log = forward_log(owner.studio, user=owner)
+
+    with pytest.raises(InvalidInput) as refused:
+        _save(owner, owner.studio, log, idempotency_key=key)
+
+    assert refused.value.field == "idempotency_key"
+    assert not Scenario.objects.exists()
+
+
+def test_keys_are_each_users_own(owner):
+    manager = _member(owner.studio, StudioRole.MANAGER, username="manager")
+    log = forward_log(owner.studio, user=owner)
+    mine = _save(owner, owner.studio, log, idempotency_key="shared-key")
+
+    theirs = _save(manager, owner.studio, log, idempotency_key="shared-key")
+
+    assert theirs.pk != mine.pk
+    assert theirs.created_by == manager
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_retries_save_one_scenario():
+    """Real concurrency: twenty threads, twenty connections, one key."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is not shared between threads")
+    import threading
+
+    studio = StudioFactory()
+    owner = _member(studio)
+    log = forward_log(studio, user=owner)
+    start = threading.Barrier(20, timeout=30)
+    ids, errors = [], []
+
+    def save():
+        try:
+            start.wait()
+            ids.append(_save(owner, studio, log, idempotency_key="retry").pk)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(ids) == 20 and len(set(ids)) == 1
+    assert Scenario.objects.filter(created_by=owner).count() == 1
