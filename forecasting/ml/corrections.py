@@ -285,7 +285,9 @@ class AnchorCorrection:
     roll-forward (``g = status_quo_member_growth - status_quo_growth``);
     ``anchor="seasonal"`` moves the base month's revenue by the studio's own
     average swing from the base month's calendar month to the target's in earlier
-    years (``g = seasonal_ratio_years - status_quo_growth``). Outside
+    years (``g = seasonal_ratio_years - status_quo_growth``);
+    ``anchor="seasonal_naive"`` is the target's month last year
+    (``g = seasonal_naive_gap``). Outside
     its horizons (``low``..``high``) it predicts 0. Nothing is fitted: the
     stacking decides how much of it each forecast takes, so persistence in the
     data (prices that move in steps, members on a random walk) is used where it
@@ -294,13 +296,13 @@ class AnchorCorrection:
 
     Parameters
     ----------
-    anchor : {"naive", "per_member", "seasonal"}
+    anchor : {"naive", "per_member", "seasonal", "seasonal_naive"}
     low, high : int
         The horizon band, inclusive.
     columns : dict of str to int
         Positions of ``horizon``, ``status_quo_growth``,
-        ``status_quo_member_growth`` and ``seasonal_ratio_years`` in the design
-        matrix.
+        ``status_quo_member_growth``, ``seasonal_ratio_years`` and
+        ``seasonal_naive_gap`` in the design matrix.
     """
 
     kind = "anchor"
@@ -308,7 +310,7 @@ class AnchorCorrection:
     def __init__(
         self, *, anchor: str, low: int, high: int, columns: dict[str, int]
     ) -> None:
-        if anchor not in ("naive", "per_member", "seasonal"):
+        if anchor not in ("naive", "per_member", "seasonal", "seasonal_naive"):
             raise ValueError(f"unknown anchor {anchor!r}")
         self.anchor = anchor
         self.low = low
@@ -320,7 +322,10 @@ class AnchorCorrection:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         horizon = X[:, self.columns["horizon"]]
-        g = -X[:, self.columns["status_quo_growth"]]
+        if self.anchor == "seasonal_naive":
+            g = X[:, self.columns["seasonal_naive_gap"]]
+        else:
+            g = -X[:, self.columns["status_quo_growth"]]
         if self.anchor == "per_member":
             g = g + X[:, self.columns["status_quo_member_growth"]]
         elif self.anchor == "seasonal":

@@ -121,7 +121,7 @@ _CALIBRATION_STUDIOS = 200
 # The anchors the stacking may lean on: (anchor, first horizon, last horizon).
 _ANCHORS = tuple(
     (anchor, low, high)
-    for anchor in ("naive", "per_member", "seasonal")
+    for anchor in ("naive", "per_member", "seasonal", "seasonal_naive")
     for low, high in ((1, 1), (2, 3), (4, 6), (7, 12))
 )
 # Studios with training pairs below which no correction is learned.
@@ -737,6 +737,7 @@ class ForwardModel:
                 "status_quo_growth",
                 "status_quo_member_growth",
                 "seasonal_ratio_years",
+                "seasonal_naive_gap",
             )
         }
         learners = []

@@ -35,6 +35,7 @@ PAIR_FEATURES: tuple[str, ...] = (
     *TARGET_FEATURES,
     "status_quo_growth",
     "status_quo_member_growth",
+    "seasonal_naive_gap",
 )
 
 _SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
@@ -96,15 +97,29 @@ def pair_feature_matrix(
     context = studio.context[base_index]
     revenue = np.exp(studio.log_revenue[base_index])
     members = studio.members[base_index]
+    # The target's month last year against the status quo (the seasonal naive
+    # forecast, as a correction); read from history up to t since h <= 12.
+    last_year = base_index + horizon - 12
+    seasonal_naive = np.full(len(base_index), np.nan)
+    known = last_year >= 0
+    seasonal_naive[known] = studio.log_revenue[last_year[known]]
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.log(status_quo_revenue / revenue)
         member_growth = np.log(status_quo_members / members)
+        naive_gap = seasonal_naive - np.log(status_quo_revenue)
     # A studio with no revenue or an empty status quo has no growth to speak of:
     # missing, which every learner handles, rather than an infinity.
     growth = np.where(np.isfinite(growth), growth, np.nan)
     member_growth = np.where(np.isfinite(member_growth), member_growth, np.nan)
+    naive_gap = np.where(np.isfinite(naive_gap), naive_gap, np.nan)
     return np.column_stack(
-        [context, target_features(base_index, horizon, studio), growth, member_growth]
+        [
+            context,
+            target_features(base_index, horizon, studio),
+            growth,
+            member_growth,
+            naive_gap,
+        ]
     )
 
 

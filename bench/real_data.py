@@ -1,0 +1,260 @@
+"""Real-data benchmark: a messy, minimal export through the operator's commands.
+
+Makes a chain's export with :mod:`studios.messy`, a process of its own that is
+deliberately unlike ``studios/generator`` (retention anywhere in 0.60-0.95, member
+counts that break the stock-flow identity, revenue with parts the formula does not
+know, optional columns absent for some studios and patchy for others, missing
+months, studios of 24-60 months, three studios that cannot be used), writes it as a
+minimal CSV and runs what an operator runs, each as its own process on a fresh
+SQLite database: ``migrate``, ``import_metrics``, ``train_model``. Then it loads
+the trained version and prints, on each studio's own test months (the last six, as
+``train_model`` evaluates):
+
+* plain and what-if MAPE per horizon beside naive and seasonal naive (and the
+  world's one-step expectation, an oracle no real export has);
+* 80% interval coverage, pooled and per horizon band (1-3, 4-6, 7-12);
+* the studios left out of training, with their reasons;
+* the targets of SPEC §10/§11: plain month-1 at most 0.7x naive, what-if at most
+  plain (every horizon), coverage 75-85%.
+
+``--source generated`` runs the same pipeline on a chain from ``generate_data``
+(its CSV, every column), to check the calibration on the generator's own chains.
+
+Run from the repository root::
+
+    .venv/bin/python bench/real_data.py                       # 40 messy studios
+    .venv/bin/python bench/real_data.py --studios 12 --seed 1
+    .venv/bin/python bench/real_data.py --source generated --studios 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BANDS = ((1, 3), (4, 6), (7, 12))
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[str, float]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout, done.stderr, sep="\n")
+        raise SystemExit(f"manage.py {args[0]} failed")
+    return done.stdout, seconds
+
+
+def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.DataFrame]:
+    path = workdir / "export.csv"
+    if args.source == "messy":
+        from studios.messy import messy_export
+
+        export = messy_export(args.studios, seed=args.seed)
+        export.to_csv(str(path))
+        print(
+            f"Export: {args.studios} messy studios, {len(export.frame)} rows, "
+            f"{export.frame.shape[1]} columns ({export.frame.notna().mean().mean():.0%} "
+            "of cells filled); made unusable on purpose: "
+            + ", ".join(f"{name} ({how})" for name, how in export.unusable.items())
+        )
+        return path, export.truth
+    from studios.generator import generate
+    from studios.importing import generated_metrics_csv_frame
+
+    data = generate(n_studios=args.studios, months=60, seed=args.seed)
+    frame = generated_metrics_csv_frame(data)
+    truth = frame[["studio_name", "month_year", "expected_total_revenue"]]
+    frame.loc[:, [c for c in frame.columns if not c.startswith("expected_")]].to_csv(
+        path, index=False
+    )
+    print(f"Export: {args.studios} generated studios, {len(frame)} rows, every column")
+    return path, truth
+
+
+def _evaluate(truth: pd.DataFrame) -> tuple[pd.DataFrame, object]:
+    from forecasting.ml.evaluation import evaluate
+    from forecasting.ml.screening import screen_training_frame
+    from forecasting.models import ModelVersion
+    from forecasting.registry import model_load
+    from forecasting.selectors import history_frame
+    from studios.models import Studio
+
+    version = ModelVersion.objects.latest()
+    model = model_load(version)
+    frame = history_frame()
+    names = {str(pk): name for pk, name in Studio.objects.values_list("pk", "name")}
+    frame["studio_name"] = frame["unique_id"].map(names)
+    truth = truth.assign(ds=pd.to_datetime(truth["month_year"]))
+    frame = frame.merge(
+        truth[["studio_name", "ds", "expected_total_revenue"]],
+        on=["studio_name", "ds"],
+        how="left",
+    ).drop(columns=["studio_name"])
+    frame = screen_training_frame(frame, min_months=model.min_training_months).frame
+    tables = [
+        evaluate(model, frame, split="test", mode=mode, horizons=range(1, 13))
+        for mode in ("plain", "what_if")
+    ]
+    return pd.concat(tables, ignore_index=True), version
+
+
+def _pooled(rows: pd.DataFrame) -> float:
+    return float((rows["coverage"] * rows["n"]).sum() / rows["n"].sum())
+
+
+def _report(table: pd.DataFrame, version) -> list[tuple[str, bool, str]]:
+    wide = table.pivot_table(
+        index=["mode", "horizon"], columns="method", values="mape"
+    ).sort_index()
+    print("\nTest-split MAPE per horizon (each studio's last 6 months):")
+    print(
+        f"{'h':>3} {'plain':>8} {'what-if':>8} {'naive':>8} {'seas.naive':>11} "
+        f"{'oracle':>8} {'plain/naive':>12} {'cover plain':>12} {'cover what-if':>14}"
+    )
+    model = table[table["method"] == "model"].set_index(["mode", "horizon"])
+    for h in range(1, 13):
+        plain, what_if = wide.loc[("plain", h)], wide.loc[("what_if", h)]
+        print(
+            f"{h:>3} {100 * plain['model']:7.2f}% {100 * what_if['model']:7.2f}% "
+            f"{100 * plain['naive']:7.2f}% {100 * plain.get('seasonal_naive', np.nan):10.2f}% "
+            f"{100 * plain.get('oracle', np.nan):7.2f}% {plain['model'] / plain['naive']:11.2f}x "
+            f"{100 * model.loc[('plain', h), 'coverage']:11.1f}% "
+            f"{100 * model.loc[('what_if', h), 'coverage']:13.1f}%"
+        )
+    checks = []
+    h1 = wide.loc[("plain", 1)]
+    checks.append(
+        (
+            "plain month-1 MAPE <= 0.7x naive",
+            h1["model"] <= 0.7 * h1["naive"],
+            f"{100 * h1['model']:.2f}% vs naive {100 * h1['naive']:.2f}% "
+            f"= {h1['model'] / h1['naive']:.2f}x",
+        )
+    )
+    worse = [
+        h
+        for h in range(1, 13)
+        if wide.loc[("what_if", h), "model"] > wide.loc[("plain", h), "model"]
+    ]
+    checks.append(
+        (
+            "what-if MAPE <= plain at every horizon",
+            not worse,
+            f"month 1: {100 * wide.loc[('what_if', 1), 'model']:.2f}% vs plain "
+            f"{100 * h1['model']:.2f}%" + (f"; worse at h{worse}" if worse else ""),
+        )
+    )
+    for mode in ("plain", "what_if"):
+        losing = [
+            h
+            for h in range(1, 13)
+            if wide.loc[(mode, h), "model"]
+            >= min(
+                wide.loc[(mode, h), "naive"],
+                wide.loc[(mode, h)].get("seasonal_naive", np.inf),
+            )
+        ]
+        checks.append(
+            (
+                f"{mode}: beats naive and seasonal naive at every horizon",
+                not losing,
+                "every horizon" if not losing else f"loses at h{losing}",
+            )
+        )
+        rows = model.loc[mode].reset_index()
+        bands = [
+            _pooled(rows[(rows["horizon"] >= a) & (rows["horizon"] <= b)])
+            for a, b in BANDS
+        ]
+        pooled = _pooled(rows)
+        checks.append(
+            (
+                f"{mode}: 80% intervals cover 75-85% (pooled and per band)",
+                all(0.75 <= c <= 0.85 for c in (pooled, *bands)),
+                f"pooled {100 * pooled:.1f}%, bands 1-3/4-6/7-12 "
+                + "/".join(f"{100 * c:.1f}%" for c in bands),
+            )
+        )
+    print(f"\nStudios left out of training ({len(version.excluded_studios)}):")
+    for item in version.excluded_studios:
+        print(f"  {item['studio']}: {'; '.join(item['reasons'])}")
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studios", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source", choices=("messy", "generated"), default="messy")
+    parser.add_argument(
+        "--correction",
+        default="ensemble",
+        help="train_model --correction (ensemble, ensemble_mlp, lightgbm, ...)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="Keep the export, database and model here."
+    )
+    args = parser.parse_args(argv)
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="studiosim-real-data-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3",
+        "MODEL_ARTIFACT_DIR": str(workdir / "models"),
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "studiosim.settings",
+    }
+    # The embedded default: no Redis, no broker (jobs in-process).
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    os.environ.clear()
+    os.environ.update(env)  # this process reads the same database afterwards
+    import django
+
+    django.setup()
+
+    path, truth = _write_export(args, workdir)
+    _run(env, "migrate", "--no-input")
+    out, seconds = _run(env, "import_metrics", str(path))
+    print(f"import_metrics: {seconds:.1f}s; {out.strip().splitlines()[-1]}")
+    out, seconds = _run(
+        env,
+        "train_model",
+        "--seed",
+        str(args.seed),
+        *(["--correction", args.correction] if args.correction != "ensemble" else []),
+    )
+    print(f"train_model: {seconds:.1f}s")
+    for line in out.splitlines():
+        if "check " in line or "Not activated" in line or "activated" in line:
+            print("  " + line.strip())
+    table, version = _evaluate(truth)
+    checks = _report(table, version)
+    print("\nTargets:")
+    for name, met, measured in checks:
+        print(f"  [{'met ' if met else 'MISS'}] {name}: {measured}")
+    print(f"\nWork directory: {workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
