@@ -11,7 +11,8 @@ the trained version and prints, on each studio's own test months (the last six, 
 ``train_model`` evaluates):
 
 * plain and what-if MAPE per horizon beside naive and seasonal naive (and the
-  world's one-step expectation, an oracle no real export has);
+  world's one-step expectation, an oracle no real export has), and the member
+  count's MAPE beside "members stay as they are";
 * 80% interval coverage, pooled and per horizon band (1-3, 4-6, 7-12);
 * the studios left out of training, with their reasons;
 * the targets of SPEC §10/§11: plain month-1 at most 0.7x naive, what-if at most
@@ -128,8 +129,12 @@ def _report(table: pd.DataFrame, version) -> list[tuple[str, bool, str]]:
     print(
         f"{'h':>3} {'plain':>8} {'what-if':>8} {'naive':>8} {'seas.naive':>11} "
         f"{'oracle':>8} {'plain/naive':>12} {'cover plain':>12} {'cover what-if':>14}"
+        f" {'members':>8} {'m.naive':>8}"
     )
     model = table[table["method"] == "model"].set_index(["mode", "horizon"])
+    naive_members = table[
+        (table["method"] == "naive") & (table["mode"] == "plain")
+    ].set_index("horizon")["members_mape"]
     for h in range(1, 13):
         plain, what_if = wide.loc[("plain", h)], wide.loc[("what_if", h)]
         print(
@@ -138,6 +143,8 @@ def _report(table: pd.DataFrame, version) -> list[tuple[str, bool, str]]:
             f"{100 * plain.get('oracle', np.nan):7.2f}% {plain['model'] / plain['naive']:11.2f}x "
             f"{100 * model.loc[('plain', h), 'coverage']:11.1f}% "
             f"{100 * model.loc[('what_if', h), 'coverage']:13.1f}%"
+            f" {100 * model.loc[('plain', h), 'members_mape']:7.2f}%"
+            f" {100 * naive_members.loc[h]:7.2f}%"
         )
     checks = []
     h1 = wide.loc[("plain", 1)]

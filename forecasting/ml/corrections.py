@@ -276,6 +276,9 @@ class RidgeCorrection:
         return learner
 
 
+_ANCHOR_KINDS = ("naive", "per_member", "seasonal", "seasonal_naive", "members_naive")
+
+
 class AnchorCorrection:
     """A fixed correction that carries the base month forward, for one horizon band.
 
@@ -287,7 +290,9 @@ class AnchorCorrection:
     average swing from the base month's calendar month to the target's in earlier
     years (``g = seasonal_ratio_years - status_quo_growth``);
     ``anchor="seasonal_naive"`` is the target's month last year
-    (``g = seasonal_naive_gap``). Outside
+    (``g = seasonal_naive_gap``); ``anchor="members_naive"``, for the member
+    count's correction, keeps the base month's members
+    (``g = -status_quo_member_growth``). Outside
     its horizons (``low``..``high``) it predicts 0. Nothing is fitted: the
     stacking decides how much of it each forecast takes, so persistence in the
     data (prices that move in steps, members on a random walk) is used where it
@@ -296,7 +301,7 @@ class AnchorCorrection:
 
     Parameters
     ----------
-    anchor : {"naive", "per_member", "seasonal", "seasonal_naive"}
+    anchor : {"naive", "per_member", "seasonal", "seasonal_naive", "members_naive"}
     low, high : int
         The horizon band, inclusive.
     columns : dict of str to int
@@ -310,7 +315,7 @@ class AnchorCorrection:
     def __init__(
         self, *, anchor: str, low: int, high: int, columns: dict[str, int]
     ) -> None:
-        if anchor not in ("naive", "per_member", "seasonal", "seasonal_naive"):
+        if anchor not in _ANCHOR_KINDS:
             raise ValueError(f"unknown anchor {anchor!r}")
         self.anchor = anchor
         self.low = low
@@ -324,6 +329,8 @@ class AnchorCorrection:
         horizon = X[:, self.columns["horizon"]]
         if self.anchor == "seasonal_naive":
             g = X[:, self.columns["seasonal_naive_gap"]]
+        elif self.anchor == "members_naive":
+            g = -X[:, self.columns["status_quo_member_growth"]]
         else:
             g = -X[:, self.columns["status_quo_growth"]]
         if self.anchor == "per_member":

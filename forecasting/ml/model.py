@@ -119,10 +119,11 @@ _LEVER_CEILING = np.array(
 # ForwardModel._calibration_residuals); whole folds are scored until it is reached.
 _CALIBRATION_STUDIOS = 200
 # The anchors the stacking may lean on: (anchor, first horizon, last horizon).
+_ANCHOR_BANDS = ((1, 1), (2, 3), (4, 6), (7, 12))
 _ANCHORS = tuple(
     (anchor, low, high)
     for anchor in ("naive", "per_member", "seasonal", "seasonal_naive")
-    for low, high in ((1, 1), (2, 3), (4, 6), (7, 12))
+    for low, high in _ANCHOR_BANDS
 )
 # Studios with training pairs below which no correction is learned.
 _MIN_CORRECTION_STUDIOS = 5
@@ -512,9 +513,28 @@ class ForwardModel:
             )
 
         if self.correct_members:
-            members_model = self._lightgbm()
-            self.members_correction_ = members_model.fit(
-                train.X, np.log(train.actual_members / train.status_quo_members)
+            # The member count's correction: a booster beside "keep today's
+            # members" per horizon band, stacked on the validation pairs (the
+            # booster never saw them). On member lists the roll-forward describes
+            # badly (freezes, transfers, floors) the stacking leans on persistence.
+            members_learners = [
+                self._lightgbm().fit(
+                    train.X, np.log(train.actual_members / train.status_quo_members)
+                ),
+                *(
+                    AnchorCorrection(
+                        anchor="members_naive",
+                        low=low,
+                        high=high,
+                        columns=self._anchor_columns(),
+                    )
+                    for low, high in _ANCHOR_BANDS
+                ),
+            ]
+            self.members_correction_ = WeightedEnsemble.from_validation(
+                members_learners,
+                val.X,
+                np.log(val.actual_members / val.status_quo_members),
             )
         else:
             self.members_correction_ = None
@@ -730,16 +750,7 @@ class ForwardModel:
             "ridge": RidgeCorrection,
             "mlp": self._mlp,
         }
-        columns = {
-            name: PAIR_FEATURES.index(name)
-            for name in (
-                "horizon",
-                "status_quo_growth",
-                "status_quo_member_growth",
-                "seasonal_ratio_years",
-                "seasonal_naive_gap",
-            )
-        }
+        columns = self._anchor_columns()
         learners = []
         for kind in self._learner_kinds():
             if kind.startswith("anchor:"):
@@ -752,6 +763,20 @@ class ForwardModel:
             else:
                 learners.append(make[kind]().fit(X, y))
         return learners
+
+    @staticmethod
+    def _anchor_columns() -> dict[str, int]:
+        """Positions in the design matrix of what the anchors read."""
+        return {
+            name: PAIR_FEATURES.index(name)
+            for name in (
+                "horizon",
+                "status_quo_growth",
+                "status_quo_member_growth",
+                "seasonal_ratio_years",
+                "seasonal_naive_gap",
+            )
+        }
 
     def _predict_g(self, X: np.ndarray, learner: Any = _FINAL) -> np.ndarray:
         """A correction's log factor, bounded; the final relative one by default."""

@@ -125,10 +125,18 @@ def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
     assert model.training_summary_["studios"] == patchy["unique_id"].nunique()
 
 
-def test_what_if_is_no_worse_than_plain_on_data_that_breaks_the_identity():
-    """More information (the levers the studio then ran) never makes it worse."""
+@pytest.fixture(scope="module")
+def identity_breaking() -> tuple[pd.DataFrame, ForwardModel]:
+    """24 messy studios whose member counts do not follow new - churned."""
     frame = messy_frame(24, seed=5)
-    model = ForwardModel(random_state=0).fit(frame)
+    return frame, ForwardModel(random_state=0).fit(frame)
+
+
+def test_what_if_is_no_worse_than_plain_on_data_that_breaks_the_identity(
+    identity_breaking,
+):
+    """More information (the levers the studio then ran) never makes it worse."""
+    frame, model = identity_breaking
     plain = evaluate(model, frame, split="test", mode="plain", horizons=(1, 3, 6))
     what_if = evaluate(model, frame, split="test", mode="what_if", horizons=(1, 3, 6))
     plain = plain[plain["method"] == "model"].set_index("horizon")["mape"]
@@ -137,6 +145,27 @@ def test_what_if_is_no_worse_than_plain_on_data_that_breaks_the_identity():
     # the data does break the identity: the studios carry a member-flow residual
     flows = [abs(s.flow) for s in model.states_for_frame(frame).values()]
     assert np.mean(flows) > 0.005
+
+
+def test_member_counts_off_the_identity_are_forecast_no_worse_than_persistence(
+    identity_breaking,
+):
+    """The member correction leans on "members stay" where the flows mislead."""
+    frame, model = identity_breaking
+    table = evaluate(model, frame, split="test", mode="plain", horizons=(1, 3, 6))
+    members = table.pivot_table(
+        index="horizon", columns="method", values="members_mape"
+    )
+    assert (members["model"] <= 1.1 * members["naive"]).all(), members
+    assert (members.loc[[3, 6], "model"] < members.loc[[3, 6], "naive"]).all(), members
+    # and the stacking gave persistence weight: an anchor learner is in use
+    ensemble = model.members_correction_
+    anchors = [
+        w
+        for learner, w in zip(ensemble.learners, ensemble.weights, strict=True)
+        if learner.kind == "anchor"
+    ]
+    assert len(anchors) == 4 and max(anchors) > 0.1, ensemble.weights
 
 
 def test_stacking_gives_weight_only_to_learners_that_lower_the_error():
