@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -26,6 +27,7 @@ from forecasting.ml.checks import (
 )
 from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForwardModel, StudioState
+from forecasting.ml.sampling import stratified_studio_sample
 from forecasting.models import (
     ModelVersion,
     ModelVersionStatus,
@@ -135,6 +137,7 @@ def model_train(
     force_reason: str = "",
     include_latest_months: int | None = None,
     params: dict | None = None,
+    max_studios: int | None = None,
     progress: Callable[[str], None] | None = None,
     tracking_tags: dict[str, str] | None = None,
     on_version_created: Callable[[ModelVersion], None] | None = None,
@@ -149,7 +152,12 @@ def model_train(
     failing checks refuse activation unless ``force_reason`` is given.
 
     ``include_latest_months`` limits training to each studio's latest N months
-    (the split labels are recomputed on that window).
+    (the split labels are recomputed on that window). A chain of more than
+    ``max_studios`` studios (default ``TRAIN_MAX_STUDIOS``; none when unset)
+    trains on a sample of that many, stratified by type, size and age
+    (:func:`forecasting.ml.sampling.stratified_studio_sample`), and is evaluated
+    on it; every studio is still forecast. The learners use ``TRAIN_N_JOBS``
+    threads unless ``params`` says otherwise.
 
     With MLFLOW_TRACKING_URI set, the outcome (ready, active or failed) is also
     logged as an MLflow run tagged with ``tracking_tags``; see
@@ -185,7 +193,17 @@ def model_train(
             frame = latest_window(frame, months=include_latest_months)
         studios = frame["unique_id"].nunique()
         say(f"  {len(frame)} studio-months of {studios} studios")
-        model = ForwardModel(**(params or {}))
+        params = {"n_jobs": settings.TRAIN_N_JOBS, **(params or {})}
+        cap = max_studios if max_studios is not None else settings.TRAIN_MAX_STUDIOS
+        if cap and studios > cap:
+            frame = stratified_studio_sample(
+                frame, cap, seed=params.get("random_state", 0)
+            )
+            say(
+                f"  training on a sample of {cap} of the {studios} studios, stratified "
+                "by type, size and age (TRAIN_MAX_STUDIOS); every studio is forecast"
+            )
+        model = ForwardModel(**params)
         started = time.perf_counter()
         say("Fitting the global model...")
         model.fit(frame.drop(columns=truth_columns(frame)))

@@ -17,6 +17,14 @@ def _no_ssl_redirect(settings):
 
 
 @pytest.fixture(autouse=True)
+def _one_training_thread(settings):
+    # Models trained by the suite use one thread (the default is every core):
+    # the tolerances of the ML tests were set on single-threaded fits, and the
+    # suite should not fight itself for the cores.
+    settings.TRAIN_N_JOBS = 1
+
+
+@pytest.fixture(autouse=True)
 def _fresh_local_cache():
     # Each process's in-memory copies of cached answers (on when REDIS_URL is
     # set, as in CI) must not carry one test's answers into the next.

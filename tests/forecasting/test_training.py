@@ -94,3 +94,43 @@ def test_evaluate_model_prints_the_table_and_checks(
 def test_evaluate_model_without_active_version_says_what_to_do(artifact_dir):
     with pytest.raises(CommandError, match="run train_model"):
         call_command("evaluate_model")
+
+
+def test_a_chain_over_the_cap_trains_on_a_stratified_sample_and_forecasts_all(
+    artifact_dir, loaded_studios, capsys
+):
+    cap = len(loaded_studios) - 4
+
+    call_command("train_model", "--max-studios", str(cap), force_reason="small data")
+
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersionStatus.ACTIVE
+    assert version.training_studio_count == cap
+    assert f"training on a sample of {cap} of the {len(loaded_studios)}" in (
+        capsys.readouterr().out
+    )
+    # every studio is forecast, the ones left out of the sample included
+    for studio in loaded_studios:
+        out = forecast_predict(studio=studio, base_month="2026-04", months=3)
+        assert len(out.predictions) == 3
+        assert all(month.revenue > 0 for month in out.predictions)
+
+
+def test_threads_come_from_the_setting_or_the_command(
+    artifact_dir, loaded_studios, settings
+):
+    settings.TRAIN_N_JOBS = 1
+    assert model_train().params["n_jobs"] == 1
+
+    call_command("train_model", "--n-jobs", "2")
+
+    assert ModelVersion.objects.latest("created_at").params["n_jobs"] == 2
+
+
+@pytest.mark.parametrize("option", ["--n-jobs", "--max-studios"])
+def test_a_thread_count_or_cap_below_one_is_refused_before_anything_is_written(
+    artifact_dir, loaded_studios, option
+):
+    with pytest.raises(CommandError, match="must be at least 1"):
+        call_command("train_model", option, "0")
+    assert not ModelVersion.objects.exists()

@@ -30,6 +30,18 @@ class Command(BaseCommand):
             "--seed", type=int, default=0, help="Random seed (default 0)."
         )
         parser.add_argument(
+            "--n-jobs",
+            type=int,
+            help="Threads of the learners (default TRAIN_N_JOBS: every core the "
+            "process may use).",
+        )
+        parser.add_argument(
+            "--max-studios",
+            type=int,
+            help="Train on a sample of at most N studios, stratified by type, size "
+            "and age (default TRAIN_MAX_STUDIOS; every studio is still forecast).",
+        )
+        parser.add_argument(
             "--correction",
             choices=CORRECTIONS,
             default="ensemble",
@@ -37,15 +49,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        for name in ("n_jobs", "max_studios"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+        params = {"random_state": options["seed"], "correction": options["correction"]}
+        if options["n_jobs"] is not None:
+            params["n_jobs"] = options["n_jobs"]
         try:
             version = model_train(
                 activate=options["activate"] or bool(options["force_reason"]),
                 force_reason=options["force_reason"],
                 include_latest_months=options["include_latest_months"],
-                params={
-                    "random_state": options["seed"],
-                    "correction": options["correction"],
-                },
+                params=params,
+                max_studios=options["max_studios"],
                 progress=self.stdout.write,
                 tracking_tags={"trigger": "train_model"},
             )
