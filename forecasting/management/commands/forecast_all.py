@@ -139,3 +139,14 @@ class Command(BaseCommand):
                 f"{run.failed_chunk_count} failed chunks{rate}."
             )
         )
+        busy = sum(
+            (chunk.finished_at - chunk.started_at).total_seconds()
+            for chunk in run.chunks.filter(status=BatchForecastStatus.SUCCEEDED).only(
+                "started_at", "finished_at"
+            )
+        )
+        if busy > 0:
+            self.stdout.write(
+                f"Chunks: {run.forecast_count / busy:,.0f} studios per second of "
+                "chunk time (one process's throughput)."
+            )
