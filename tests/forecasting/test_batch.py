@@ -273,3 +273,49 @@ def test_command_in_process_and_bad_options(active_version, loaded_studios):
             "00000000-0000-0000-0000-000000000000",
             stdout=StringIO(),
         )
+
+
+def test_the_admin_retries_failed_chunks_and_filters_runs(
+    client, superuser, active_version, loaded_studios, monkeypatch, committed
+):
+    """The admin lists runs by status and its action retries the failed chunks."""
+    from django.urls import reverse
+
+    real = batch._chunk_forecasts
+    broken = {0}
+
+    def flaky(chunk):
+        if chunk.index in broken:
+            broken.clear()
+            raise RuntimeError("boom")
+        return real(chunk)
+
+    monkeypatch.setattr(batch, "_chunk_forecasts", flaky)
+    failed = batch.batch_forecast_create(chunk_size=8, enqueue=False)
+    batch.batch_forecast_run_here(run_id=failed.pk)
+    client.force_login(superuser)
+    url = reverse("admin:forecasting_batchforecast_changelist")
+
+    listed = client.get(url, {"status__exact": "failed"})
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == 1
+    page = client.get(
+        reverse("admin:forecasting_batchforecast_change", args=[failed.pk])
+    )
+    assert "RuntimeError: boom" in page.content.decode()
+
+    response = committed(
+        client.post,
+        url,
+        {"action": "retry_failed_chunks", "_selected_action": [str(failed.pk)]},
+    )
+
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert failed.status == BatchForecastStatus.SUCCEEDED
+    assert failed.forecast_count == len(loaded_studios)
+    chunks = client.get(
+        reverse("admin:forecasting_batchforecastchunk_changelist"),
+        {"attempts": "2"},
+    )
+    assert chunks.context["cl"].result_count == 1
