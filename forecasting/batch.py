@@ -233,6 +233,9 @@ def batch_forecast_run_here(*, run_id: UUID | str) -> BatchForecast:
     """Run a run's queued chunks one after the other in this process, then
     finalise it (``forecast_all --in-process``, benchmarks)."""
     run = batch_forecast_get(run_id=run_id)
+    # Loaded before the first chunk claims its rows, so the run's time is the
+    # forecasting's (a worker process loads it in its first chunk instead).
+    _model_for(run.model_version)
     for chunk_id in run.chunks.filter(status=BatchForecastStatus.QUEUED).values_list(
         "pk", flat=True
     ):
