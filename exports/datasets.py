@@ -23,9 +23,11 @@ from django.db.models import QuerySet
 
 from forecasting.ml.frame import LEVERS
 from forecasting.models import PredictionLog
+from forecasting.selectors import serving_version, studio_forecasts_latest
 from scenarios.models import Scenario
 from studios.models import MONEY_FIELDS, MonthlyMetric, Studio
 from studios.selectors import User, restrict_to_user
+from studiosim.errors import NoActiveModel
 
 __all__ = [
     "CHUNK_ROWS",
@@ -467,6 +469,85 @@ register(
         "actual revenue once it is known: the long format BI tools chart.",
         columns=_FORECAST_COLUMNS,
         rows=_forecast_rows,
+    )
+)
+
+
+_BATCH_FORECAST_COLUMNS = (
+    Column("studio_id", "string", "The studio's id."),
+    Column("studio_name", "string", "The studio's name."),
+    Column("model_version", "string", "The model version that forecast it."),
+    Column("run_id", "string", "The batch forecast run (forecast_all) it comes from."),
+    Column("base_month", "date", "The studio's latest month of data when forecast."),
+    Column("created_at", "timestamp", "When the run stored it (UTC)."),
+    Column("month_number", "int", "1 for the month after the base month, and so on."),
+    Column("month", "date", "First day of the predicted month."),
+    Column("predicted_revenue", "float", "Predicted revenue of the month."),
+    Column("revenue_lower", "float", "Lower end of the month's 80% interval."),
+    Column("revenue_upper", "float", "Upper end of the month's 80% interval."),
+    Column("predicted_members", "float", "Predicted members at the month's end."),
+    Column(
+        "confidence_score",
+        "float",
+        "Probability the month's revenue lands within 10% of the prediction.",
+    ),
+)
+
+
+def _batch_forecast_rows(
+    *, user: User | None, studio_ids: Sequence[UUID] | None
+) -> Iterator[dict[str, Any]]:
+    try:
+        version = serving_version()
+    except NoActiveModel:
+        return
+    queryset = _scoped(
+        studio_forecasts_latest(model_version_id=version.pk),
+        user=user,
+        studio_ids=studio_ids,
+        studio_path="studio",
+    )
+    fields = [
+        "studio_id",
+        "studio__name",
+        "run_id",
+        "base_month",
+        "created_at",
+        "months",
+        "revenue",
+        "revenue_lower",
+        "revenue_upper",
+        "members",
+        "confidence",
+    ]
+    for row in _stream(queryset, fields):
+        for h in range(row["months"]):
+            yield {
+                "studio_id": str(row["studio_id"]),
+                "studio_name": row["studio__name"],
+                "model_version": version.version,
+                "run_id": str(row["run_id"]),
+                "base_month": row["base_month"],
+                "created_at": row["created_at"],
+                "month_number": h + 1,
+                "month": _add_months(row["base_month"], h + 1),
+                "predicted_revenue": _number(_dig(row["revenue"], h)),
+                "revenue_lower": _number(_dig(row["revenue_lower"], h)),
+                "revenue_upper": _number(_dig(row["revenue_upper"], h)),
+                "predicted_members": _number(_dig(row["members"], h)),
+                "confidence_score": _number(_dig(row["confidence"], h)),
+            }
+
+
+register(
+    Dataset(
+        name="batch_forecasts",
+        title="Batch forecasts",
+        description="Every studio's latest stored forecast by the active model "
+        "version (forecast_all), one row per predicted month: the status quo "
+        "from each studio's latest month, without running the model.",
+        columns=_BATCH_FORECAST_COLUMNS,
+        rows=_batch_forecast_rows,
     )
 )
 

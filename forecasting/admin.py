@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join, json_script
 
+from forecasting.batch import batch_forecast_retry
 from forecasting.jobs import (
     HEADLINE_METRICS,
     MAX_WINDOW_MONTHS,
@@ -15,11 +16,14 @@ from forecasting.jobs import (
     retrain_jobs_reap,
 )
 from forecasting.models import (
+    BatchForecast,
+    BatchForecastChunk,
     ModelVersion,
     PredictionLog,
     RetrainJob,
     RetrainJobStatus,
     RetrainStrategy,
+    StudioForecast,
 )
 from forecasting.services import ActivationRefused, model_version_activate
 from studiosim.admin_utils import json_table
@@ -776,4 +780,234 @@ class RetrainJobAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(
             request, "admin/forecasting/retrainjob/retrain.html", context
+        )
+
+
+# --- batch forecasts ------------------------------------------------------------
+
+
+def _seconds(duration) -> str:
+    if duration is None:
+        return "—"
+    seconds = duration.total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+class BatchForecastChunkInline(admin.TabularInline):
+    model = BatchForecastChunk
+    fields = [
+        "index",
+        "status",
+        "studios",
+        "forecast_count",
+        "skipped_count",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "error_message",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Studios")
+    def studios(self, obj: BatchForecastChunk) -> int:
+        return obj.studio_count
+
+
+@admin.register(BatchForecast)
+class BatchForecastAdmin(admin.ModelAdmin):
+    """Batch forecast runs (forecast_all, forecastAll) with their chunks; read-only,
+    and an action that retries the failed chunks of the selected runs."""
+
+    list_display = [
+        "__str__",
+        "status",
+        "model_version",
+        "months",
+        "studio_type",
+        "studio_count",
+        "forecast_count",
+        "failed_chunk_count",
+        "created_at",
+        "duration_display",
+        "rate",
+    ]
+    list_filter = [
+        "status",
+        "months",
+        "studio_type",
+        ("model_version", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["model_version"]
+    search_fields = ["id", "model_version__version"]
+    date_hierarchy = "created_at"
+    inlines = [BatchForecastChunkInline]
+    fields = [
+        "id",
+        "status",
+        "model_version",
+        "months",
+        "studio_type",
+        "chunk_size",
+        "studio_count",
+        "chunk_count",
+        "forecast_count",
+        "skipped_count",
+        "failed_chunk_count",
+        "error_message",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_display",
+        "rate",
+    ]
+    readonly_fields = fields
+    actions = ["retry_failed_chunks"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Duration", ordering="finished_at")
+    def duration_display(self, obj: BatchForecast) -> str:
+        return _seconds(obj.duration)
+
+    @admin.display(description="Studios/s")
+    def rate(self, obj: BatchForecast) -> str:
+        if obj.duration is None or not obj.duration.total_seconds():
+            return "—"
+        return f"{obj.forecast_count / obj.duration.total_seconds():,.0f}"
+
+    @admin.action(description="Retry the failed chunks of the selected runs")
+    def retry_failed_chunks(
+        self, request: HttpRequest, queryset: QuerySet[BatchForecast]
+    ) -> None:
+        for run in queryset:
+            try:
+                batch_forecast_retry(run_id=run.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{run}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"{run}: failed chunks queued again.", messages.SUCCESS
+                )
+
+
+@admin.register(BatchForecastChunk)
+class BatchForecastChunkAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "status",
+        "studios",
+        "forecast_count",
+        "skipped_count",
+        "attempts",
+        "started_at",
+        "duration_display",
+    ]
+    list_filter = ["status", "attempts"]
+    list_select_related = ["run"]
+    search_fields = ["run__id"]
+    fields = [
+        "run",
+        "index",
+        "status",
+        "studios",
+        "forecast_count",
+        "skipped_count",
+        "attempts",
+        "error_message",
+        "started_at",
+        "finished_at",
+        "duration_display",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Studios")
+    def studios(self, obj: BatchForecastChunk) -> int:
+        return obj.studio_count
+
+    @admin.display(description="Duration")
+    def duration_display(self, obj: BatchForecastChunk) -> str:
+        if obj.started_at is None or obj.finished_at is None:
+            return "—"
+        return _seconds(obj.finished_at - obj.started_at)
+
+
+@admin.register(StudioForecast)
+class StudioForecastAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "studio",
+        "model_version",
+        "base_month",
+        "months",
+        "total_display",
+        "growth_display",
+        "created_at",
+    ]
+    list_filter = [("model_version", admin.RelatedOnlyFieldListFilter), "months"]
+    list_select_related = ["studio", "model_version"]
+    search_fields = ["studio__name", "run__id"]
+    fields = [
+        "studio",
+        "model_version",
+        "run",
+        "base_month",
+        "months",
+        "months_table",
+        "total_display",
+        "growth_display",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Total revenue", ordering="total_revenue")
+    def total_display(self, obj: StudioForecast) -> str:
+        return f"{obj.total_revenue:,.2f}"
+
+    @admin.display(description="Growth", ordering="growth_rate")
+    def growth_display(self, obj: StudioForecast) -> str:
+        return format_percent(obj.growth_rate)
+
+    @admin.display(description="Months")
+    def months_table(self, obj: StudioForecast) -> str:
+        return format_html(
+            "<table><tr><th>Month</th><th>Revenue</th><th>80% band</th>"
+            "<th>Members</th><th>Within 10%</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{} – {}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        h + 1,
+                        f"{obj.revenue[h]:,.2f}",
+                        f"{obj.revenue_lower[h]:,.2f}",
+                        f"{obj.revenue_upper[h]:,.2f}",
+                        f"{obj.members[h]:,.1f}",
+                        format_percent(obj.confidence[h]),
+                    )
+                    for h in range(min(obj.months, len(obj.revenue)))
+                ),
+            ),
         )

@@ -302,3 +302,180 @@ class RetrainJob(models.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+# --- batch forecasts (SPEC §15) ---------------------------------------------------
+
+
+class BatchForecastStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class BatchForecast(models.Model):
+    """One run forecasting every studio (or a filtered set) with one model version.
+
+    The studios are split into :class:`BatchForecastChunk` rows, each run as a
+    Celery task; the run is finished when every chunk is. It succeeds when
+    every chunk did, and fails when any chunk failed: the failed chunks can then
+    be retried without redoing the others (``forecasting.batch``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(
+        max_length=16,
+        choices=BatchForecastStatus.choices,
+        default=BatchForecastStatus.QUEUED,
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="batch_forecasts"
+    )
+    months = models.PositiveSmallIntegerField(
+        help_text="Months forecast after each studio's latest month."
+    )
+    studio_type = models.CharField(
+        max_length=32, blank=True, help_text="Only studios of this type; blank: all."
+    )
+    chunk_size = models.PositiveIntegerField()
+    studio_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    forecast_count = models.PositiveIntegerField(
+        default=0, help_text="Studios forecast (filled in when the run finishes)."
+    )
+    skipped_count = models.PositiveIntegerField(
+        default=0,
+        help_text="Studios without enough history up to their latest month.",
+    )
+    failed_chunk_count = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        indexes = [
+            models.Index(fields=["-created_at"], name="batchforecast_created_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(months__gte=1) & Q(months__lte=12),
+                name="batchforecast_months_1_12",
+            ),
+            models.CheckConstraint(
+                condition=Q(chunk_size__gte=1), name="batchforecast_chunk_size_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BatchForecastStatus.values),
+                name="batchforecast_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch forecast {str(self.id)[:8]} ({self.get_status_display()})"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class BatchForecastChunk(models.Model):
+    """One Celery task's share of a :class:`BatchForecast`: a list of studios."""
+
+    run = models.ForeignKey(
+        BatchForecast, on_delete=models.CASCADE, related_name="chunks"
+    )
+    index = models.PositiveIntegerField()
+    studio_ids = models.JSONField(help_text="The chunk's studios (UUIDs as text).")
+    status = models.CharField(
+        max_length=16,
+        choices=BatchForecastStatus.choices,
+        default=BatchForecastStatus.QUEUED,
+    )
+    forecast_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "index"], name="batchforecastchunk_run_index_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BatchForecastStatus.values),
+                name="batchforecastchunk_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.index} of {self.run} ({self.get_status_display()})"
+
+    @property
+    def studio_count(self) -> int:
+        return len(self.studio_ids)
+
+
+class StudioForecast(models.Model):
+    """A studio's status-quo forecast from a batch run: what dashboards, exports and
+    ``studioBaseline`` read without running the model.
+
+    Per-month values are lists, month 1 first; the band is the model's 80%
+    interval. The latest forecast of a studio and model version is one index
+    probe (``studioforecast_latest_idx``).
+    """
+
+    studio = models.ForeignKey(
+        "studios.Studio", on_delete=models.CASCADE, related_name="batch_forecasts"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="studio_forecasts"
+    )
+    run = models.ForeignKey(
+        BatchForecast, on_delete=models.CASCADE, related_name="forecasts"
+    )
+    base_month = models.DateField(help_text="The studio's latest month of data.")
+    months = models.PositiveSmallIntegerField()
+    revenue = models.JSONField(help_text="Predicted revenue per month.")
+    revenue_lower = models.JSONField(help_text="Lower end of the 80% band per month.")
+    revenue_upper = models.JSONField(help_text="Upper end of the 80% band per month.")
+    members = models.JSONField(help_text="Predicted members at each month's end.")
+    confidence = models.JSONField(
+        help_text="Probability each month lands within 10% of the prediction."
+    )
+    total_revenue = models.FloatField()
+    growth_rate = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["studio", "model_version", "-created_at"],
+                name="studioforecast_latest_idx",
+            ),
+        ]
+        constraints = [
+            # A retried chunk replaces its studios' rows: one per run and studio.
+            models.UniqueConstraint(
+                fields=["run", "studio"], name="studioforecast_run_studio_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Forecast of {self.studio} from {self.base_month:%Y-%m}"

@@ -9,17 +9,19 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from forecasting.ml.frame import METRIC_FIELDS
 from forecasting.models import (
+    BatchForecast,
     ModelVersion,
     ModelVersionStatus,
     PredictionLog,
     RetrainJob,
     RetrainJobStatus,
     RetrainStrategy,
+    StudioForecast,
 )
 from studios.models import MonthlyMetric
 from studiosim import rows
@@ -262,4 +264,42 @@ def model_performance(*, version: ModelVersion | None = None) -> ModelPerformanc
         within_5_pct=share(live["within_5"]),
         within_10_pct=share(live["within_10"]),
         over_10_pct=share(total - live["within_10"]),
+    )
+
+
+# --- batch forecasts ---------------------------------------------------------------
+
+
+def batch_forecast_list() -> QuerySet[BatchForecast]:
+    return BatchForecast.objects.select_related("model_version")
+
+
+def studio_forecast_latest(
+    *, studio_id: UUID | str, model_version_id: int
+) -> StudioForecast | None:
+    """The studio's latest batch forecast by that model version, or None.
+
+    One probe of ``studioforecast_latest_idx`` (studio, version, newest first).
+    """
+    return (
+        StudioForecast.objects.filter(
+            studio_id=studio_id, model_version_id=model_version_id
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def studio_forecasts_latest(*, model_version_id: int) -> QuerySet[StudioForecast]:
+    """Each studio's latest batch forecast by that model version (one row per
+    studio with any), for exports and dashboards over many studios."""
+    newest = (
+        StudioForecast.objects.filter(
+            studio_id=OuterRef("studio_id"), model_version_id=model_version_id
+        )
+        .order_by("-created_at")
+        .values("pk")[:1]
+    )
+    return StudioForecast.objects.filter(
+        model_version_id=model_version_id, pk=Subquery(newest)
     )

@@ -5,7 +5,8 @@ import logging
 from celery import shared_task
 from celery.signals import task_failure, worker_ready
 
-from forecasting import jobs
+from forecasting import batch, jobs
+from forecasting.models import BatchForecastChunk
 from studiosim.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -60,3 +61,46 @@ def _reap_lost_retrains(sender=None, **kwargs) -> None:
         return
     if changed:
         logger.warning("Retrain jobs of lost workers taken up: %s", changed)
+
+
+BATCH_CHUNK_TASK = "forecasting.batch_forecast_chunk"
+
+
+@shared_task(
+    name=BATCH_CHUNK_TASK,
+    acks_late=True,
+    # The chord's counter needs each header task's result.
+    ignore_result=False,
+    soft_time_limit=batch.CHUNK_SOFT_TIME_LIMIT,
+    time_limit=batch.CHUNK_TIME_LIMIT,
+)
+def batch_forecast_chunk_task(chunk_id: int) -> dict:
+    """Forecast one chunk of a batch run (idempotent: keyed by the chunk row)."""
+    return batch.batch_forecast_chunk_run(chunk_id=chunk_id)
+
+
+@shared_task(name="forecasting.batch_forecast_finish", ignore_result=True)
+def batch_forecast_finish_task(run_id: str) -> None:
+    """The chord's callback: finalise the run once its chunks are done."""
+    batch.batch_forecast_finish(run_id=run_id)
+
+
+@task_failure.connect
+def _record_chunk_failure(sender=None, exception=None, args=None, kwargs=None, **extra):
+    """Mark a chunk failed when its task dies outside the chunk's own handling
+    (hard time limit, lost pool process), and finalise its run if it was the last."""
+    if getattr(sender, "name", None) != BATCH_CHUNK_TASK:
+        return
+    chunk_id = (kwargs or {}).get("chunk_id") or (args[0] if args else None)
+    if chunk_id is None:
+        return
+    if batch.batch_forecast_chunk_fail(
+        chunk_id=chunk_id, error=f"{type(exception).__name__}: {exception}"
+    ):
+        run_id = (
+            BatchForecastChunk.objects.filter(pk=chunk_id)
+            .values_list("run_id", flat=True)
+            .first()
+        )
+        if run_id is not None:
+            batch.batch_forecast_finish(run_id=run_id)

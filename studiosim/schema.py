@@ -12,6 +12,8 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.utils.str_converters import to_camel_case
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from forecasting.graphql.batch import Mutation as BatchForecastMutation
+from forecasting.graphql.batch import Query as BatchForecastQuery
 from forecasting.graphql.jobs import Mutation as RetrainJobMutation
 from forecasting.graphql.jobs import Query as RetrainJobQuery
 from forecasting.graphql.mutations import Mutation as ForecastingMutation
@@ -37,13 +39,18 @@ class Query(
     ScenariosQuery,
     RetrainJobQuery,
     ModelPerformanceQuery,
+    BatchForecastQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    ForecastingMutation, ScenariosMutation, InsightsMutation, RetrainJobMutation
+    ForecastingMutation,
+    ScenariosMutation,
+    InsightsMutation,
+    RetrainJobMutation,
+    BatchForecastMutation,
 ):
     pass
 

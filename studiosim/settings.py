@@ -161,6 +161,13 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Results are kept only for chords (a batch forecast's chunks, whose callback
+# finalises the run): in Redis next to the broker, for a day. Other tasks keep
+# their state in the database and ignore results.
+CELERY_RESULT_BACKEND = (
+    env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL) or None
+)
+CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=24 * 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }

@@ -8,12 +8,15 @@ import factory
 from django.contrib.auth import get_user_model
 
 from forecasting.models import (
+    BatchForecast,
+    BatchForecastChunk,
     ModelVersion,
     ModelVersionStatus,
     PredictionLog,
     PredictionType,
     RetrainJob,
     RetrainStrategy,
+    StudioForecast,
 )
 from scenarios.models import Scenario, ScenarioType
 from studios.models import (
@@ -188,3 +191,42 @@ class RetrainJobFactory(factory.django.DjangoModelFactory):
             "studio_id": None,
         }
     )
+
+
+class BatchForecastFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchForecast
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    months = 3
+    chunk_size = 500
+    studio_count = 1
+    chunk_count = 1
+
+
+class BatchForecastChunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchForecastChunk
+
+    run = factory.SubFactory(BatchForecastFactory)
+    index = factory.Sequence(lambda n: n)
+    studio_ids = factory.LazyFunction(list)
+    error_message = "RuntimeError: example"
+
+
+class StudioForecastFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StudioForecast
+
+    studio = factory.SubFactory(StudioFactory)
+    run = factory.SubFactory(BatchForecastFactory)
+    model_version = factory.SelfAttribute("run.model_version")
+    base_month = dt.date(2024, 1, 1)
+    months = 2
+    revenue = factory.LazyFunction(lambda: [120000.0, 121000.0])
+    revenue_lower = factory.LazyFunction(lambda: [110000.0, 108000.0])
+    revenue_upper = factory.LazyFunction(lambda: [130000.0, 134000.0])
+    members = factory.LazyFunction(lambda: [800.0, 805.0])
+    confidence = factory.LazyFunction(lambda: [0.8, 0.7])
+    total_revenue = 241000.0
+    growth_rate = 0.01

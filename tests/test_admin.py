@@ -19,6 +19,9 @@ FACTORY_FOR_MODEL = {
     "forecasting.modelversion": factories.ModelVersionFactory,
     "forecasting.predictionlog": factories.PredictionLogFactory,
     "forecasting.retrainjob": factories.RetrainJobFactory,
+    "forecasting.batchforecast": factories.BatchForecastFactory,
+    "forecasting.batchforecastchunk": factories.BatchForecastChunkFactory,
+    "forecasting.studioforecast": factories.StudioForecastFactory,
     "scenarios.scenario": factories.ScenarioFactory,
 }
 
@@ -65,6 +68,9 @@ def test_add_form_renders_where_adding_is_allowed(client, superuser, label):
         "forecasting.modelversion",
         "forecasting.predictionlog",
         "forecasting.retrainjob",
+        "forecasting.batchforecast",
+        "forecasting.batchforecastchunk",
+        "forecasting.studioforecast",
     }
     assert response.status_code == (403 if label in read_only_models else 200)
 

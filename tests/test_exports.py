@@ -452,3 +452,46 @@ def test_docs_export_md_describes_every_registered_dataset_and_column():
         section = text.split(f"### `{dataset.name}`", 1)[1].split("\n### ", 1)[0]
         for column in dataset.columns:
             assert f"| `{column.name}` | {column.type} |" in section, column.name
+
+
+def test_batch_forecasts_are_each_studio_s_latest_by_the_active_version(chain):
+    """One row per month of each studio's newest stored forecast by the active
+    version; other versions' and older runs' rows are left out."""
+    from forecasting.models import ModelVersionStatus
+    from tests.factories import (
+        BatchForecastFactory,
+        ModelVersionFactory,
+        StudioForecastFactory,
+    )
+
+    first, second, owner = chain
+    active = ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
+    old_run, new_run = (
+        BatchForecastFactory(model_version=active),
+        BatchForecastFactory(model_version=active),
+    )
+    StudioForecastFactory(studio=first, run=old_run, revenue=[1.0, 2.0])
+    newest = StudioForecastFactory(
+        studio=first,
+        run=new_run,
+        base_month=dt.date(2026, 3, 1),
+        created_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
+    StudioForecastFactory(studio=second, run=new_run)
+    StudioForecastFactory(studio=second)  # another (inactive) version's
+
+    rows = read_csv(
+        collect(export_open(dataset="batch_forecasts", format="csv", user=None))
+    )
+    mine = read_csv(
+        collect(export_open(dataset="batch_forecasts", format="csv", user=owner))
+    )
+
+    assert len(rows) == 4
+    assert {r["run_id"] for r in rows} == {str(new_run.pk)}
+    first_rows = [r for r in rows if r["studio_id"] == str(first.pk)]
+    assert [r["month"] for r in first_rows] == ["2026-04-01", "2026-05-01"]
+    assert [float(r["predicted_revenue"]) for r in first_rows] == newest.revenue
+    assert first_rows[0]["revenue_lower"] == "110000.0"
+    assert {r["model_version"] for r in rows} == {active.version}
+    assert {r["studio_id"] for r in mine} == {str(first.pk)}

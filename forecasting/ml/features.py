@@ -739,18 +739,30 @@ def frame_features(
         Keyed by ``unique_id``, in frame order.
     """
     out: dict[str, StudioFeatures] = {}
-    for uid, group in frame.groupby("unique_id", sort=False):
-        first = group.iloc[0]
-        out[str(uid)] = studio_features(
-            {
-                name: group[name].to_numpy()
-                for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
-                if name in group.columns
-            },
-            studio_type=first["studio_type"],
-            max_capacity=first["max_capacity"],
-            square_footage=first["square_footage"],
-            opening_date=first["opening_date"],
+    if frame.empty:
+        return out
+    # The frame is sorted by studio: each studio is a run of rows, so every
+    # column is converted to an array once and sliced, rather than per group.
+    names = [
+        name
+        for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
+        if name in frame.columns
+    ]
+    arrays = {name: frame[name].to_numpy() for name in names}
+    uids = frame["unique_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, uids[1:] != uids[:-1]])
+    stops = np.r_[starts[1:], len(uids)]
+    statics = {
+        name: frame[name].to_numpy()[starts]
+        for name in ("studio_type", "max_capacity", "square_footage", "opening_date")
+    }
+    for k, (start, stop) in enumerate(zip(starts, stops, strict=True)):
+        out[str(uids[start])] = studio_features(
+            {name: values[start:stop] for name, values in arrays.items()},
+            studio_type=statics["studio_type"][k],
+            max_capacity=statics["max_capacity"][k],
+            square_footage=statics["square_footage"][k],
+            opening_date=statics["opening_date"][k],
             window=window,
             reference_window=reference_window,
             trend_span=trend_span,

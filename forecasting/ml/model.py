@@ -260,6 +260,24 @@ class ForecastResult:
         return self.revenue[:, -1] / self.base_revenue - 1.0
 
 
+@dataclass(frozen=True)
+class BatchForecastResult:
+    """Status-quo forecasts of ``n`` studios over ``horizon`` months.
+
+    Every array is (n, horizon), as in :class:`ForecastResult`; row ``i`` starts
+    the month after ``base_months[i]``.
+    """
+
+    revenue: np.ndarray
+    members: np.ndarray
+    retention: np.ndarray
+    revenue_lower: np.ndarray
+    revenue_upper: np.ndarray
+    confidence: np.ndarray
+    base_months: list[pd.Timestamp]
+    coverage: float
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -848,15 +866,39 @@ class ForwardModel:
         self, uid: str, studio: StudioFeatures, base_index: np.ndarray
     ) -> list[StudioState]:
         """States at several base months of one studio, with one learner call each."""
+        X = self._state_design(studio, base_index)
+        return self._states_from(uid, studio, base_index, *self._corrections(X))
+
+    def _state_design(
+        self, studio: StudioFeatures, base_index: np.ndarray
+    ) -> np.ndarray:
+        """The learners' rows of a studio's base months: one per (base month, horizon)."""
         n, horizons = len(base_index), self.max_horizon
         sq_members, sq_revenue = status_quo_path(studio, base_index, horizons)
         b = np.repeat(base_index, horizons)
         h = np.tile(np.arange(1, horizons + 1), n)
-        X = pair_feature_matrix(studio, b, h, sq_revenue.ravel(), sq_members.ravel())
-        g = self._predict_g(X).reshape(n, horizons)
-        g_members = self._predict_g(X, self.members_correction_).reshape(n, horizons)
+        return pair_feature_matrix(studio, b, h, sq_revenue.ravel(), sq_members.ravel())
+
+    def _corrections(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The relative, members and absolute corrections of ``X``'s rows, shape
+        (rows / max_horizon, max_horizon) each."""
+        shape = (-1, self.max_horizon)
+        return (
+            self._predict_g(X).reshape(shape),
+            self._predict_g(X, self.members_correction_).reshape(shape),
+            self._predict_g(X, self.absolute_correction_).reshape(shape),
+        )
+
+    def _states_from(
+        self,
+        uid: str,
+        studio: StudioFeatures,
+        base_index: np.ndarray,
+        g: np.ndarray,
+        g_members: np.ndarray,
+        g_absolute: np.ndarray,
+    ) -> list[StudioState]:
         seen = uid in self._training_studio_set
-        g_absolute = self._predict_g(X, self.absolute_correction_).reshape(n, horizons)
         return [
             StudioState(
                 unique_id=uid,
@@ -882,17 +924,27 @@ class ForwardModel:
         self,
         frame: pd.DataFrame,
         *,
-        base_months: Mapping[str, list[int]] | None = None,
+        base_months: Mapping[str, list[int]] | Literal["latest"] | None = None,
+        block_rows: int = 200_000,
     ) -> dict[tuple[str, pd.Timestamp], StudioState]:
         """States of many studios and base months in one pass (evaluation, batch jobs).
+
+        The learners are called once per block of studios rather than once per
+        studio: their per-call overhead, not the rows, is what a small matrix
+        costs. Each row's prediction depends on that row alone, so the states
+        equal :meth:`make_state`'s.
 
         Parameters
         ----------
         frame : pandas.DataFrame
             Long-format history of one or more studios.
-        base_months : mapping of str to list of int, optional
+        base_months : mapping of str to list of int, "latest", optional
             Per studio, the row positions (0-based within its history) of the base
-            months wanted; default every month with enough history.
+            months wanted; ``"latest"``: each studio's last month; default every
+            month with enough history.
+        block_rows : int, default 200,000
+            Learner rows (base months x ``max_horizon``) predicted per call, which
+            bounds the memory of the design matrix.
 
         Returns
         -------
@@ -902,22 +954,42 @@ class ForwardModel:
         frame = validate_frame(frame)
         features = frame_features(frame, **self._feature_params())
         out: dict[tuple[str, pd.Timestamp], StudioState] = {}
-        for uid, group in frame.groupby("unique_id", sort=False):
-            uid = str(uid)
+        pending: list[tuple[str, StudioFeatures, np.ndarray, np.ndarray]] = []
+        pending_rows = 0
+
+        def flush() -> None:
+            corrections = self._corrections(np.concatenate([p[3] for p in pending]))
+            start = 0
+            for uid, studio, wanted, _ in pending:
+                stop = start + len(wanted)
+                states = self._states_from(
+                    uid, studio, wanted, *(c[start:stop] for c in corrections)
+                )
+                out.update({(uid, state.base_month): state for state in states})
+                start = stop
+            pending.clear()
+
+        for uid, studio in features.items():
+            length = len(studio.ds)
             if base_months is None:
-                wanted = np.arange(self.min_history - 1, len(group))
+                wanted = np.arange(self.min_history - 1, length)
+            elif isinstance(base_months, str):
+                wanted = np.array([length - 1], dtype=np.int64)
             else:
                 wanted = np.asarray(
                     sorted(set(base_months.get(uid, []))), dtype=np.int64
                 )
-                wanted = wanted[
-                    (wanted >= self.min_history - 1) & (wanted < len(group))
-                ]
-            wanted = wanted[~features[uid].is_gap[wanted]]
+            wanted = wanted[(wanted >= self.min_history - 1) & (wanted < length)]
+            wanted = wanted[~studio.is_gap[wanted]]
             if len(wanted) == 0:
                 continue
-            states = self._states(uid, features[uid], wanted)
-            out.update({(uid, state.base_month): state for state in states})
+            pending.append((uid, studio, wanted, self._state_design(studio, wanted)))
+            pending_rows += len(wanted) * self.max_horizon
+            if pending_rows >= block_rows:
+                flush()
+                pending_rows = 0
+        if pending:
+            flush()
         return out
 
     # ----------------------------------------------------------------- predict
@@ -1010,6 +1082,92 @@ class ForwardModel:
             coverage=float(coverage),
             base_revenue=state.revenue,
             plan=plan,
+        )
+
+    def forecast_status_quo(
+        self,
+        states: list[StudioState],
+        horizon: int = 3,
+        coverage: float = 0.8,
+    ) -> BatchForecastResult:
+        """Status-quo forecasts of many studios in one vectorised pass.
+
+        Row ``i`` equals ``predict(states[i], states[i].levers, horizon,
+        coverage)`` (a relative plan equal to the base month: the status quo),
+        up to floating-point rounding; the batch forecast job's path.
+
+        Parameters
+        ----------
+        states : list of StudioState
+            From :meth:`states_for_frame` (any studios and base months).
+        horizon : int, default 3
+            Months to project, 1..max_horizon.
+        coverage : float, default 0.8
+            Coverage of the revenue interval, in (0, 1).
+
+        Returns
+        -------
+        BatchForecastResult
+        """
+        self._check_fitted()
+        if (
+            not isinstance(horizon, int | np.integer)
+            or not 1 <= horizon <= self.max_horizon
+        ):
+            raise ValueError(
+                f"horizon must be an integer in 1..{self.max_horizon}, got {horizon!r}"
+            )
+        if not 0.0 < coverage < 1.0:
+            raise ValueError(f"coverage must be in (0, 1), got {coverage!r}")
+        n = len(states)
+        if n == 0:
+            empty = np.zeros((0, horizon))
+            return BatchForecastResult(
+                empty, empty, empty, empty, empty, empty, [], float(coverage)
+            )
+        reference = np.stack([s.reference for s in states])
+        known = np.stack([s.known for s in states])
+        # The status quo as predict() runs it: the base levers' change (none)
+        # applied to the reference levels.
+        path = np.repeat(
+            np.clip(reference, 0.0, _LEVER_CEILING)[:, None, :], horizon, axis=1
+        )
+        if self.responses_ is not None:
+            path = self.responses_.apply_rows(path, reference, known)
+        members, revenue = structural_path(
+            np.array([s.members for s in states]),
+            path,
+            np.stack([s.constants for s in states]),
+            np.array([s.capacity for s in states], dtype=np.float64),
+            np.array([s.flow for s in states]),
+        )
+        revenue = revenue * np.exp(
+            np.stack([s.revenue_correction[:horizon] for s in states])
+        )
+        members = members * np.exp(
+            np.stack([s.members_correction[:horizon] for s in states])
+        )
+        seen = np.array([s.seen for s in states])
+        lower = np.empty((n, horizon))
+        upper = np.empty((n, horizon))
+        confidence = np.empty((n, horizon))
+        for who, rows in (("seen", seen), ("unseen", ~seen)):
+            if not rows.any():
+                continue
+            calibration = self.calibration_[_calibration_key("relative", who)]
+            lower_q, upper_q = calibration.interval(horizon, coverage)
+            lower[rows] = revenue[rows] * np.exp(lower_q)
+            upper[rows] = revenue[rows] * np.exp(upper_q)
+            confidence[rows] = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
+        return BatchForecastResult(
+            revenue=revenue,
+            members=members,
+            retention=path[:, :, LEVER_INDEX["retention_rate"]].copy(),
+            revenue_lower=lower,
+            revenue_upper=upper,
+            confidence=confidence,
+            base_months=[s.base_month for s in states],
+            coverage=float(coverage),
         )
 
     # ------------------------------------------------------------- persistence

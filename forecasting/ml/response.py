@@ -179,6 +179,80 @@ class Responses:
                 )
         return out
 
+    def apply_rows(
+        self,
+        path: np.ndarray,
+        reference: np.ndarray,
+        known: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`apply` for plans of different studios, one studio per plan.
+
+        Parameters
+        ----------
+        path : numpy.ndarray
+            Shape (n, H, 7), as for :meth:`apply`.
+        reference, known : numpy.ndarray
+            Shape (n, 7): each plan's studio's reference levels and modelled levers.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n, H, 7); row ``i`` is ``apply(path[i:i+1], reference[i],
+            known[i])[0]``, computed for every row at once (batch forecasts).
+        """
+        out = path.copy()
+        n, horizon, _ = path.shape
+        price = known[:, _P] & (reference[:, _P] > 0)
+        if price.any():
+            ratio_p = (
+                np.maximum(path[:, :, _P], 1e-9)
+                / np.where(price, reference[:, _P], 1.0)[:, None]
+            )
+            level = np.concatenate([np.zeros((n, 1)), ratio_p[:, :-1] - 1.0], axis=1)
+            log_level = np.concatenate(
+                [np.zeros((n, 1)), np.log(ratio_p[:, :-1])], axis=1
+            )
+            used_to = np.zeros(n)
+            rise = np.zeros((n, horizon))
+            for h in range(1, horizon):
+                rise[:, h] = np.maximum(log_level[:, h] - used_to, 0.0)
+                used_to = used_to + ADAPTATION * (log_level[:, h] - used_to)
+            churn = (1.0 - path[:, :, _R]) * np.exp(
+                np.clip(self.churn_level * level + self.churn_rise * rise, -20, 20)
+            )
+            rows = price[:, None]
+            out[:, :, _R] = np.where(
+                rows, np.clip(1.0 - churn, 0.0, 1.0), out[:, :, _R]
+            )
+            out[:, :, _N] = np.where(
+                rows,
+                path[:, :, _N] * np.exp(np.clip(-self.sign_ups * level, -20, 20)),
+                out[:, :, _N],
+            )
+        classes = known[:, _C] & (reference[:, _C] > 0)
+        if classes.any():
+            ratio = np.where(classes, reference[:, _C], 1.0)[:, None] / np.maximum(
+                path[:, :, _C], 1e-9
+            )
+            ref_a = reference[:, _A][:, None]
+            attendance = (classes & known[:, _A])[:, None]
+            out[:, :, _A] = np.where(
+                attendance,
+                np.clip(path[:, :, _A] - ref_a + ref_a * ratio**self.spread, 0.0, 1.0),
+                out[:, :, _A],
+            )
+            ref_u = reference[:, _U][:, None]
+            busy = (classes & known[:, _U])[:, None]
+            utilisation = path[:, :, _U] - ref_u + ref_u / ratio
+            excess = np.maximum(utilisation - UTILISATION_THRESHOLD, 0.0)
+            excess -= np.maximum(ref_u - UTILISATION_THRESHOLD, 0.0)
+            out[:, :, _R] = np.where(
+                busy,
+                np.clip(out[:, :, _R] - self.utilisation_penalty * excess, 0.0, 1.0),
+                out[:, :, _R],
+            )
+        return out
+
 
 #: Prior means of the coefficients (see the module docstring for their sources).
 PRIOR: dict[str, float] = {

@@ -8,9 +8,7 @@ from strawberry_django.pagination import OffsetPaginated
 from studios.graphql.filters import StudioFilter
 from studios.graphql.inputs import studio_from_input
 from studios.graphql.orders import StudioOrder
-from studios.graphql.types import StudioBaselineType, StudioType
-from studios.selectors import BaselineUnavailable, studio_baseline
-from studiosim.graphql_errors import BadUserInput
+from studios.graphql.types import StudioType
 from studiosim.graphql_security import PageSizeLimit
 
 __all__ = ["Query"]
@@ -28,16 +26,3 @@ class Query:
     @strawberry_django.field(description="One studio the caller may see.")
     def studio(self, info: Info, id: strawberry.ID) -> StudioType:
         return studio_from_input(info, id, field="id")
-
-    @strawberry_django.field(
-        description="Where a studio stands: its last 12 months against its own "
-        "history and against studios of the same type."
-    )
-    def studio_baseline(
-        self, info: Info, studio_id: strawberry.ID
-    ) -> StudioBaselineType:
-        studio = studio_from_input(info, studio_id, field="studioId")
-        try:
-            return StudioBaselineType.from_baseline(studio_baseline(studio=studio))
-        except BaselineUnavailable as unavailable:
-            raise BadUserInput(field="studioId", reason=str(unavailable)) from None

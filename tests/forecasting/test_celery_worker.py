@@ -194,3 +194,67 @@ def test_a_real_worker_runs_a_queued_retrain_and_ignores_a_redelivery(
         assert ModelVersion.objects.count() == 1
     finally:
         stop(worker)
+
+
+def test_two_real_worker_processes_run_a_batch_forecast_chord(
+    worker_env, tmp_path, active_version, loaded_studios, settings
+):
+    """forecast_all publishes its chunks as a chord; a worker with two pool
+    processes runs them and the chord's callback finalises the run."""
+    from forecasting.models import BatchForecast, BatchForecastStatus, StudioForecast
+
+    env = {**worker_env, "MODEL_ARTIFACT_DIR": str(settings.MODEL_ARTIFACT_DIR)}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "studiosim",
+                "worker",
+                "--loglevel=info",
+                "--concurrency=2",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"studiosim-test-{uuid.uuid4().hex[:8]}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        # when every studio is forecast in four chunks, waiting for the workers
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "forecast_all",
+                "--chunk-size",
+                "5",
+                "--wait",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+        )
+
+        # then the run succeeded on the worker, finalised by the chord's callback
+        assert ran.returncode == 0, ran.stdout + ran.stderr + log_path.read_text()
+        run = BatchForecast.objects.get()
+        assert run.status == BatchForecastStatus.SUCCEEDED
+        assert run.forecast_count == len(loaded_studios)
+        assert StudioForecast.objects.filter(run=run).count() == len(loaded_studios)
+        assert set(run.chunks.values_list("attempts", flat=True)) == {1}
+        log_text = log_path.read_text()
+        assert log_text.count("forecasting.batch_forecast_chunk[") >= 4
+        assert "forecasting.batch_forecast_finish[" in log_text
+    finally:
+        stop(worker)
