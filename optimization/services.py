@@ -636,6 +636,45 @@ def _curves(
     return out
 
 
+def lever_curves(
+    *,
+    studio: Studio,
+    curve: CurveSpec,
+    base_month: str | dt.date | None = None,
+    horizon: int = 3,
+) -> tuple[dt.date, dict[str, LeverCurve]]:
+    """Only the response curves of :func:`lever_impact_analysis`: the base month
+    and each modelled lever's curve, from one call of the model and without the
+    analysis's correlations over the studio's peers (a page that draws a curve
+    needs nothing else). Raises InvalidInput as that function does.
+    """
+    _curve_validate(curve)
+    base = (
+        metric_latest_month(studio=studio)
+        if base_month is None
+        else parse_base_month(base_month)
+    )
+    loaded = active_model()
+    state = studio_state(
+        model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
+    )
+    not_modelled = {note.lever for note in levers_not_modelled(state)}
+    modelled = np.array([lever not in not_modelled for lever in LEVERS])
+    plans, lever_of_row, pct, clipped = _curve_plans(state.levers, modelled, curve)
+    if not len(plans):
+        return base, {}
+    result = loaded.model.predict(state, plans, horizon)
+    curves = _curves(
+        plans,
+        lever_of_row,
+        pct,
+        clipped,
+        result.revenue[:, -1],
+        result.members[:, -1],
+    )
+    return base, {LEVERS[i]: value for i, value in curves.items()}
+
+
 def lever_impact_analysis(
     *,
     studio: Studio,
@@ -778,5 +817,6 @@ __all__ = [
     "LeverImpact",
     "LeverImpactOutput",
     "inverse_predict",
+    "lever_curves",
     "lever_impact_analysis",
 ]

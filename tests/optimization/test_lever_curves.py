@@ -5,7 +5,7 @@ import pytest
 
 from forecasting.ml.frame import LEVERS
 from forecasting.services import LEVER_BOUNDS, LeverNote, forecast_predict
-from optimization.services import CurveSpec, lever_impact_analysis
+from optimization.services import CurveSpec, lever_curves, lever_impact_analysis
 from studiosim.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +167,20 @@ def test_a_curve_out_of_range_is_refused(active_version, loaded_studios, spec, f
         curves(loaded_studios[0], **spec)
 
     assert refused.value.field == field
+
+
+def test_the_curves_alone_are_the_analysis_curves(active_version, loaded_studios):
+    spec = CurveSpec(from_pct=-0.3, to_pct=0.3, steps=7)
+    _, analysed = curves(loaded_studios[1], **vars(spec))
+
+    base, alone = lever_curves(studio=loaded_studios[1], curve=spec, base_month=BASE)
+
+    assert base.isoformat() == f"{BASE}-01"
+    assert alone == analysed
+
+
+def test_the_curves_alone_are_validated_too(active_version, loaded_studios):
+    with pytest.raises(InvalidInput) as refused:
+        lever_curves(studio=loaded_studios[0], curve=CurveSpec(steps=50))
+
+    assert refused.value.field == "curve.steps"
