@@ -204,9 +204,10 @@ def cached_prediction(
             keep=lambda data: data["model_version"] == version.version,
         )
     if data["model_version"] != version.version:
-        # Not the version this request read (a cache entry written by another
-        # version under a colliding key should not happen, but a wrong model
-        # version must never be logged): the answer is not stored under the key.
+        # The services compute under the version this request read (serving()
+        # above), so only a service answering for another version gets here:
+        # its answer is logged against the version that made it and was not
+        # stored under this version's key.
         made_by = ModelVersion.objects.values_list(*SERVING_VERSION_FIELDS).get(
             version=data["model_version"]
         )
