@@ -59,6 +59,11 @@ class ModelVersion(models.Model):
     trained_at = models.DateTimeField(null=True, blank=True)
     deployed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The serving path's change marker: every process keeps the active row in
+    # memory and reloads it only when (id, artifact_sha256, updated_at) differ
+    # from the cheap read it makes per request (forecasting.registry). Saves that
+    # name update_fields must include it.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -127,6 +132,9 @@ class PredictionLog(models.Model):
             models.Index(
                 fields=["model_version", "error_pct"], name="predlog_mv_err_idx"
             ),
+            # The retention policy's batches (forecasting.retention) find the
+            # oldest rows through it instead of reading the whole table.
+            models.Index(fields=["created_at"], name="predlog_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

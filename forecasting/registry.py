@@ -1,13 +1,24 @@
 """Where model artifacts live, and the active model loaded once per process.
 
-The active version is read from the database on every call (one indexed query),
-so a process notices an activation made elsewhere at its next prediction and
-loads the new artifacts then; the artifacts themselves are loaded once per
-version and process, after their checksums are verified.
+Every served prediction reads the active version's id, name and change marker
+(:func:`forecasting.selectors.serving_version`: four narrow columns, one indexed
+query), so a process notices an activation made elsewhere at its next
+prediction. The whole registry row (tens of kilobytes of evaluation JSON) is
+read only when that marker differs from the process's copy: a new version, new
+artifacts, or a row saved since (re-evaluated metrics, for example). The
+artifacts are loaded once per version and process, after their checksums are
+verified.
+
+A request that has read the marker already (the prediction cache does, to key
+its answer) pins it with :func:`serving`, so the services it calls make no
+second read.
 """
 
+import contextvars
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,25 +27,32 @@ from django.conf import settings
 from forecasting.ml.exceptions import ArtifactIntegrityError
 from forecasting.ml.model import ForwardModel
 from forecasting.models import ModelVersion
-from forecasting.selectors import model_version_active
+from forecasting.selectors import ServingVersion, serving_version
 from studiosim.errors import NoActiveModel
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _loaded: "_Loaded | None" = None
+_pinned: contextvars.ContextVar[ServingVersion | None] = contextvars.ContextVar(
+    "studiosim_serving_version", default=None
+)
 
 
 @dataclass(frozen=True)
 class _Loaded:
-    version_id: int
-    artifact_sha256: str
+    marker: ServingVersion
+    row: ModelVersion
     model: ForwardModel
 
 
 @dataclass(frozen=True)
 class ActiveModel:
-    """The active version's row (fresh from the database) and its loaded model."""
+    """The active version's row and its loaded model.
+
+    The row is the process's copy, read again whenever the version's change
+    marker moves; treat it as read-only (it is shared by every thread).
+    """
 
     version: ModelVersion
     model: ForwardModel
@@ -66,31 +84,53 @@ def model_load(version: ModelVersion) -> ForwardModel:
         ) from exc
 
 
+@contextmanager
+def serving(version: ServingVersion) -> Iterator[None]:
+    """Within the block, :func:`active_model` serves ``version`` without reading
+    the registry again (the caller has just read it with ``serving_version``)."""
+    token = _pinned.set(version)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+
+
 def active_model() -> ActiveModel:
-    """The active model version and its loaded model; raises NoActiveModel."""
+    """The active model version and its loaded model; raises NoActiveModel.
+
+    One narrow read of the registry (none inside :func:`serving`); the whole row
+    and the artifacts only when the version's marker changed.
+    """
     global _loaded
-    version = model_version_active()
-    if version is None:
-        raise NoActiveModel()
+    marker = _pinned.get() or serving_version()
     current = _loaded
-    if (
-        current is None
-        or current.version_id != version.pk
-        or current.artifact_sha256 != version.artifact_sha256
-    ):
+    if current is None or current.marker != marker:
         with _lock:
             current = _loaded
-            if (
-                current is None
-                or current.version_id != version.pk
-                or current.artifact_sha256 != version.artifact_sha256
-            ):
-                logger.info("Loading model version %s", version.version)
-                current = _Loaded(
-                    version.pk, version.artifact_sha256, model_load(version)
-                )
+            if current is None or current.marker != marker:
+                current = _load(marker, current)
                 _loaded = current
-    return ActiveModel(version=version, model=current.model)
+    return ActiveModel(version=current.row, model=current.model)
+
+
+def _load(marker: ServingVersion, current: "_Loaded | None") -> _Loaded:
+    """The process's copy for ``marker``: the whole row read again, the artifacts
+    reused when they are the same files."""
+    try:
+        row = ModelVersion.objects.get(pk=marker.pk)
+    except ModelVersion.DoesNotExist:
+        # Deleted between the two reads: as if nothing were active.
+        raise NoActiveModel() from None
+    if (
+        current is not None
+        and current.row.pk == row.pk
+        and current.row.artifact_sha256 == row.artifact_sha256
+    ):
+        model = current.model
+    else:
+        logger.info("Loading model version %s", row.version)
+        model = model_load(row)
+    return _Loaded(marker, row, model)
 
 
 def clear_loaded_model() -> None:

@@ -41,19 +41,30 @@ def model_version_active() -> ModelVersion | None:
 
 @dataclass(frozen=True)
 class ServingVersion:
-    """The active model version as a served answer is keyed and logged by."""
+    """The active model version as a served answer is keyed and logged by, with
+    the marker that says whether a process's copy of its row is still current
+    (``artifact_sha256`` and ``updated_at``, see :mod:`forecasting.registry`)."""
 
     pk: int
     version: str
+    artifact_sha256: str = ""
+    #: As the database driver returns it: compared for equality only.
+    updated_at: object = None
+
+
+#: The columns :func:`serving_version` reads: never the JSON ones.
+SERVING_VERSION_FIELDS = ("pk", "version", "artifact_sha256", "updated_at")
 
 
 def serving_version(*, using: str = DEFAULT_DB_ALIAS) -> ServingVersion:
-    """The active model version's id and name, for keying and logging an answer.
+    """The active model version's id, name and change marker: the one read of
+    the model registry a served prediction makes.
 
-    Only those two columns: the row's evaluation metrics (tens of kilobytes of
-    JSON) are not needed to look up or log an answer, and every served
-    prediction makes this lookup, so its SQL is written once (see
-    :mod:`studiosim.rows`). Raises :class:`NoActiveModel`.
+    Only those four columns: the row's evaluation metrics (tens of kilobytes of
+    JSON) are not needed to look up, compute or log an answer while the process
+    holds the row already, and every served prediction makes this lookup, so its
+    SQL is written once (see :mod:`studiosim.rows`). Raises
+    :class:`NoActiveModel`.
     """
     row = rows.fetch_one(
         _serving_version_sql(using),
@@ -69,10 +80,12 @@ def serving_version(*, using: str = DEFAULT_DB_ALIAS) -> ServingVersion:
 def _serving_version_sql(using: str) -> str:
     # A constraint allows one active version at most.
     connection = connections[using]
+    select = ", ".join(
+        rows.column(ModelVersion, name, connection, "v")
+        for name in SERVING_VERSION_FIELDS
+    )
     return (
-        f"SELECT {rows.column(ModelVersion, 'pk', connection, 'v')}, "
-        f"{rows.column(ModelVersion, 'version', connection, 'v')} "
-        f"FROM {rows.table(ModelVersion, connection)} v "
+        f"SELECT {select} FROM {rows.table(ModelVersion, connection)} v "
         f"WHERE {rows.column(ModelVersion, 'status', connection, 'v')} = %s"
     )
 

@@ -105,7 +105,12 @@ def model_version_activate(
             version.deployed_at = timezone.now()
             version.activation_forced_reason = force_reason if failing else ""
             version.save(
-                update_fields=["status", "deployed_at", "activation_forced_reason"]
+                update_fields=[
+                    "status",
+                    "deployed_at",
+                    "activation_forced_reason",
+                    "updated_at",
+                ]
             )
     except IntegrityError as exc:
         raise ActivationRefused(
@@ -251,7 +256,7 @@ def model_train(
     except Exception as exc:
         version.status = ModelVersionStatus.FAILED
         version.error_message = f"{type(exc).__name__}: {exc}"
-        version.save(update_fields=["status", "error_message"])
+        version.save(update_fields=["status", "error_message", "updated_at"])
         training_run_log(version=version, tags=tracking_tags)
         raise
 
@@ -294,7 +299,7 @@ def model_evaluate(*, version: ModelVersion) -> dict:
     metrics = evaluation_summary(model, frame)
     version.metrics = metrics
     version.checks = activation_checks(model, frame, metrics)
-    version.save(update_fields=["metrics", "checks"])
+    version.save(update_fields=["metrics", "checks", "updated_at"])
     return metrics
 
 

@@ -9,9 +9,12 @@ frontend redrawing a chart, several users of one studio), so it asks through
 - The key (:func:`studiosim.cache.prediction_cache_key`) names the active model
   version, the studio's ``data_version`` and a hash of the request, so a new
   model or new data means a new key and nothing is ever served stale.
-- A cache hit costs one small query (the active version's id and name; the
-  caller has loaded the studio), one cache read (none when this process holds
-  a copy, see :mod:`studiosim.cache`) and the log's INSERT.
+- A cache hit costs one small query (the active version's id, name and change
+  marker; the caller has loaded the studio), one cache read (none when this
+  process holds a copy, see :mod:`studiosim.cache`) and the log's INSERT.
+- A miss computes under that same read (:func:`forecasting.registry.serving`):
+  the services make no second read of the registry, and read its whole row
+  only when the version changed (:mod:`forecasting.registry`).
 - The cached value is the service's output as JSON; a hit is rebuilt into the
   same dataclass the service returns, so hits and misses are served by one code
   path.
@@ -44,7 +47,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from forecasting.ml.frame import LEVERS
 from forecasting.models import ModelVersion, PredictionType
-from forecasting.selectors import ServingVersion, serving_version
+from forecasting.registry import serving
+from forecasting.selectors import (
+    SERVING_VERSION_FIELDS,
+    ServingVersion,
+    serving_version,
+)
 from forecasting.services import ForecastOutput, forecast_predict, prediction_log_write
 from studios.models import Studio
 from studios.selectors import metric_latest_month
@@ -189,18 +197,21 @@ def cached_prediction(
     key = prediction_cache_key(
         kind, studio=studio, model_version=version.version, payload=request
     )
-    data, hit = cached_json(
-        key,
-        lambda: _json_compliant(compute().as_dict(), kind),
-        keep=lambda data: data["model_version"] == version.version,
-    )
+    with serving(version):
+        data, hit = cached_json(
+            key,
+            lambda: _json_compliant(compute().as_dict(), kind),
+            keep=lambda data: data["model_version"] == version.version,
+        )
     if data["model_version"] != version.version:
-        # Another version was activated while this request was computed: the
-        # answer is the new version's, so it was not stored under the old key.
-        made_by = ModelVersion.objects.only("pk", "version").get(
+        # The services compute under the version this request read (serving()
+        # above), so only a service answering for another version gets here:
+        # its answer is logged against the version that made it and was not
+        # stored under this version's key.
+        made_by = ModelVersion.objects.values_list(*SERVING_VERSION_FIELDS).get(
             version=data["model_version"]
         )
-        version = ServingVersion(pk=made_by.pk, version=made_by.version)
+        version = ServingVersion(*made_by)
     return Cached(_from_json(output_type, data), data, version, hit)
 
 

@@ -9,6 +9,7 @@ plan from the tactics catalogue.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
@@ -441,6 +442,40 @@ def inverse_predict(
 # --- lever impact analysis ------------------------------------------------------
 
 ANALYSIS_TYPES = ("sensitivity", "elasticity", "correlation")
+#: How many points a response curve may have.
+CURVE_STEPS = (3, 41)
+#: How far a curve may reach from today's value, as a fraction of it.
+CURVE_PCT_LIMIT = 1.0
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """Which response curves to draw: each lever from ``from_pct`` to ``to_pct``
+    of today's value (-0.2 is 20% below it), in ``steps`` evenly spaced points."""
+
+    from_pct: float = -0.2
+    to_pct: float = 0.2
+    steps: int = 9
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    pct: float
+    lever_value: float
+    revenue: float
+    members: float
+    clipped: bool = False
+
+
+@dataclass(frozen=True)
+class LeverCurve:
+    """One lever's response: revenue and members in the horizon month with the
+    lever at each point and every other lever at today's value; ``optimum`` is
+    the revenue-maximising point (the first of equal ones)."""
+
+    points: list[CurvePoint]
+    optimum: CurvePoint
+    optimum_at_edge: bool
 
 
 @dataclass(frozen=True)
@@ -454,6 +489,7 @@ class LeverImpact:
     rank: int
     recommendation: str
     modelled: bool = True
+    curve: LeverCurve | None = None
 
 
 @dataclass(frozen=True)
@@ -504,12 +540,148 @@ def _recommendation(lever: str, sensitivity: float, rank: int, n: int) -> str:
     return f"{label.capitalize()}: +${sensitivity:,.0f} per 1% increase ({strength}){first}."
 
 
+def _curve_validate(curve: CurveSpec) -> CurveSpec:
+    """``curve`` if drawable, else InvalidInput naming the field."""
+    low, high = CURVE_STEPS
+    if isinstance(curve.steps, bool) or not isinstance(curve.steps, int):
+        raise InvalidInput("steps must be a whole number", field="curve.steps")
+    if not low <= curve.steps <= high:
+        raise InvalidInput(
+            f"steps must be between {low} and {high}, not {curve.steps}",
+            field="curve.steps",
+        )
+    for name in ("from_pct", "to_pct"):
+        value = getattr(curve, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidInput("must be a number", field=f"curve.{name}")
+        if not -CURVE_PCT_LIMIT <= value <= CURVE_PCT_LIMIT:
+            raise InvalidInput(
+                f"must be between -{CURVE_PCT_LIMIT:g} and {CURVE_PCT_LIMIT:g} (a "
+                f"fraction of today's value: -0.2 is 20% below it), not {value:g}",
+                field=f"curve.{name}",
+            )
+    if curve.from_pct >= curve.to_pct:
+        raise InvalidInput(
+            f"the curve's lowest change ({curve.from_pct:g}) must be below its "
+            f"highest ({curve.to_pct:g})",
+            field="curve.from_pct",
+        )
+    return curve
+
+
+def _curve_plans(
+    base_levers: np.ndarray, modelled: np.ndarray, curve: CurveSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The plans of every modelled lever's curve, stacked for one model call.
+
+    Returns ``(plans, lever_of_row, pct, clipped)``: one row per point, the
+    lever moved to ``base * (1 + pct)`` within :data:`LEVER_BOUNDS`.
+    """
+    pcts = np.linspace(curve.from_pct, curve.to_pct, curve.steps)
+    plans, lever_of_row, pct_of_row, clipped = [], [], [], []
+    for i, lever in enumerate(LEVERS):
+        if not modelled[i]:
+            continue
+        low, high = LEVER_BOUNDS[lever]
+        wanted = base_levers[i] * (1.0 + pcts)
+        values = np.clip(wanted, low, high)
+        rows = np.repeat(base_levers[None, :], len(pcts), axis=0)
+        rows[:, i] = values
+        plans.append(rows)
+        lever_of_row.extend([i] * len(pcts))
+        pct_of_row.extend(pcts)
+        clipped.extend(values != wanted)
+    if not plans:
+        return np.empty((0, len(LEVERS))), np.array([]), np.array([]), np.array([])
+    return (
+        np.concatenate(plans),
+        np.array(lever_of_row),
+        np.array(pct_of_row),
+        np.array(clipped),
+    )
+
+
+def _curves(
+    plans: np.ndarray,
+    lever_of_row: np.ndarray,
+    pct: np.ndarray,
+    clipped: np.ndarray,
+    revenue: np.ndarray,
+    members: np.ndarray,
+) -> dict[int, LeverCurve]:
+    """Each lever's curve from the rows of its points."""
+    out = {}
+    for i in np.unique(lever_of_row).astype(int):
+        rows = np.flatnonzero(lever_of_row == i)
+        points = [
+            CurvePoint(
+                pct=round(float(pct[r]), 6),
+                lever_value=round(float(plans[r, i]), 6),
+                revenue=round(float(revenue[r]), 2),
+                members=round(float(members[r]), 1),
+                clipped=bool(clipped[r]),
+            )
+            for r in rows
+        ]
+        best = int(np.argmax(revenue[rows]))
+        out[i] = LeverCurve(
+            points=points,
+            optimum=points[best],
+            optimum_at_edge=best in (0, len(points) - 1),
+        )
+    return out
+
+
+def lever_curves(
+    *,
+    studio: Studio,
+    curve: CurveSpec,
+    base_month: str | dt.date | None = None,
+    horizon: int = 3,
+) -> tuple[dt.date, dict[str, LeverCurve]]:
+    """Only the response curves of :func:`lever_impact_analysis`: the base month
+    and each modelled lever's curve, from one call of the model and without the
+    analysis's correlations over the studio's peers (a page that draws a curve
+    needs nothing else). Raises InvalidInput as that function does.
+    """
+    _curve_validate(curve)
+    base = (
+        metric_latest_month(studio=studio)
+        if base_month is None
+        else parse_base_month(base_month)
+    )
+    loaded = active_model()
+    state = studio_state(
+        model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
+    )
+    not_modelled = {note.lever for note in levers_not_modelled(state)}
+    modelled = np.array([lever not in not_modelled for lever in LEVERS])
+    plans, lever_of_row, pct, clipped = _curve_plans(state.levers, modelled, curve)
+    if not len(plans):
+        return base, {}
+    result = loaded.model.predict(state, plans, horizon)
+    curves = _curves(
+        plans,
+        lever_of_row,
+        pct,
+        clipped,
+        result.revenue[:, -1],
+        result.members[:, -1],
+    )
+    return base, {LEVERS[i]: value for i, value in curves.items()}
+
+
 def lever_impact_analysis(
     *,
     studio: Studio,
     analysis_type: str = "sensitivity",
     base_month: str | dt.date | None = None,
     horizon: int = 3,
+    curve: CurveSpec | None = None,
 ) -> LeverImpactOutput:
     """Which levers move this studio's revenue most, ranked.
 
@@ -524,12 +696,23 @@ def lever_impact_analysis(
     history. Every lever also carries the other figures. A lever not modelled for
     the studio is marked (``modelled`` false, its reason as the recommendation),
     has no sensitivity and ranks last.
+
+    With ``curve``, every modelled lever also carries its response curve
+    (:class:`LeverCurve`): revenue and members in month ``horizon`` with that
+    lever from ``from_pct`` to ``to_pct`` of today's value, clipped to its valid
+    range (such points are marked ``clipped``), and the revenue-maximising point.
+    All curves come from the same single call of the model as the sensitivities.
+    A lever not modelled gets no curve. Raises InvalidInput for an unknown
+    analysis type or a curve out of range (steps 3-41, percentages within
+    +-100%, ``from_pct`` below ``to_pct``).
     """
     if analysis_type not in ANALYSIS_TYPES:
         raise InvalidInput(
             f"analysis type must be one of {', '.join(ANALYSIS_TYPES)}",
             field="analysis_type",
         )
+    if curve is not None:
+        _curve_validate(curve)
     if base_month is None:
         base = metric_latest_month(studio=studio)
     else:
@@ -538,10 +721,32 @@ def lever_impact_analysis(
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
+    not_modelled = {note.lever: note.reason for note in levers_not_modelled(state)}
+    modelled = np.array([lever not in not_modelled for lever in LEVERS])
     plans = np.repeat(state.levers[None, :], len(LEVERS) + 1, axis=0)
     for i in range(len(LEVERS)):
         plans[i + 1, i] *= 1.01
-    revenue = loaded.model.predict(state, plans, horizon).revenue[:, -1]
+    sensitivity_rows = len(plans)
+    if curve is not None:
+        curve_plans, lever_of_row, pct, clipped = _curve_plans(
+            state.levers, modelled, curve
+        )
+        plans = np.concatenate([plans, curve_plans])
+    result = loaded.model.predict(state, plans, horizon)
+    revenue = result.revenue[:, -1]
+    curves = (
+        _curves(
+            plans[sensitivity_rows:],
+            lever_of_row,
+            pct,
+            clipped,
+            revenue[sensitivity_rows:],
+            result.members[sensitivity_rows:, -1],
+        )
+        if curve is not None
+        else {}
+    )
+    revenue = revenue[:sensitivity_rows]
     base_revenue = float(revenue[0])
     sensitivity = revenue[1:] - base_revenue
     elasticity = sensitivity / base_revenue / 0.01 if base_revenue else sensitivity * 0
@@ -554,8 +759,6 @@ def lever_impact_analysis(
     correlation = _correlations(own, LEVER_COLUMNS)
     peer_correlation = _correlations(peers, LEVER_COLUMNS)
 
-    not_modelled = {note.lever: note.reason for note in levers_not_modelled(state)}
-    modelled = np.array([lever not in not_modelled for lever in LEVERS])
     if analysis_type == "correlation":
         scores = np.array([abs(correlation[k] or 0.0) for k in LEVERS])
     else:
@@ -578,6 +781,7 @@ def lever_impact_analysis(
             recommendation=not_modelled.get(lever)
             or _recommendation(lever, float(sensitivity[i]), int(ranks[i]), 7),
             modelled=bool(modelled[i]),
+            curve=curves.get(i),
         )
         for i, lever in enumerate(LEVERS)
     ]
@@ -604,11 +808,15 @@ __all__ = [
     "DEFAULT_MAX_INCREASE",
     "AlternativePlan",
     "BindingConstraintOut",
+    "CurvePoint",
+    "CurveSpec",
+    "LeverCurve",
     "InverseConstraints",
     "InverseOutput",
     "LeverChange",
     "LeverImpact",
     "LeverImpactOutput",
     "inverse_predict",
+    "lever_curves",
     "lever_impact_analysis",
 ]

@@ -21,6 +21,7 @@ from optimization.optimize import (
     optimize_log_inputs,
 )
 from optimization.services import (
+    CurveSpec,
     InverseConstraints,
     InverseOutput,
     LeverImpactOutput,
@@ -103,7 +104,11 @@ def inverse_serve(
 
 
 def lever_impact_serve(
-    *, studio: Studio, analysis_type: str, base_month: str | None
+    *,
+    studio: Studio,
+    analysis_type: str,
+    base_month: str | None,
+    curve: CurveSpec | None = None,
 ) -> Served[LeverImpactOutput]:
     """:func:`optimization.services.lever_impact_analysis`, cached; not logged, as
     it forecasts no month whose actual revenue could later be compared.
@@ -118,6 +123,7 @@ def lever_impact_serve(
         "analysis_type": analysis_type,
         "base_month": base_month,
         "peers": [peers["count"], peers["data_versions"]],
+        "curve": dataclasses.asdict(curve) if curve is not None else None,
     }
     cached = cached_prediction(
         "lever_impact",
@@ -125,7 +131,10 @@ def lever_impact_serve(
         studio=studio,
         request=request,
         compute=lambda: lever_impact_analysis(
-            studio=studio, analysis_type=analysis_type, base_month=base_month
+            studio=studio,
+            analysis_type=analysis_type,
+            base_month=base_month,
+            curve=curve,
         ),
     )
     return Served(cached.output, cached.hit)

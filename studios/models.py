@@ -55,6 +55,11 @@ class Studio(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            # Peers are the studios of one type: baselines, lever impact
+            # analysis and its cache key select them on every uncached request.
+            models.Index(fields=["studio_type"], name="studio_type_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(max_capacity__gte=1), name="studio_max_capacity_gte_1"

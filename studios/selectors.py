@@ -423,18 +423,25 @@ def _seasonality(by_month: dict[date, MonthlyMetric]) -> tuple[SeasonalityIndex,
 
 
 def _peer_benchmarks(studio: Studio, latest: MonthlyMetric) -> PeerBenchmarks:
-    latest_month = (
-        MonthlyMetric.objects.filter(studio=OuterRef("studio"))
+    # Each peer's latest row found per peer studio (one probe of the (studio,
+    # -month_year) index each), not per monthly row of every peer: a correlated
+    # subquery on every row of the type cost 38 ms at 500 studios
+    # (bench/indexes.py) and grew with every month of every peer.
+    latest_row = (
+        MonthlyMetric.objects.filter(studio=OuterRef("pk"))
         .order_by("-month_year")
-        .values("month_year")[:1]
+        .values("pk")[:1]
+    )
+    peer_rows = (
+        Studio.objects.filter(studio_type=studio.studio_type)
+        .exclude(pk=studio.pk)
+        .annotate(latest_row=Subquery(latest_row))
+        .values("latest_row")
     )
     peers = list(
-        MonthlyMetric.objects.filter(
-            studio__studio_type=studio.studio_type,
-            month_year=Subquery(latest_month),
+        MonthlyMetric.objects.filter(pk__in=peer_rows).values_list(
+            "retention_rate", "avg_ticket_price", "class_attendance_rate"
         )
-        .exclude(studio=studio)
-        .values_list("retention_rate", "avg_ticket_price", "class_attendance_rate")
     )
     retention, ticket, attendance = zip(*peers, strict=True) if peers else ((),) * 3
     return PeerBenchmarks(

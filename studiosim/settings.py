@@ -181,6 +181,11 @@ RETRAIN_LEASE_SECONDS = env.float("RETRAIN_LEASE_SECONDS", default=60.0)
 RETRAIN_MAX_ATTEMPTS = env.int("RETRAIN_MAX_ATTEMPTS", default=2)
 RETRAIN_QUEUE_TIMEOUT = env.float("RETRAIN_QUEUE_TIMEOUT", default=1800.0)
 
+# Days a prediction log is kept (manage.py prune_prediction_logs, docs/operations.md).
+# 400 by default: predictions reach 12 months ahead, and a log deleted before its
+# months arrive never gets an actual outcome for live accuracy.
+PREDICTION_LOG_RETENTION_DAYS = env.int("PREDICTION_LOG_RETENTION_DAYS", default=400)
+
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None

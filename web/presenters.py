@@ -35,7 +35,9 @@ __all__ = [
     "kpi_tiles",
     "lever_controls",
     "members_chart",
+    "add_months",
     "month_label",
+    "price_curve_chart",
     "projection_chart",
     "retention_chart",
     "revenue_chart",
@@ -299,6 +301,50 @@ def projection_chart(
         )
     )
     return chart(labels=labels, series=series, currency=currency, title=title)
+
+
+def add_months(month: date, months: int) -> date:
+    """The first of the month ``months`` after ``month``."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def price_curve_chart(curve: Any, *, currency: str, month: date) -> dict[str, Any]:
+    """A ticket response curve (:class:`optimization.services.LeverCurve`):
+    revenue and members in ``month`` at each average ticket, the highest revenue
+    marked."""
+    labels = [format_money(p.lever_value, currency) for p in curve.points]
+    best = curve.points.index(curve.optimum)
+    return chart(
+        labels=labels,
+        series=[
+            Series("Revenue", [p.revenue for p in curve.points], COLORS["forecast"]),
+            Series(
+                "Members",
+                [p.members for p in curve.points],
+                COLORS["members"],
+                dashed=True,
+                axis="y2",
+            ),
+        ],
+        marks=[
+            Marks(
+                name="Highest revenue",
+                points=[
+                    {
+                        "x": labels[best],
+                        "y": curve.optimum.revenue,
+                        "note": f"at {labels[best]}",
+                    }
+                ],
+                color=COLORS["target"],
+                shape="rectRot",
+            )
+        ],
+        currency=currency,
+        second_unit="count",
+        title=f"Average ticket against revenue and members in {month:%B %Y}",
+    )
 
 
 def members_chart(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from forecasting.services import ForecastOutput
 from forecasting.serving import forecast_serve
 from insights.services import LEVER_LABELS
+from optimization.services import CurveSpec, lever_curves
 from scenarios.models import ScenarioType
 from scenarios.selectors import (
     MAX_COMPARED,
@@ -245,7 +246,36 @@ def studio_simulator(request: HttpRequest, studio_id: UUID) -> HttpResponse:
     months = _months_param(request, DASHBOARD_MONTHS)
     context = _planning_context(request, studio, "simulate", months, "Forecast")
     context["month_choices"] = [3, 6, 12]
+    if context.get("forecast") is not None:
+        context.update(_price_curve(studio))
     return render(request, "web/simulator.html", context)
+
+
+#: The simulator's price curve: today's average ticket -30%..+30%.
+PRICE_CURVE = CurveSpec(from_pct=-0.3, to_pct=0.3, steps=13)
+PRICE_CURVE_MONTHS = 3
+
+
+def _price_curve(studio: Studio) -> dict[str, Any]:
+    """The average ticket's response curve for the simulator, when the model can
+    move the ticket for this studio; nothing otherwise."""
+    try:
+        base, curves = lever_curves(
+            studio=studio, curve=PRICE_CURVE, horizon=PRICE_CURVE_MONTHS
+        )
+    except DomainError:
+        return {}
+    curve = curves.get("avg_ticket_price")
+    if curve is None:
+        return {}
+    month = presenters.add_months(base, PRICE_CURVE_MONTHS)
+    return {
+        "price_curve": curve,
+        "price_curve_month": month,
+        "price_chart": presenters.price_curve_chart(
+            curve, currency=studio.currency, month=month
+        ),
+    }
 
 
 @login_required

@@ -4,11 +4,40 @@ import strawberry
 
 from forecasting.graphql.types import LeverEnum, LeversInput
 from optimization.graphql.types import TargetKindEnum
-from optimization.services import InverseConstraints
+from optimization.services import CurveSpec, InverseConstraints
 from studiosim.graphql_errors import BadUserInput
 from studiosim.graphql_scalars import Money
 
-__all__ = ["CurrentStateInput", "InverseConstraintsInput", "InversePredictionInput"]
+__all__ = [
+    "CurrentStateInput",
+    "InverseConstraintsInput",
+    "InversePredictionInput",
+    "LeverCurveInput",
+]
+
+
+@strawberry.input(
+    name="LeverCurveInput",
+    description="Which response curves leverImpactAnalysis draws: each modelled "
+    "lever from fromPct to toPct of today's value in evenly spaced steps, clipped "
+    "to the lever's valid range. `curve: {}` draws -20%..+20% in 9 steps.",
+)
+class LeverCurveInput:
+    from_pct: float = strawberry.field(
+        default=-0.2,
+        description="Lowest change, a fraction of today's value, -1..1 (-0.2 is "
+        "20% below it).",
+    )
+    to_pct: float = strawberry.field(
+        default=0.2, description="Highest change, -1..1, above fromPct."
+    )
+    steps: int = strawberry.field(
+        default=9, description="Points per curve, 3..41, ends included."
+    )
+
+    def to_spec(self) -> CurveSpec:
+        return CurveSpec(from_pct=self.from_pct, to_pct=self.to_pct, steps=self.steps)
+
 
 #: Each maximum-increase field and the lever it limits.
 MAX_INCREASE_FIELDS = {

@@ -17,6 +17,7 @@ from optimization.graphql.inputs import (
     CurrentStateInput,
     InverseConstraintsInput,
     InversePredictionInput,
+    LeverCurveInput,
 )
 from optimization.graphql.types import (
     AnalysisTypeEnum,
@@ -72,8 +73,10 @@ class Query:
 
     @strawberry_django.field(
         description="Which levers move a studio's revenue most, ranked, with a "
-        "recommendation each. Cached until the model or the data of the studio "
-        "or of its peers changes."
+        "recommendation each, and on request each lever's response curve "
+        "(revenue and members across its values, with the revenue-maximising "
+        "point). Cached until the model or the data of the studio or of its "
+        "peers changes."
     )
     def lever_impact_analysis(
         self,
@@ -86,10 +89,20 @@ class Query:
                 description='Month "YYYY-MM"; by default the latest month of data.'
             ),
         ] = None,
+        curve: Annotated[
+            LeverCurveInput | None,
+            strawberry.argument(
+                description="Draw each lever's response curve (`curve: {}` for "
+                "-20%..+20% in 9 steps); none by default."
+            ),
+        ] = None,
     ) -> LeverImpactAnalysisType:
         studio = studio_from_input(info, studio_id, field="studioId")
         served = lever_impact_serve(
-            studio=studio, analysis_type=analysis_type.value, base_month=base_month
+            studio=studio,
+            analysis_type=analysis_type.value,
+            base_month=base_month,
+            curve=curve.to_spec() if curve is not None else None,
         )
         report_cache_status(info, served)
         return LeverImpactAnalysisType.from_output(served.output)

@@ -8,7 +8,13 @@ import strawberry
 
 from forecasting.graphql.types import LeverEnum, LeverNoteType, LeversType
 from insights.tactics import Cost
-from optimization.services import InverseOutput, LeverChange, LeverImpactOutput
+from optimization.services import (
+    CurvePoint,
+    InverseOutput,
+    LeverChange,
+    LeverCurve,
+    LeverImpactOutput,
+)
 from studiosim.graphql_scalars import Money
 
 __all__ = [
@@ -287,6 +293,64 @@ class InversePredictionType:
 # --- leverImpactAnalysis ------------------------------------------------------------
 
 
+@strawberry.type(
+    name="LeverCurvePoint",
+    description="The horizon month's forecast with one lever at one value and "
+    "every other lever at today's value.",
+)
+class LeverCurvePointType:
+    pct: float = strawberry.field(
+        description="The change asked for, as a fraction of today's value (-0.2 "
+        "is 20% below it)."
+    )
+    lever_value: float = strawberry.field(
+        description="The lever's value at this point, in its own unit (rates as "
+        "fractions)."
+    )
+    revenue: Money
+    members: float
+    clipped: bool = strawberry.field(
+        description="The lever's valid range cut the change short (a rate cannot "
+        "exceed 1 nor any lever fall below 0): lever_value is the range's end."
+    )
+
+    @classmethod
+    def from_point(cls, point: CurvePoint) -> Self:
+        return cls(
+            pct=point.pct,
+            lever_value=point.lever_value,
+            revenue=point.revenue,
+            members=point.members,
+            clipped=point.clipped,
+        )
+
+
+@strawberry.type(
+    name="LeverCurve",
+    description="A lever's response curve: revenue and members across a range of "
+    "its values, for drawing e.g. price against revenue.",
+)
+class LeverCurveType:
+    points: list[LeverCurvePointType] = strawberry.field(
+        description="From the lowest change asked for to the highest."
+    )
+    optimum: LeverCurvePointType = strawberry.field(
+        description="The point of highest revenue (the lowest change among equal ones)."
+    )
+    optimum_at_edge: bool = strawberry.field(
+        description="The optimum is the first or last point: revenue may rise "
+        "further beyond the range drawn."
+    )
+
+    @classmethod
+    def from_curve(cls, curve: LeverCurve) -> Self:
+        return cls(
+            points=[LeverCurvePointType.from_point(p) for p in curve.points],
+            optimum=LeverCurvePointType.from_point(curve.optimum),
+            optimum_at_edge=curve.optimum_at_edge,
+        )
+
+
 @strawberry.type(name="LeverImpact")
 class LeverImpactType:
     lever: LeverEnum
@@ -315,6 +379,11 @@ class LeverImpactType:
     modelled: bool = strawberry.field(
         description="Whether the model can move this lever for this studio (false: "
         "no data on it; no sensitivity, ranked last)."
+    )
+    curve: LeverCurveType | None = strawberry.field(
+        default=None,
+        description="The lever's response curve when the query asks for curves; "
+        "null otherwise, and always null for a lever not modelled.",
     )
 
 
@@ -365,6 +434,9 @@ class LeverImpactAnalysisType:
                     peer_correlation=impact.peer_correlation,
                     recommendation=impact.recommendation,
                     modelled=impact.modelled,
+                    curve=LeverCurveType.from_curve(impact.curve)
+                    if impact.curve is not None
+                    else None,
                 )
                 for impact in output.lever_impacts
             ],

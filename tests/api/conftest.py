@@ -116,13 +116,16 @@ def error_codes(body: dict) -> list[str]:
 
 
 def assert_a_hit_costs_four_queries(queries: CaptureQueriesContext) -> None:
-    """The token, the studio, the active model version's id and name, and the
-    log entry: nothing else is read or written to serve a cached answer."""
+    """The token, the studio, the active model version's id, name and change
+    marker, and the log entry: nothing else is read or written to serve a cached
+    answer."""
     token, studio, version, log = (q["sql"] for q in queries)
     assert 'FROM "studios_apitoken"' in token
     assert 'FROM "studios_studio"' in studio
-    # Only the id and the name: not the version's metrics (tens of kilobytes).
+    # Only the id, the name and the change marker: not the version's metrics
+    # (tens of kilobytes).
     assert version.startswith(
-        'SELECT "v"."id", "v"."version" FROM "forecasting_modelversion" '
+        'SELECT "v"."id", "v"."version", "v"."artifact_sha256", "v"."updated_at" '
+        'FROM "forecasting_modelversion" '
     )
     assert log.startswith('INSERT INTO "forecasting_predictionlog"')

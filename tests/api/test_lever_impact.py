@@ -203,3 +203,99 @@ def test_lever_impact_is_cached_until_a_peers_data_changes(
 
     # then
     assert "hit" not in third["Cache-Status"].split("; ")
+
+
+# --- response curves ----------------------------------------------------------------
+
+LEVER_CURVES_QUERY = """
+query LeverCurves($studioId: ID!, $curve: LeverCurveInput) {
+  leverImpactAnalysis(studioId: $studioId, baseMonth: "2026-04", curve: $curve) {
+    baseRevenue
+    leverImpacts {
+      lever
+      modelled
+      curve {
+        points { pct leverValue revenue members clipped }
+        optimum { pct leverValue revenue members clipped }
+        optimumAtEdge
+      }
+    }
+  }
+}
+"""
+
+
+def test_lever_impact_draws_each_levers_curve_with_its_optimum(
+    gql, studio_owner, studio, active_version
+):
+    # when: the default curve
+    body = gql(studio_owner).execute(
+        LEVER_CURVES_QUERY, {"studioId": str(studio.pk), "curve": {}}
+    )
+
+    # then: -20%..+20% in 9 points for every lever, the optimum the best of them
+    assert "errors" not in body, body
+    result = body["data"]["leverImpactAnalysis"]
+    for impact in result["leverImpacts"]:
+        curve = impact["curve"]
+        assert [p["pct"] for p in curve["points"]] == pytest.approx(
+            [-0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2]
+        )
+        assert curve["points"][4]["revenue"] == pytest.approx(
+            result["baseRevenue"], abs=0.01
+        )
+        best = max(curve["points"], key=lambda p: p["revenue"])
+        assert curve["optimum"]["revenue"] == best["revenue"]
+        assert curve["optimumAtEdge"] == (
+            curve["optimum"] in (curve["points"][0], curve["points"][-1])
+        )
+
+
+def test_lever_impact_draws_no_curves_unless_asked(
+    gql, studio_owner, studio, active_version
+):
+    body = gql(studio_owner).execute(LEVER_CURVES_QUERY, {"studioId": str(studio.pk)})
+
+    impacts = body["data"]["leverImpactAnalysis"]["leverImpacts"]
+    assert [impact["curve"] for impact in impacts] == [None] * len(ALL_LEVERS)
+
+
+def test_lever_impact_caches_curves_of_each_shape_apart(
+    gql, studio_owner, studio, active_version
+):
+    client = gql(studio_owner)
+    variables = {"studioId": str(studio.pk), "curve": {"steps": 5}}
+    client.post(LEVER_CURVES_QUERY, variables)
+
+    same = client.post(LEVER_CURVES_QUERY, variables)
+    other = client.post(
+        LEVER_CURVES_QUERY, {"studioId": str(studio.pk), "curve": {"steps": 7}}
+    )
+
+    assert same["Cache-Status"] == "studiosim; hit; detail=leverImpactAnalysis"
+    assert "hit" not in other["Cache-Status"].split("; ")
+    impacts = other.json()["data"]["leverImpactAnalysis"]["leverImpacts"]
+    assert {len(impact["curve"]["points"]) for impact in impacts} == {7}
+
+
+@pytest.mark.parametrize(
+    ("curve", "field"),
+    [
+        ({"steps": 2}, "curve.steps"),
+        ({"steps": 100}, "curve.steps"),
+        ({"fromPct": -2.0}, "curve.fromPct"),
+        ({"toPct": 5.0}, "curve.toPct"),
+        ({"fromPct": 0.2, "toPct": -0.2}, "curve.fromPct"),
+    ],
+)
+def test_lever_impact_refuses_a_curve_out_of_range(
+    gql, studio_owner, studio, active_version, curve, field
+):
+    body = gql(studio_owner).execute(
+        LEVER_CURVES_QUERY, {"studioId": str(studio.pk), "curve": curve}
+    )
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["field"] == field
+    assert body["data"] is None

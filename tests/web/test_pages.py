@@ -14,6 +14,7 @@ from forecasting.services import forecast_predict
 from optimization.services import InverseConstraints, inverse_predict
 from scenarios.services import scenario_save
 from studios.models import StudioRole
+from studios.selectors import metric_latest_month
 from tests.factories import (
     MonthlyMetricFactory,
     StudioFactory,
@@ -186,6 +187,39 @@ def test_the_simulator_has_a_labelled_slider_per_lever_within_its_valid_range(
             assert control.minimum >= 0 and control.maximum <= 1
     data = page_data(response)
     assert data["predictionId"] and len(data["statusQuo"]) == 6
+
+
+def test_the_simulator_draws_price_against_revenue_with_the_best_price_marked(
+    client, member, active_version, loaded_studios
+):
+    # given
+    studio = loaded_studios[0]
+    client.force_login(member())
+    today = forecast_predict(
+        studio=studio, base_month=metric_latest_month(studio=studio), log=False
+    ).base_levers["avg_ticket_price"]
+
+    # when
+    response = client.get(reverse("web:simulate", kwargs={"studio_id": studio.pk}))
+
+    # then: 13 tickets from 30% below today's to 30% above, revenue and members
+    chart = chart_data(response, "price")
+    [revenue, members] = chart["series"]
+    assert (revenue["name"], members["name"], members["axis"]) == (
+        "Revenue",
+        "Members",
+        "y2",
+    )
+    curve = response.context["price_curve"]
+    assert [p.lever_value for p in curve.points] == pytest.approx(
+        [today * (0.7 + 0.05 * i) for i in range(13)], abs=1e-6
+    )
+    assert revenue["values"] == [p.revenue for p in curve.points]
+    [mark] = chart["marks"]
+    assert mark["points"][0]["y"] == max(revenue["values"])
+    page = response.content.decode()
+    assert 'id="price-table"' in page
+    assert page.count('class="optimum"') == 1
 
 
 def test_levers_a_studio_has_no_data_on_are_shown_disabled_with_the_reason(
