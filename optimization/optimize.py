@@ -21,7 +21,7 @@ that revenue minus the money the plan costs, when costs are given:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -45,7 +45,7 @@ from insights.services import (
     action_plan_build,
     format_lever_value,
 )
-from insights.tactics import TACTICS_BY_LEVER, tactics_for_change
+from optimization.costs import tactic_cost_function, tactic_coverage
 from optimization.services import (
     _KIND_TEXT,
     DEFAULT_MAX_INCREASE,
@@ -155,66 +155,6 @@ class OptimizeOutput:
 
 
 # --- money costs ------------------------------------------------------------------
-
-
-def tactic_coverage(lever: str) -> float:
-    """How far all of a lever's catalogue tactics together typically move it."""
-    return float(sum(t.expected_improvement for t in TACTICS_BY_LEVER.get(lever, ())))
-
-
-def _tactic_step(lever: str) -> tuple[np.ndarray, np.ndarray]:
-    """Breakpoints and monthly costs of the catalogue's cost of raising ``lever``.
-
-    The selection rule (:func:`insights.tactics.tactics_for_change`) picks the same
-    tactics for every change between two consecutive breakpoints: the single
-    tactics' typical improvements and the running totals of the combination order.
-    Returns ``thresholds`` (sorted) and ``costs`` with one more entry: a change in
-    ``(thresholds[k-1], thresholds[k]]`` costs ``costs[k]``.
-    """
-    tactics = TACTICS_BY_LEVER.get(lever, ())
-    if not tactics:
-        return np.empty(0), np.zeros(1)
-    by_efficiency = sorted(
-        tactics, key=lambda t: t.expected_improvement / t.cost_estimate, reverse=True
-    )
-    points = {t.expected_improvement for t in tactics}
-    points |= set(np.cumsum([t.expected_improvement for t in by_efficiency]).tolist())
-    thresholds = np.array(sorted(p for p in points if p > 0))
-
-    def cost(change: float) -> float:
-        return float(sum(t.cost_estimate for t in tactics_for_change(lever, change)))
-
-    costs = np.array(
-        [cost(float(b)) for b in thresholds] + [cost(float(thresholds[-1]) * 2)]
-    )
-    return thresholds, costs
-
-
-def tactic_cost_function(
-    current: np.ndarray,
-    *,
-    tactics: bool,
-    lever_costs: Mapping[str, float] | None = None,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Monthly money cost of lever plans ``(n, 7)`` against today's ``current``.
-
-    Only increases cost money: decreases, and today's plan, cost nothing. With
-    ``tactics`` each increase costs the catalogue tactics sized to it; each lever in
-    ``lever_costs`` adds its cost per unit of increase.
-    """
-    steps = [_tactic_step(lever) for lever in LEVERS] if tactics else []
-    unit = np.array([float((lever_costs or {}).get(k, 0.0)) for k in LEVERS])
-
-    def money_cost(rows: np.ndarray) -> np.ndarray:
-        increase = np.maximum(rows - current, 0.0)
-        total = increase @ unit
-        for i, (thresholds, costs) in enumerate(steps):
-            change = increase[:, i]
-            index = np.searchsorted(thresholds, change, side="left")
-            total = total + np.where(change > 0, costs[index], 0.0)
-        return total
-
-    return money_cost
 
 
 # --- the service --------------------------------------------------------------------

@@ -33,10 +33,12 @@ from insights.services import (
     action_plan_build,
 )
 from insights.tactics import Cost, tactics_for_change
+from optimization.costs import plan_money_cost
 from optimization.solver import (
     DEFAULT_COST_WEIGHTS,
     LeverLimits,
     SolverInputError,
+    default_lever_scales,
     solve,
 )
 from studios.models import Studio
@@ -81,6 +83,9 @@ class InverseConstraints:
     lower_bounds: Mapping[str, float] = field(default_factory=dict)
     upper_bounds: Mapping[str, float] = field(default_factory=dict)
     locked_levers: tuple[str, ...] = ()
+    #: Minimise the monthly money cost of the catalogue tactics the plan needs
+    #: (:func:`optimization.costs.plan_money_cost`) instead of the effort-weighted
+    #: lever change.
     prioritize_low_cost: bool = False
 
 
@@ -143,6 +148,8 @@ class InverseOutput:
     confidence_score: float
     model_version: str
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
+    #: Monthly money cost of the catalogue tactics the recommended plan needs.
+    tactic_cost: float = 0.0
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -199,10 +206,15 @@ def inverse_limits(
                 f"the lower bound of {lever} is above its upper bound",
                 field="lower_bounds",
             )
-        # Today's value outside the owner's bounds would make every plan
-        # infeasible; the bounds then frame the move instead.
-        lower[i] = min(lower[i], current[i])
-        upper[i] = max(upper[i], current[i])
+        # A default bound never moves a lever that is already past it (a studio
+        # at 99.5% utilisation keeps it); the owner's own bounds are hard.
+        if lever not in constraints.lower_bounds:
+            lower[i] = min(lower[i], current[i])
+        if lever not in constraints.upper_bounds:
+            upper[i] = max(upper[i], current[i])
+    _check_bounds_reachable(
+        current, lower, upper, max_increase, max_decrease, constraints
+    )
     try:
         limits = LeverLimits.build(
             lower=lower,
@@ -214,6 +226,47 @@ def inverse_limits(
     except SolverInputError as exc:
         raise InvalidInput(str(exc), field=getattr(exc, "field", None)) from None
     return limits, max_increase, max_decrease
+
+
+def _check_bounds_reachable(
+    current: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_increase: np.ndarray,
+    max_decrease: np.ndarray,
+    constraints: InverseConstraints,
+) -> None:
+    """Refuse a bound that excludes today's value when no plan can get inside it.
+
+    A bound the plan can reach moves the lever into it (see :func:`inverse_limits`);
+    one that a lock, or the maximum change that way, keeps out of reach is the
+    owner's limits contradicting each other, and is refused naming the lever.
+    """
+    for i, lever in enumerate(LEVERS):
+        value = float(current[i])
+        if lower[i] <= value <= upper[i]:
+            continue
+        below = value < lower[i]
+        field_name = "lower_bounds" if below else "upper_bounds"
+        bound = float(lower[i] if below else upper[i])
+        side = "lower" if below else "upper"
+        if lever in constraints.locked_levers:
+            raise InvalidInput(
+                f"{lever} is locked at today's value {value:g}, outside its {side} "
+                f"bound {bound:g}: unlock it or change the bound",
+                field=field_name,
+            )
+        gap = bound - value if below else value - bound
+        allowed = float(max_increase[i] if below else max_decrease[i])
+        if (bound > value + allowed) if below else (bound < value - allowed):
+            way = "increase" if below else "decrease"
+            raise InvalidInput(
+                f"the {side} bound of {lever} ({bound:g}) is {gap:g} "
+                f"{'above' if below else 'below'} today's value ({value:g}), more "
+                f"than its maximum {way} ({allowed:g}) allows: no plan can keep to "
+                "both",
+                field=field_name,
+            )
 
 
 def _estimated_cost(lever: str, change: float) -> str:
@@ -346,16 +399,28 @@ def inverse_predict(
     def predict_revenue(levers: np.ndarray) -> np.ndarray:
         return model.predict(state, levers, target_months).revenue
 
-    solution = solve(
-        predict_revenue,
-        current=current,
-        target=float(target_revenue),
-        horizon=target_months,
-        target_kind=target_kind,
-        limits=limits,
-        cost_weights=DEFAULT_COST_WEIGHTS,
-        prioritize_low_cost=constraints.prioritize_low_cost,
-    )
+    money_cost = plan_money_cost(current)
+    scales = default_lever_scales(current, limits)
+
+    def effort(levers: np.ndarray) -> float:
+        # The relative units of totalCost, in both modes.
+        return round(
+            float((DEFAULT_COST_WEIGHTS * np.abs(levers - current) / scales).sum()), 4
+        )
+
+    try:
+        solution = solve(
+            predict_revenue,
+            current=current,
+            target=float(target_revenue),
+            horizon=target_months,
+            target_kind=target_kind,
+            limits=limits,
+            cost_weights=DEFAULT_COST_WEIGHTS,
+            money_cost=money_cost if constraints.prioritize_low_cost else None,
+        )
+    except SolverInputError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
     plan = solution.recommended
     changes = [
         c
@@ -398,7 +463,7 @@ def inverse_predict(
                 lead_lever=LEVERS[alt.lead_lever] if alt.lead_lever is not None else "",
                 levers=plan_levers(alt.levers),
                 revenue=round(float(alt.revenue), 2),
-                cost=round(float(alt.cost), 4),
+                cost=effort(alt.levers),
                 lever_changes=[
                     c
                     for c in _lever_changes(alt, current, max_inc, max_dec)
@@ -413,10 +478,11 @@ def inverse_predict(
             reachable=bool(solution.relaxed.reachable),
             levers=plan_levers(solution.relaxed.levers),
         ),
-        total_cost=round(float(plan.cost), 4),
+        total_cost=effort(plan.levers),
         confidence_score=round(float(check.confidence[0, -1]), 4),
         model_version=loaded.version.version,
         not_modelled_levers=not_modelled,
+        tactic_cost=round(float(money_cost(plan.levers[None])[0]), 2),
     )
     if log:
         output = prediction_log_write(

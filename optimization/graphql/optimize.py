@@ -37,6 +37,7 @@ __all__ = ["LeverOptimizationType", "OptimizeLeversInput", "Query"]
 OPTIMIZE_INPUT_PATHS = {
     **lever_paths("current_state"),
     "max_increase": "constraints",
+    "max_decrease": "constraints.max_decreases",
     "lower_bounds": "constraints.lower_bounds",
     "lower": "constraints.lower_bounds",
     "upper_bounds": "constraints.upper_bounds",

@@ -33,6 +33,7 @@ INVERSE_INPUT_PATHS = {
     **lever_paths("current_state"),
     "current_member_count": "current_state.current_member_count",
     "max_increase": "constraints",
+    "max_decrease": "constraints.max_decreases",
     "lower_bounds": "constraints.lower_bounds",
     "lower": "constraints.lower_bounds",
     "upper_bounds": "constraints.upper_bounds",

@@ -209,6 +209,12 @@ class InversePredictionType:
         "each lever's relative change weighted (retention 3.0, new members 2.5, "
         "attendance, staff utilisation and classes 2.0, upsell 1.5, ticket 1.0)."
     )
+    tactic_cost: Money = strawberry.field(
+        description="Monthly money cost of the catalogue tactics the recommended "
+        "plan needs (the action plan's tactics, priced at their cost estimates; an "
+        "increase beyond what all of a lever's tactics achieve priced pro rata). "
+        "What prioritizeLowCostLevers minimises."
+    )
     confidence_score: float = strawberry.field(
         description="Calibrated probability that the actual revenue of month "
         "targetMonths lands within 10% of its forecast under the recommended plan."
@@ -279,6 +285,7 @@ class InversePredictionType:
                 levers=LeversType.from_levers(output.relaxed.levers),
             ),
             total_cost=output.total_cost,
+            tactic_cost=output.tactic_cost,
             confidence_score=output.confidence_score,
             model_version=output.model_version,
         )

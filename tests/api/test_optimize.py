@@ -328,6 +328,23 @@ def test_optimize_levers_of_another_studio_is_answered_like_a_missing_one(
         ),
         pytest.param(
             {
+                "constraints": {
+                    "upperBounds": {"avgTicketPrice": 5.0},
+                    "maxDecreases": {"avgTicketPrice": 20.0},
+                }
+            },
+            "constraints.upperBounds",
+            None,
+            id="bound-out-of-reach",
+        ),
+        pytest.param(
+            {"constraints": {"maxDecreases": {"upsellRate": -0.1}}},
+            "constraints.maxDecreases.upsellRate",
+            "must not be negative (it is the largest decrease allowed)",
+            id="negative-max-decrease",
+        ),
+        pytest.param(
+            {
                 "leverCosts": [
                     {"lever": "UPSELL_RATE", "monthlyCostPerUnit": -1.0},
                 ]
