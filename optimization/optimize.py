@@ -28,6 +28,7 @@ import numpy as np
 
 from forecasting.ml.frame import LEVERS
 from forecasting.models import PredictionType
+from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model
 from forecasting.services import (
     LEVER_BOUNDS,
@@ -144,6 +145,8 @@ class OptimizeOutput:
     confidence_score: float
     model_version: str
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
+    #: Recommended lever values outside the studio's history or its peers' range.
+    range_warnings: list[RangeWarning] = field(default_factory=list)
     # No target: kept so a saved optimisation reads like an inverse scenario.
     target_revenue: float | None = None
     prediction_id: str | None = None
@@ -317,7 +320,8 @@ def levers_optimize(
                 max_increase[lever] = coverage
                 capped.append(lever)
         constraints = replace(constraints, max_increase=max_increase)
-    limits, max_inc, max_dec = inverse_limits(current, constraints)
+    ranges = lever_ranges(studio=studio, base_month=base)
+    limits, max_inc, max_dec = inverse_limits(current, constraints, ranges)
     costed = tactics or any(unit_costs.values())
     money_cost = (
         tactic_cost_function(current, tactics=tactics, lever_costs=unit_costs)
@@ -459,6 +463,11 @@ def levers_optimize(
         confidence_score=round(float(check.confidence[0, -1]), 4),
         model_version=loaded.version.version,
         not_modelled_levers=not_modelled,
+        range_warnings=range_warnings(
+            dict(zip(LEVERS, map(float, plan.levers), strict=True)),
+            ranges,
+            beyond_peers_allowed=constraints.allow_beyond_peers,
+        ),
     )
     if log:
         output = prediction_log_write(

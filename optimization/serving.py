@@ -45,6 +45,7 @@ def inverse_serve(
     current_levers: dict[str, float],
     current_member_count: int | None,
     constraints: InverseConstraints,
+    target_probability: float | None = None,
 ) -> Served[InverseOutput]:
     """:func:`optimization.services.inverse_predict`, cached and logged.
 
@@ -66,6 +67,7 @@ def inverse_serve(
         "target_kind": target_kind,
         "current_levers": current_levers,
         "constraints": dataclasses.asdict(constraints),
+        "target_probability": target_probability,
     }
     cached = cached_prediction(
         PredictionType.INVERSE,
@@ -80,6 +82,7 @@ def inverse_serve(
             target_kind=target_kind,
             current_levers=current_levers,
             constraints=constraints,
+            target_probability=target_probability,
             log=False,
         ),
     )
@@ -88,6 +91,7 @@ def inverse_serve(
         "target_kind": target_kind,
         "current_levers": current_levers,
         "constraints": request["constraints"],
+        "target_probability": target_probability,
     }
     if current_member_count is not None:
         inputs["current_member_count"] = current_member_count

@@ -78,6 +78,13 @@ class InverseConstraintsInput:
     locked_levers: list[LeverEnum] = strawberry.field(
         default_factory=list, description="Levers to keep at today's values."
     )
+    allow_beyond_peers: bool = strawberry.field(
+        default=False,
+        description="Let the plan take a lever beyond the range studios of the "
+        "same type run (5th to 95th percentile of their months; see RangeWarning). "
+        "Off, no lever goes further outside that range than today's value; on, "
+        "each such value comes with a warning saying so.",
+    )
     prioritize_low_cost_levers: bool = strawberry.field(
         default=False,
         description="Choose the plan whose catalogue tactics cost the least money "
@@ -112,6 +119,7 @@ class InverseConstraintsInput:
             upper_bounds=(self.upper_bounds or LeversInput()).as_dict(),
             locked_levers=tuple(sorted({lever.value for lever in self.locked_levers})),
             prioritize_low_cost=self.prioritize_low_cost_levers,
+            allow_beyond_peers=self.allow_beyond_peers,
         )
 
 
@@ -131,6 +139,15 @@ class InversePredictionInput:
         default=TargetKindEnum.MONTH,
         description="Whether the target is month targetMonths' revenue or the "
         "total over the horizon.",
+    )
+    target_probability: float | None = strawberry.field(
+        default=None,
+        description="Reach the target with this probability (0.05-0.99, e.g. 0.8) "
+        "under the model's calibrated uncertainty, the distribution the forecast "
+        "intervals come from, instead of only in expectation: the plan is sized so "
+        "that the revenue the studio reaches or beats with this probability meets "
+        "the target. Revenue figures of the answer are then at that probability, "
+        "except expectedRevenue and monthlyRevenue.",
     )
     current_state: CurrentStateInput | None = None
     constraints: InverseConstraintsInput | None = None

@@ -38,6 +38,7 @@ INVERSE_INPUT_PATHS = {
     "lower": "constraints.lower_bounds",
     "upper_bounds": "constraints.upper_bounds",
     "locked_levers": "constraints.locked_levers",
+    "target_probability": "target_probability",
 }
 
 
@@ -67,6 +68,7 @@ class Query:
                 constraints=(
                     input.constraints or InverseConstraintsInput()
                 ).to_constraints(),
+                target_probability=input.target_probability,
             )
         report_cache_status(info, served)
         return InversePredictionType.from_output(served.output)

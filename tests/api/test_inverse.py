@@ -241,6 +241,58 @@ def test_an_upper_bound_below_today_lowers_the_lever_through_the_api(
     )
 
 
+def test_allow_beyond_peers_lets_the_plan_leave_the_peers_range_with_a_warning(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        """
+        query Inverse($input: InversePredictionInput!) {
+          inversePrediction(input: $input) {
+            reachable
+            warnings { lever value low high scope message }
+          }
+        }
+        """,
+        inverse_input(
+            studio,
+            round(status_quo * 3, 2),
+            constraints={"maxTicketIncrease": 300.0, "allowBeyondPeers": True},
+        ),
+    )
+
+    # then
+    warnings = body["data"]["inversePrediction"]["warnings"]
+    peers = [w for w in warnings if w["scope"] == "PEERS"]
+    assert peers
+    for warning in peers:
+        assert not warning["low"] <= warning["value"] <= warning["high"]
+        assert "allowBeyondPeers" in warning["message"]
+
+
+def test_a_target_probability_sizes_the_plan_and_says_how_likely_it_is(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        """
+        query Inverse($input: InversePredictionInput!) {
+          inversePrediction(input: $input) {
+            reachable projectedRevenue expectedRevenue
+            targetProbability reachProbability
+          }
+        }
+        """,
+        inverse_input(studio, round(status_quo * 1.03, 2), targetProbability=0.8),
+    )
+
+    # then
+    result = body["data"]["inversePrediction"]
+    assert result["targetProbability"] == 0.8
+    assert result["reachable"] and result["reachProbability"] >= 0.79
+    assert result["expectedRevenue"] > result["projectedRevenue"]
+
+
 def test_the_current_state_replaces_the_base_months_levers(
     gql, studio_owner, studio, status_quo, active_version
 ):
@@ -433,6 +485,12 @@ def test_inverse_prediction_of_another_studio_is_answered_like_a_missing_one(
             "studioId",
             "is not a studio id (a UUID)",
             id="malformed-studio-id",
+        ),
+        pytest.param(
+            {"targetProbability": 1.2},
+            "targetProbability",
+            "target probability must be between 0.05 and 0.99",
+            id="probability",
         ),
         pytest.param(
             {"constraints": {"maxDecreases": {"avgTicketPrice": -5.0}}},
