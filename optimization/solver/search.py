@@ -69,10 +69,10 @@ MAX_ASCENT_ROUNDS = 16
 #: same money cost (a 10% move adds 0.1 at weight 1).
 EFFORT_TIEBREAK = 1.0
 #: A moved lever whose share of the revenue change is at most this fraction of the
-#: plan's revenue (or a hundredth of a unit of currency) adds nothing and is pulled
-#: back: float noise, not a contribution. Anything larger may be what closes the
-#: last of the gap to a target, so it stays.
-IMPACT_FLOOR = 1e-6
+#: plan's revenue adds nothing and is pulled back: float noise, not a contribution.
+#: Anything larger may be what closes the last cent of the gap to a target (a
+#: target equal to a rounded forecast), so it stays.
+IMPACT_FLOOR = 1e-9
 #: Relaxation probe for a limit with no natural step size, as a fraction of the lever's
 #: scale (10% of today's value with the default scales).
 PROBE_FRACTION = 0.1
@@ -439,7 +439,7 @@ def shapley(space: SearchSpace, levers: FloatArray) -> Task[Attribution]:
 
 def impact_floor(revenue: float) -> float:
     """Return the revenue share at or below which a lever change adds nothing."""
-    return max(IMPACT_FLOOR * abs(revenue), 0.01)
+    return IMPACT_FLOOR * max(abs(revenue), 1.0)
 
 
 def prune(space: SearchSpace, point: Point) -> Task[Point]:
