@@ -11,9 +11,10 @@ the studio's history many times (with noise). It prints, per target band:
 
 * how often the world reaches the target with the plan, and with the status quo;
 * the mean ratio of achieved to target revenue, plan and status quo;
-* with ``--target-probability p`` (when the inverse takes it), the same for plans
-  asked to reach the target with probability p: the share reached should be p
-  (within +-7 points, SPEC §12).
+* with ``--target-probability p``, the same for plans asked to reach the target
+  with probability p (``inverse_predict(target_probability=p)``): the share
+  reached should be p (within +-7 points, SPEC §12). Figures in
+  docs/benchmarks.md.
 
 Run from the repository root::
 

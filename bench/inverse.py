@@ -56,6 +56,7 @@ def main() -> None:
     _setup.setup(args)
 
     from forecasting.ml.frame import LEVERS
+    from forecasting.ranges import lever_ranges
     from forecasting.registry import active_model
     from forecasting.services import forecast_predict, studio_state
     from optimization.services import (
@@ -103,7 +104,9 @@ def main() -> None:
             base_month=base,
         )
         current = np.array([status_quo.base_levers[k] for k in LEVERS])
-        limits, _, _ = inverse_limits(current, constraints)
+        # The service's own limits, the peers' range included.
+        ranges = lever_ranges(studio=studio, base_month=base)
+        limits, _, _ = inverse_limits(current, constraints, ranges)
         best = _independent_max(loaded.model, state, current, limits, args.horizon)
 
         started = time.perf_counter()

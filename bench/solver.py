@@ -102,6 +102,13 @@ def within(levers: FloatArray, current: FloatArray, limits: LeverLimits) -> bool
     )
 
 
+def flat_fees(current: np.ndarray, fees: np.ndarray):
+    def money(rows: np.ndarray) -> np.ndarray:
+        return ((rows > current + 1e-12) * fees).sum(axis=1)
+
+    return money
+
+
 def run_case(
     rng: np.random.Generator,
     flavour: str,
@@ -126,7 +133,11 @@ def run_case(
         horizon=horizon,
         target_kind=kind,
         limits=limits,
-        prioritize_low_cost=bool(rng.random() < 0.25),
+        # A quarter of the cases minimise a money cost (a flat monthly fee per
+        # lever raised), as prioritizeLowCostLevers does with the tactic catalogue.
+        money_cost=flat_fees(current, rng.uniform(100, 3000, 7))
+        if rng.random() < 0.25
+        else None,
     )
     latency = time.perf_counter() - start
     best = max_achievable(

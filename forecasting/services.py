@@ -34,6 +34,7 @@ from forecasting.models import (
     PredictionLog,
     PredictionType,
 )
+from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame
 from forecasting.tracking import training_run_log
@@ -398,6 +399,8 @@ class ForecastOutput:
     model_version: str
     prediction_accuracy: dict[str, float | None]
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
+    #: Lever values outside the studio's own history or its peers' range.
+    warnings: list[RangeWarning] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -601,6 +604,7 @@ def forecast_predict(
         model_version=loaded.version.version,
         prediction_accuracy=_prediction_accuracy(loaded.version),
         not_modelled_levers=not_modelled,
+        warnings=range_warnings(used, lever_ranges(studio=studio, base_month=base)),
     )
     if log:
         output = prediction_log_write(

@@ -21,13 +21,14 @@ that revenue minus the money the plan costs, when costs are given:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from forecasting.ml.frame import LEVERS
 from forecasting.models import PredictionType
+from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model
 from forecasting.services import (
     LEVER_BOUNDS,
@@ -45,7 +46,7 @@ from insights.services import (
     action_plan_build,
     format_lever_value,
 )
-from insights.tactics import TACTICS_BY_LEVER, tactics_for_change
+from optimization.costs import tactic_cost_function, tactic_coverage
 from optimization.services import (
     _KIND_TEXT,
     DEFAULT_MAX_INCREASE,
@@ -144,6 +145,8 @@ class OptimizeOutput:
     confidence_score: float
     model_version: str
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
+    #: Recommended lever values outside the studio's history or its peers' range.
+    range_warnings: list[RangeWarning] = field(default_factory=list)
     # No target: kept so a saved optimisation reads like an inverse scenario.
     target_revenue: float | None = None
     prediction_id: str | None = None
@@ -155,66 +158,6 @@ class OptimizeOutput:
 
 
 # --- money costs ------------------------------------------------------------------
-
-
-def tactic_coverage(lever: str) -> float:
-    """How far all of a lever's catalogue tactics together typically move it."""
-    return float(sum(t.expected_improvement for t in TACTICS_BY_LEVER.get(lever, ())))
-
-
-def _tactic_step(lever: str) -> tuple[np.ndarray, np.ndarray]:
-    """Breakpoints and monthly costs of the catalogue's cost of raising ``lever``.
-
-    The selection rule (:func:`insights.tactics.tactics_for_change`) picks the same
-    tactics for every change between two consecutive breakpoints: the single
-    tactics' typical improvements and the running totals of the combination order.
-    Returns ``thresholds`` (sorted) and ``costs`` with one more entry: a change in
-    ``(thresholds[k-1], thresholds[k]]`` costs ``costs[k]``.
-    """
-    tactics = TACTICS_BY_LEVER.get(lever, ())
-    if not tactics:
-        return np.empty(0), np.zeros(1)
-    by_efficiency = sorted(
-        tactics, key=lambda t: t.expected_improvement / t.cost_estimate, reverse=True
-    )
-    points = {t.expected_improvement for t in tactics}
-    points |= set(np.cumsum([t.expected_improvement for t in by_efficiency]).tolist())
-    thresholds = np.array(sorted(p for p in points if p > 0))
-
-    def cost(change: float) -> float:
-        return float(sum(t.cost_estimate for t in tactics_for_change(lever, change)))
-
-    costs = np.array(
-        [cost(float(b)) for b in thresholds] + [cost(float(thresholds[-1]) * 2)]
-    )
-    return thresholds, costs
-
-
-def tactic_cost_function(
-    current: np.ndarray,
-    *,
-    tactics: bool,
-    lever_costs: Mapping[str, float] | None = None,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Monthly money cost of lever plans ``(n, 7)`` against today's ``current``.
-
-    Only increases cost money: decreases, and today's plan, cost nothing. With
-    ``tactics`` each increase costs the catalogue tactics sized to it; each lever in
-    ``lever_costs`` adds its cost per unit of increase.
-    """
-    steps = [_tactic_step(lever) for lever in LEVERS] if tactics else []
-    unit = np.array([float((lever_costs or {}).get(k, 0.0)) for k in LEVERS])
-
-    def money_cost(rows: np.ndarray) -> np.ndarray:
-        increase = np.maximum(rows - current, 0.0)
-        total = increase @ unit
-        for i, (thresholds, costs) in enumerate(steps):
-            change = increase[:, i]
-            index = np.searchsorted(thresholds, change, side="left")
-            total = total + np.where(change > 0, costs[index], 0.0)
-        return total
-
-    return money_cost
 
 
 # --- the service --------------------------------------------------------------------
@@ -377,7 +320,8 @@ def levers_optimize(
                 max_increase[lever] = coverage
                 capped.append(lever)
         constraints = replace(constraints, max_increase=max_increase)
-    limits, max_inc, max_dec = inverse_limits(current, constraints)
+    ranges = lever_ranges(studio=studio, base_month=base)
+    limits, max_inc, max_dec = inverse_limits(current, constraints, ranges)
     costed = tactics or any(unit_costs.values())
     money_cost = (
         tactic_cost_function(current, tactics=tactics, lever_costs=unit_costs)
@@ -519,6 +463,11 @@ def levers_optimize(
         confidence_score=round(float(check.confidence[0, -1]), 4),
         model_version=loaded.version.version,
         not_modelled_levers=not_modelled,
+        range_warnings=range_warnings(
+            dict(zip(LEVERS, map(float, plan.levers), strict=True)),
+            ranges,
+            beyond_peers_allowed=constraints.allow_beyond_peers,
+        ),
     )
     if log:
         output = prediction_log_write(

@@ -17,6 +17,7 @@ import numpy as np
 
 from forecasting.ml.frame import LEVER_COLUMNS, LEVER_LABELS, LEVERS
 from forecasting.models import PredictionType
+from forecasting.ranges import LeverRange, RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model
 from forecasting.selectors import history_frame
 from forecasting.services import (
@@ -34,10 +35,12 @@ from insights.services import (
     action_plan_build,
 )
 from insights.tactics import Cost, tactics_for_change
+from optimization.costs import plan_money_cost
 from optimization.solver import (
     DEFAULT_COST_WEIGHTS,
     LeverLimits,
     SolverInputError,
+    default_lever_scales,
     solve,
 )
 from studios.models import Studio
@@ -64,6 +67,8 @@ DEFAULT_UPPER_BOUNDS: dict[str, float] = {
     "staff_utilization_rate": 0.98,
 }
 TARGET_KINDS = ("month", "total")
+#: Probabilities a plan may be asked to reach its target with.
+PROBABILITY_RANGE = (0.05, 0.99)
 _KIND_TEXT = {
     "max_increase": "at its maximum increase",
     "max_decrease": "at its maximum decrease",
@@ -82,6 +87,11 @@ class InverseConstraints:
     lower_bounds: Mapping[str, float] = field(default_factory=dict)
     upper_bounds: Mapping[str, float] = field(default_factory=dict)
     locked_levers: tuple[str, ...] = ()
+    #: Let plans take levers beyond the peers' observed range (warned about).
+    allow_beyond_peers: bool = False
+    #: Minimise the monthly money cost of the catalogue tactics the plan needs
+    #: (:func:`optimization.costs.plan_money_cost`) instead of the effort-weighted
+    #: lever change.
     prioritize_low_cost: bool = False
 
 
@@ -144,6 +154,16 @@ class InverseOutput:
     confidence_score: float
     model_version: str
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
+    #: Monthly money cost of the catalogue tactics the recommended plan needs.
+    tactic_cost: float = 0.0
+    #: The probability asked for; None: the plan reaches the target in expectation.
+    target_probability: float | None = None
+    #: The target figure under the recommended plan, point forecast.
+    expected_revenue: float = 0.0
+    #: Calibrated probability that the recommended plan reaches the target.
+    reach_probability: float = 0.0
+    #: Recommended lever values outside the studio's history or its peers' range.
+    warnings: list[RangeWarning] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -153,8 +173,17 @@ class InverseOutput:
 
 
 def inverse_limits(
-    current: np.ndarray, constraints: InverseConstraints
+    current: np.ndarray,
+    constraints: InverseConstraints,
+    peers: Mapping[str, LeverRange] | None = None,
 ) -> tuple[LeverLimits, np.ndarray, np.ndarray]:
+    """The solver's limits from the owner's constraints, or InvalidInput.
+
+    With ``peers`` (and ``allow_beyond_peers`` off) each lever is also kept within
+    its peers' observed range, widened to today's value (a plan never moves a
+    lever further outside it); where that range and the owner's bounds do not
+    meet, the owner's bounds stand.
+    """
     for name, values in (
         ("max_increase", constraints.max_increase),
         ("max_decrease", constraints.max_decrease),
@@ -200,10 +229,21 @@ def inverse_limits(
                 f"the lower bound of {lever} is above its upper bound",
                 field="lower_bounds",
             )
-        # Today's value outside the owner's bounds would make every plan
-        # infeasible; the bounds then frame the move instead.
-        lower[i] = min(lower[i], current[i])
-        upper[i] = max(upper[i], current[i])
+        # A default bound never moves a lever that is already past it (a studio
+        # at 99.5% utilisation keeps it); the owner's own bounds are hard.
+        if lever not in constraints.lower_bounds:
+            lower[i] = min(lower[i], current[i])
+        if lever not in constraints.upper_bounds:
+            upper[i] = max(upper[i], current[i])
+    _check_bounds_reachable(
+        current, lower, upper, max_increase, max_decrease, constraints
+    )
+    if peers is not None and not constraints.allow_beyond_peers:
+        for lever, (low, high) in peer_bounds(current, peers).items():
+            i = LEVERS.index(lever)
+            new_low, new_high = max(lower[i], low), min(upper[i], high)
+            if new_low <= new_high:
+                lower[i], upper[i] = new_low, new_high
     try:
         limits = LeverLimits.build(
             lower=lower,
@@ -215,6 +255,83 @@ def inverse_limits(
     except SolverInputError as exc:
         raise InvalidInput(str(exc), field=getattr(exc, "field", None)) from None
     return limits, max_increase, max_decrease
+
+
+def peer_bounds(
+    current: np.ndarray, peers: Mapping[str, LeverRange]
+) -> dict[str, tuple[float, float]]:
+    """Each lever's peers' range, widened to include today's value."""
+    out = {}
+    for i, lever in enumerate(LEVERS):
+        known = peers.get(lever)
+        if known is None or known.peer_low is None or known.peer_high is None:
+            continue
+        out[lever] = (
+            min(known.peer_low, float(current[i])),
+            max(known.peer_high, float(current[i])),
+        )
+    return out
+
+
+def _binding_text(
+    lever: str,
+    kind: str,
+    limits: LeverLimits,
+    peers: Mapping[str, tuple[float, float]],
+) -> str:
+    i = LEVERS.index(lever)
+    edge = peers.get(lever)
+    if edge is not None and (
+        (kind == "upper_bound" and limits.upper[i] == edge[1])
+        or (kind == "lower_bound" and limits.lower[i] == edge[0])
+    ):
+        side = "top" if kind == "upper_bound" else "bottom"
+        return (
+            f"{LEVER_LABELS[lever]} at the {side} of its peers' range "
+            "(allowBeyondPeers lifts it)"
+        )
+    return f"{LEVER_LABELS[lever]} {_KIND_TEXT.get(kind, kind)}"
+
+
+def _check_bounds_reachable(
+    current: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_increase: np.ndarray,
+    max_decrease: np.ndarray,
+    constraints: InverseConstraints,
+) -> None:
+    """Refuse a bound that excludes today's value when no plan can get inside it.
+
+    A bound the plan can reach moves the lever into it (see :func:`inverse_limits`);
+    one that a lock, or the maximum change that way, keeps out of reach is the
+    owner's limits contradicting each other, and is refused naming the lever.
+    """
+    for i, lever in enumerate(LEVERS):
+        value = float(current[i])
+        if lower[i] <= value <= upper[i]:
+            continue
+        below = value < lower[i]
+        field_name = "lower_bounds" if below else "upper_bounds"
+        bound = float(lower[i] if below else upper[i])
+        side = "lower" if below else "upper"
+        if lever in constraints.locked_levers:
+            raise InvalidInput(
+                f"{lever} is locked at today's value {value:g}, outside its {side} "
+                f"bound {bound:g}: unlock it or change the bound",
+                field=field_name,
+            )
+        gap = bound - value if below else value - bound
+        allowed = float(max_increase[i] if below else max_decrease[i])
+        if (bound > value + allowed) if below else (bound < value - allowed):
+            way = "increase" if below else "decrease"
+            raise InvalidInput(
+                f"the {side} bound of {lever} ({bound:g}) is {gap:g} "
+                f"{'above' if below else 'below'} today's value ({value:g}), more "
+                f"than its maximum {way} ({allowed:g}) allows: no plan can keep to "
+                "both",
+                field=field_name,
+            )
 
 
 def _estimated_cost(lever: str, change: float) -> str:
@@ -284,10 +401,20 @@ def inverse_predict(
     target_kind: str = "month",
     current_levers: Mapping[str, float] | None = None,
     constraints: InverseConstraints | None = None,
+    target_probability: float | None = None,
     user=None,
     log: bool = True,
 ) -> InverseOutput:
     """The cheapest lever changes that reach ``target_revenue``, with an action plan.
+
+    With ``target_probability`` p the plan must reach the target with probability
+    p under the model's calibrated uncertainty (the distribution the forecast
+    intervals come from): the solver works on the revenue the actual reaches or
+    beats with probability p (the 1-p quantile, month by month) instead of the
+    point forecast, and every revenue figure of the answer except
+    ``expected_revenue`` and ``monthly_revenue`` is that quantile. Without it the
+    plan reaches the target in expectation. Either way ``reach_probability`` is
+    the calibrated probability that the recommended plan reaches the target.
 
     The target is the monthly revenue in month ``target_months`` (``target_kind``
     "month", the default) or the total over months 1..``target_months``
@@ -313,6 +440,15 @@ def inverse_predict(
         raise InvalidInput(
             "target revenue must be greater than 0", field="target_revenue"
         )
+    if target_probability is not None and not (
+        isinstance(target_probability, int | float)
+        and PROBABILITY_RANGE[0] <= target_probability <= PROBABILITY_RANGE[1]
+    ):
+        raise InvalidInput(
+            f"target probability must be between {PROBABILITY_RANGE[0]} and "
+            f"{PROBABILITY_RANGE[1]}",
+            field="target_probability",
+        )
     base = parse_base_month(base_month)
     overrides = validate_levers(current_levers)
     loaded = active_model()
@@ -333,9 +469,11 @@ def inverse_predict(
             if note.lever not in constraints.locked_levers
         ),
     )
+    ranges = lever_ranges(studio=studio, base_month=base)
     limits, max_inc, max_dec = inverse_limits(
-        current, replace(constraints, locked_levers=locked)
+        current, replace(constraints, locked_levers=locked), ranges
     )
+    peer_edges = {} if constraints.allow_beyond_peers else peer_bounds(current, ranges)
     model = loaded.model
 
     def plan_levers(values: np.ndarray) -> dict[str, float | None]:
@@ -344,19 +482,37 @@ def inverse_predict(
             for lever, value in zip(LEVERS, values, strict=True)
         }
 
-    def predict_revenue(levers: np.ndarray) -> np.ndarray:
-        return model.predict(state, levers, target_months).revenue
-
-    solution = solve(
-        predict_revenue,
-        current=current,
-        target=float(target_revenue),
-        horizon=target_months,
-        target_kind=target_kind,
-        limits=limits,
-        cost_weights=DEFAULT_COST_WEIGHTS,
-        prioritize_low_cost=constraints.prioritize_low_cost,
+    factor = (
+        model.revenue_quantile_factor(state, target_months, float(target_probability))
+        if target_probability is not None
+        else np.ones(target_months)
     )
+
+    def predict_revenue(levers: np.ndarray) -> np.ndarray:
+        return model.predict(state, levers, target_months).revenue * factor
+
+    money_cost = plan_money_cost(current)
+    scales = default_lever_scales(current, limits)
+
+    def effort(levers: np.ndarray) -> float:
+        # The relative units of totalCost, in both modes.
+        return round(
+            float((DEFAULT_COST_WEIGHTS * np.abs(levers - current) / scales).sum()), 4
+        )
+
+    try:
+        solution = solve(
+            predict_revenue,
+            current=current,
+            target=float(target_revenue),
+            horizon=target_months,
+            target_kind=target_kind,
+            limits=limits,
+            cost_weights=DEFAULT_COST_WEIGHTS,
+            money_cost=money_cost if constraints.prioritize_low_cost else None,
+        )
+    except SolverInputError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
     plan = solution.recommended
     changes = [
         c
@@ -370,6 +526,12 @@ def inverse_predict(
     )
     # Re-check against the full forward model, with intervals, at the target month.
     check = model.predict(state, plan.levers, target_months)
+    expected = (
+        check.revenue[0, -1] if target_kind == "month" else check.revenue[0].sum()
+    )
+    reach = model.reach_probability(
+        state, check.revenue, float(target_revenue), total=target_kind == "total"
+    )[0]
     output = InverseOutput(
         studio_id=str(studio.pk),
         base_month=base,
@@ -381,12 +543,19 @@ def inverse_predict(
         projected_revenue=round(float(plan.revenue), 2),
         achievement_rate=round(float(solution.achievement_rate), 4),
         reachable=bool(solution.reachable),
-        message=_message(solution, float(target_revenue), target_kind, target_months),
+        message=_message(solution, float(target_revenue), target_kind, target_months)
+        + (
+            f" Revenue figures are those reached with {target_probability:.0%} "
+            f"probability; the plan reaches the target with {reach:.0%} probability "
+            "under the model's calibrated uncertainty."
+            if target_probability is not None
+            else ""
+        ),
         binding_constraints=[
             BindingConstraintOut(
                 lever=b.lever_name,
                 kind=b.kind,
-                description=f"{LEVER_LABELS[b.lever_name]} {_KIND_TEXT.get(b.kind, b.kind)}",
+                description=_binding_text(b.lever_name, b.kind, limits, peer_edges),
             )
             for b in solution.binding_constraints
         ],
@@ -399,7 +568,7 @@ def inverse_predict(
                 lead_lever=LEVERS[alt.lead_lever] if alt.lead_lever is not None else "",
                 levers=plan_levers(alt.levers),
                 revenue=round(float(alt.revenue), 2),
-                cost=round(float(alt.cost), 4),
+                cost=effort(alt.levers),
                 lever_changes=[
                     c
                     for c in _lever_changes(alt, current, max_inc, max_dec)
@@ -414,10 +583,19 @@ def inverse_predict(
             reachable=bool(solution.relaxed.reachable),
             levers=plan_levers(solution.relaxed.levers),
         ),
-        total_cost=round(float(plan.cost), 4),
+        total_cost=effort(plan.levers),
         confidence_score=round(float(check.confidence[0, -1]), 4),
         model_version=loaded.version.version,
         not_modelled_levers=not_modelled,
+        tactic_cost=round(float(money_cost(plan.levers[None])[0]), 2),
+        target_probability=target_probability,
+        expected_revenue=round(float(expected), 2),
+        reach_probability=round(float(reach), 4),
+        warnings=range_warnings(
+            plan_levers(plan.levers),
+            ranges,
+            beyond_peers_allowed=constraints.allow_beyond_peers,
+        ),
     )
     if log:
         output = prediction_log_write(
@@ -431,6 +609,7 @@ def inverse_predict(
                 "target_kind": target_kind,
                 "current_levers": overrides,
                 "constraints": asdict(constraints),
+                "target_probability": target_probability,
             },
             output=output,
             confidence=output.confidence_score,

@@ -46,6 +46,7 @@ def inverse_serve(
     current_levers: dict[str, float],
     current_member_count: int | None,
     constraints: InverseConstraints,
+    target_probability: float | None = None,
 ) -> Served[InverseOutput]:
     """:func:`optimization.services.inverse_predict`, cached and logged.
 
@@ -67,6 +68,7 @@ def inverse_serve(
         "target_kind": target_kind,
         "current_levers": current_levers,
         "constraints": dataclasses.asdict(constraints),
+        "target_probability": target_probability,
     }
     cached = cached_prediction(
         PredictionType.INVERSE,
@@ -81,6 +83,7 @@ def inverse_serve(
             target_kind=target_kind,
             current_levers=current_levers,
             constraints=constraints,
+            target_probability=target_probability,
             log=False,
         ),
     )
@@ -89,6 +92,7 @@ def inverse_serve(
         "target_kind": target_kind,
         "current_levers": current_levers,
         "constraints": request["constraints"],
+        "target_probability": target_probability,
     }
     if current_member_count is not None:
         inputs["current_member_count"] = current_member_count

@@ -6,7 +6,7 @@ the caller may see, which its resolver checks through ``studio_get``.
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Self
 
 import strawberry
@@ -15,6 +15,7 @@ from strawberry.scalars import JSON
 
 from forecasting import models
 from forecasting.ml.frame import LEVERS
+from forecasting.ranges import RangeWarning
 from forecasting.services import ForecastOutput, LeverNote
 from studiosim.graphql_scalars import Money
 
@@ -28,6 +29,7 @@ __all__ = [
     "LeversType",
     "ModelVersionStatusEnum",
     "ModelVersionType",
+    "RangeWarningType",
 ]
 
 ModelVersionStatusEnum = strawberry.enum(
@@ -204,6 +206,46 @@ class LeverNoteType:
         return cls(lever=LeverEnum(note.lever), reason=note.reason)
 
 
+@strawberry.enum(name="RangeScope")
+class RangeScopeEnum(Enum):
+    HISTORY = strawberry.enum_value(
+        "history",
+        description="The studio's own months up to the base month (lowest to "
+        "highest value).",
+    )
+    PEERS = strawberry.enum_value(
+        "peers",
+        description="Every month of every studio of the same type (5th to 95th "
+        "percentile).",
+    )
+
+
+@strawberry.type(
+    name="RangeWarning",
+    description="A lever value outside the range observed in scope: the answer "
+    "there is an extrapolation. Values in the lever's own unit (rates as "
+    "fractions, ticket in currency, counts per month).",
+)
+class RangeWarningType:
+    lever: LeverEnum
+    value: float
+    low: float
+    high: float
+    scope: RangeScopeEnum
+    message: str
+
+    @classmethod
+    def from_warning(cls, warning: RangeWarning) -> Self:
+        return cls(
+            lever=LeverEnum(warning.lever),
+            value=warning.value,
+            low=warning.low,
+            high=warning.high,
+            scope=RangeScopeEnum(warning.scope),
+            message=warning.message,
+        )
+
+
 # --- forwardPrediction ------------------------------------------------------------
 
 
@@ -312,6 +354,10 @@ class ForwardPredictionType:
         description="Levers the model cannot move for this studio (no data on "
         "them): held at their base values whatever the plan says."
     )
+    warnings: list[RangeWarningType] = strawberry.field(
+        description="Each lever of the plan outside the studio's own history "
+        "(scope HISTORY) and each outside its peers' range (scope PEERS)."
+    )
 
     @classmethod
     def from_output(cls, output: ForecastOutput) -> Self:
@@ -345,6 +391,7 @@ class ForwardPredictionType:
             not_modelled_levers=[
                 LeverNoteType.from_note(note) for note in output.not_modelled_levers
             ],
+            warnings=[RangeWarningType.from_warning(w) for w in output.warnings],
         )
 
 

@@ -105,6 +105,21 @@ class HorizonConformal:
         scale = self.scale[:horizon]
         return scale * lower, scale * upper
 
+    def lower_quantile(self, horizon: int, probability: float) -> np.ndarray:
+        """Log offsets, horizons 1..``horizon``, that actuals exceed with ``probability``.
+
+        The ``1 - probability`` quantile of the calibrated distribution, with the
+        same finite-sample correction as :meth:`interval`'s lower bound: a forecast
+        ``x exp(offset)`` is reached or beaten in ``probability`` of cases.
+        """
+        level = 1.0 - min(probability * (self.n + 1) / self.n, 1.0)
+        return self.scale[:horizon] * float(np.interp(level, LEVELS, self.quantiles))
+
+    def exceedance(self, log_ratio: np.ndarray, horizon: int) -> np.ndarray:
+        """Probability that ``log(actual / forecast) >= log_ratio`` at ``horizon``."""
+        scaled = np.asarray(log_ratio, dtype=np.float64) / self.scale[horizon - 1]
+        return 1.0 - np.interp(scaled, self.quantiles, LEVELS, left=0.0, right=1.0)
+
     def within(self, tolerance: float, horizon: int) -> np.ndarray:
         """Calibrated probability that ``|log(actual / forecast)| <= tolerance``."""
         bound = tolerance / self.scale[:horizon]

@@ -50,7 +50,7 @@ import pandas as pd
 import sklearn
 import xgboost
 
-from forecasting.ml.calibration import HorizonConformal
+from forecasting.ml.calibration import LEVELS, HorizonConformal
 from forecasting.ml.corrections import (
     AnchorCorrection,
     LightGBMCorrection,
@@ -1169,6 +1169,65 @@ class ForwardModel:
             base_months=[s.base_month for s in states],
             coverage=float(coverage),
         )
+
+    def calibration_for(
+        self, state: StudioState, plan: PlanSemantics = "relative"
+    ) -> HorizonConformal:
+        """The calibrated residual distribution that :meth:`predict`'s intervals use."""
+        self._check_fitted()
+        return self.calibration_[
+            _calibration_key(plan, "seen" if state.seen else "unseen")
+        ]
+
+    def revenue_quantile_factor(
+        self,
+        state: StudioState,
+        horizon: int,
+        probability: float,
+        *,
+        plan: PlanSemantics = "relative",
+    ) -> np.ndarray:
+        """Factors, months 1..``horizon``, turning point revenue into the revenue
+        the actual reaches or beats with ``probability`` (shape (horizon,)).
+
+        From the same calibrated distribution as the intervals; ``probability``
+        0.5 gives the median, not the point forecast.
+        """
+        if not 0.0 < probability < 1.0:
+            raise ValueError(f"probability must be in (0, 1), got {probability!r}")
+        offsets = self.calibration_for(state, plan).lower_quantile(horizon, probability)
+        return np.exp(offsets)
+
+    def reach_probability(
+        self,
+        state: StudioState,
+        revenue: np.ndarray,
+        target: float,
+        *,
+        total: bool = False,
+        plan: PlanSemantics = "relative",
+    ) -> np.ndarray:
+        """Calibrated probability that actual revenue reaches ``target``.
+
+        ``revenue`` is the point forecast (n, horizon). The target is the last
+        month's revenue, or with ``total`` the sum over the months; for a total the
+        months are taken to err together (the same quantile every month), which is
+        how one studio's months behave: a forecast too high in month 1 stays too
+        high.
+        """
+        revenue = np.atleast_2d(np.asarray(revenue, dtype=np.float64))
+        horizon = revenue.shape[1]
+        calibration = self.calibration_for(state, plan)
+        if not total:
+            ratio = np.log(target / np.maximum(revenue[:, -1], 1e-9))
+            return calibration.exceedance(ratio, horizon)
+        # Sum of every month at each stored level, then where the target falls.
+        offsets = np.outer(calibration.quantiles, calibration.scale[:horizon])
+        sums = np.exp(offsets) @ revenue.T  # (levels, n), increasing in level
+        out = np.empty(len(revenue))
+        for k in range(len(revenue)):
+            out[k] = 1.0 - np.interp(target, sums[:, k], LEVELS, left=0.0, right=1.0)
+        return out
 
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | os.PathLike[str]) -> dict[str, str]:

@@ -71,7 +71,10 @@ class CurrentStateInput(LeversInput):
     "unit (retention +0.05, ticket +$20, new members +10 a month); a lever "
     "without one may move by a default step (retention 0.05, ticket 20, "
     "attendance 0.10, new members 10, staff utilisation 0.10, upsell 0.10, "
-    "classes 40). Levers may also decrease by the same default steps.",
+    "classes 40). Levers may also decrease by the same default steps unless "
+    "maxDecreases says otherwise. Bounds are hard in both directions: a bound "
+    "that excludes today's value moves the lever into it, and is refused when a "
+    "lock or the maximum change that way keeps it out of reach.",
 )
 class InverseConstraintsInput:
     max_retention_increase: float | None = None
@@ -83,22 +86,40 @@ class InverseConstraintsInput:
     max_upsell_increase: float | None = None
     max_staff_utilization_increase: float | None = None
     max_classes_increase: float | None = None
+    max_decreases: LeversInput | None = strawberry.field(
+        default=None,
+        description="Largest decrease allowed per lever, in the lever's own unit "
+        "(retention 0.02 = two points, ticket $10, new members 5 a month; >= 0, "
+        "0 forbids any decrease); levers left out keep the default step.",
+    )
     lower_bounds: LeversInput | None = strawberry.field(
-        default=None, description="Hard lower bounds per lever."
+        default=None,
+        description="Hard lower bounds per lever. A bound above today's value "
+        "raises the lever to it, even where that costs revenue.",
     )
     upper_bounds: LeversInput | None = strawberry.field(
         default=None,
         description="Hard upper bounds per lever (by default retention 0.99, "
-        "attendance and staff utilisation 0.98).",
+        "attendance and staff utilisation 0.98, which never move a lever already "
+        "above them). A bound below today's value lowers the lever to it, even "
+        "where that costs revenue.",
     )
     locked_levers: list[LeverEnum] = strawberry.field(
         default_factory=list, description="Levers to keep at today's values."
     )
+    allow_beyond_peers: bool = strawberry.field(
+        default=False,
+        description="Let the plan take a lever beyond the range studios of the "
+        "same type run (5th to 95th percentile of their months; see RangeWarning). "
+        "Off, no lever goes further outside that range than today's value; on, "
+        "each such value comes with a warning saying so.",
+    )
     prioritize_low_cost_levers: bool = strawberry.field(
         default=False,
-        description="Use a dearer lever only once every cheaper one is exhausted "
-        "(cost weights: ticket 1.0, upsell 1.5, attendance, staff utilisation "
-        "and classes 2.0, new members 2.5, retention 3.0).",
+        description="Choose the plan whose catalogue tactics cost the least money "
+        "a month (see tacticCost) instead of the one that moves levers least; "
+        "among plans of equal tactic cost the least change wins. Decreases need "
+        "no tactic. No plan keeps a change that adds no revenue.",
     )
 
     def to_constraints(self) -> InverseConstraints:
@@ -113,12 +134,21 @@ class InverseConstraintsInput:
                     reason="must not be negative (it is the largest increase allowed)",
                 )
             max_increase[lever] = value
+        max_decrease = (self.max_decreases or LeversInput()).as_dict()
+        for lever, value in max_decrease.items():
+            if value < 0:
+                raise BadUserInput(
+                    field=f"constraints.maxDecreases.{lever}",
+                    reason="must not be negative (it is the largest decrease allowed)",
+                )
         return InverseConstraints(
             max_increase=max_increase,
+            max_decrease=max_decrease,
             lower_bounds=(self.lower_bounds or LeversInput()).as_dict(),
             upper_bounds=(self.upper_bounds or LeversInput()).as_dict(),
             locked_levers=tuple(sorted({lever.value for lever in self.locked_levers})),
             prioritize_low_cost=self.prioritize_low_cost_levers,
+            allow_beyond_peers=self.allow_beyond_peers,
         )
 
 
@@ -138,6 +168,15 @@ class InversePredictionInput:
         default=TargetKindEnum.MONTH,
         description="Whether the target is month targetMonths' revenue or the "
         "total over the horizon.",
+    )
+    target_probability: float | None = strawberry.field(
+        default=None,
+        description="Reach the target with this probability (0.05-0.99, e.g. 0.8) "
+        "under the model's calibrated uncertainty, the distribution the forecast "
+        "intervals come from, instead of only in expectation: the plan is sized so "
+        "that the revenue the studio reaches or beats with this probability meets "
+        "the target. Revenue figures of the answer are then at that probability, "
+        "except expectedRevenue and monthlyRevenue.",
     )
     current_state: CurrentStateInput | None = None
     constraints: InverseConstraintsInput | None = None

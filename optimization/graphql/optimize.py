@@ -14,7 +14,12 @@ import strawberry_django
 from strawberry.types import Info
 
 from forecasting.graphql.predictions import report_cache_status
-from forecasting.graphql.types import LeverEnum, LeverNoteType, LeversType
+from forecasting.graphql.types import (
+    LeverEnum,
+    LeverNoteType,
+    LeversType,
+    RangeWarningType,
+)
 from forecasting.serving import input_fields, lever_paths
 from insights.tactics import Cost
 from optimization.graphql.inputs import CurrentStateInput, InverseConstraintsInput
@@ -37,6 +42,7 @@ __all__ = ["LeverOptimizationType", "OptimizeLeversInput", "Query"]
 OPTIMIZE_INPUT_PATHS = {
     **lever_paths("current_state"),
     "max_increase": "constraints",
+    "max_decrease": "constraints.max_decreases",
     "lower_bounds": "constraints.lower_bounds",
     "lower": "constraints.lower_bounds",
     "upper_bounds": "constraints.upper_bounds",
@@ -229,6 +235,10 @@ class LeverOptimizationType:
         description="Levers the model cannot move for this studio (no data on "
         "them): locked, each with the reason."
     )
+    range_warnings: list[RangeWarningType] = strawberry.field(
+        description="Each recommended lever value outside the studio's own "
+        "history (scope HISTORY) and each outside its peers' range (scope PEERS)."
+    )
     model_version: str
 
     @classmethod
@@ -321,6 +331,9 @@ class LeverOptimizationType:
             confidence_score=output.confidence_score,
             not_modelled_levers=[
                 LeverNoteType.from_note(note) for note in output.not_modelled_levers
+            ],
+            range_warnings=[
+                RangeWarningType.from_warning(w) for w in output.range_warnings
             ],
             model_version=output.model_version,
         )

@@ -34,10 +34,12 @@ INVERSE_INPUT_PATHS = {
     **lever_paths("current_state"),
     "current_member_count": "current_state.current_member_count",
     "max_increase": "constraints",
+    "max_decrease": "constraints.max_decreases",
     "lower_bounds": "constraints.lower_bounds",
     "lower": "constraints.lower_bounds",
     "upper_bounds": "constraints.upper_bounds",
     "locked_levers": "constraints.locked_levers",
+    "target_probability": "target_probability",
 }
 
 
@@ -67,6 +69,7 @@ class Query:
                 constraints=(
                     input.constraints or InverseConstraintsInput()
                 ).to_constraints(),
+                target_probability=input.target_probability,
             )
         report_cache_status(info, served)
         return InversePredictionType.from_output(served.output)

@@ -6,7 +6,12 @@ from typing import Self
 
 import strawberry
 
-from forecasting.graphql.types import LeverEnum, LeverNoteType, LeversType
+from forecasting.graphql.types import (
+    LeverEnum,
+    LeverNoteType,
+    LeversType,
+    RangeWarningType,
+)
 from insights.tactics import Cost
 from optimization.services import (
     CurvePoint,
@@ -215,6 +220,28 @@ class InversePredictionType:
         "each lever's relative change weighted (retention 3.0, new members 2.5, "
         "attendance, staff utilisation and classes 2.0, upsell 1.5, ticket 1.0)."
     )
+    target_probability: float | None = strawberry.field(
+        description="The probability the plan was asked to reach the target with; "
+        "null: in expectation."
+    )
+    expected_revenue: Money = strawberry.field(
+        description="The target figure under the recommended plan, point forecast "
+        "(equal to projectedRevenue without targetProbability)."
+    )
+    reach_probability: float = strawberry.field(
+        description="Calibrated probability that the recommended plan reaches the "
+        "target (from the distribution the forecast intervals come from)."
+    )
+    warnings: list[RangeWarningType] = strawberry.field(
+        description="Each recommended lever value outside the studio's own "
+        "history (scope HISTORY) and each outside its peers' range (scope PEERS)."
+    )
+    tactic_cost: Money = strawberry.field(
+        description="Monthly money cost of the catalogue tactics the recommended "
+        "plan needs (the action plan's tactics, priced at their cost estimates; an "
+        "increase beyond what all of a lever's tactics achieve priced pro rata). "
+        "What prioritizeLowCostLevers minimises."
+    )
     confidence_score: float = strawberry.field(
         description="Calibrated probability that the actual revenue of month "
         "targetMonths lands within 10% of its forecast under the recommended plan."
@@ -285,6 +312,11 @@ class InversePredictionType:
                 levers=LeversType.from_levers(output.relaxed.levers),
             ),
             total_cost=output.total_cost,
+            tactic_cost=output.tactic_cost,
+            warnings=[RangeWarningType.from_warning(w) for w in output.warnings],
+            target_probability=output.target_probability,
+            expected_revenue=output.expected_revenue,
+            reach_probability=output.reach_probability,
             confidence_score=output.confidence_score,
             model_version=output.model_version,
         )

@@ -7,7 +7,8 @@ treat it as a black box (see ``README.md`` in this package for the method).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from optimization.solver.search import (
     binding,
     greedy,
     maximise,
+    prune,
     revenue_tolerance,
     shapley,
     trim,
@@ -223,6 +225,7 @@ def _space(
     limits: LeverLimits | None,
     cost_weights: npt.ArrayLike | None,
     lever_scales: npt.ArrayLike | None,
+    money: Callable[[FloatArray], npt.ArrayLike] | None = None,
 ) -> SearchSpace:
     """Validate the shared inputs and build the search space."""
     current_array = _vector(current, "current")
@@ -248,43 +251,7 @@ def _space(
     limits = limits.with_finite_reach(scales)
     lo, hi = limits.box(current_array)
     kind: TargetKind = "month" if target_kind == "month" else "total"
-    return SearchSpace(current_array, lo, hi, weights, scales, kind, limits)
-
-
-@dataclass(frozen=True)
-class _Strategy:
-    """In which order the greedy opens levers and trimming pulls them back.
-
-    ``stages``: lever sets the greedy may move, in turn (cumulative). ``trim_groups``:
-    lever sets trimming works through, in turn.
-    """
-
-    stages: tuple[tuple[int, ...], ...]
-    trim_groups: tuple[tuple[int, ...], ...]
-
-    @classmethod
-    def for_space(cls, space: SearchSpace, prioritize_low_cost: bool) -> _Strategy:
-        """The default strategy, or the low-cost one.
-
-        By default one stage and one trim group with every lever: the search weighs
-        revenue per unit of cost across all of them. With ``prioritize_low_cost`` one
-        stage per distinct cost weight, cheapest first and cumulative, so a dearer lever
-        is touched only once every cheaper one is at its limit or adds no more revenue;
-        trimming then pulls back the dearest levers first, so overshoot is taken off
-        them rather than off the cheap ones.
-        """
-        free = [int(i) for i in np.flatnonzero(space.free)]
-        if not prioritize_low_cost:
-            return cls((tuple(free),), (tuple(free),))
-        weights = np.unique(space.weights[free])
-        return cls(
-            stages=tuple(
-                tuple(i for i in free if space.weights[i] <= w) for w in weights
-            ),
-            trim_groups=tuple(
-                tuple(i for i in free if space.weights[i] == w) for w in weights[::-1]
-            ),
-        )
+    return SearchSpace(current_array, lo, hi, weights, scales, kind, limits, money)
 
 
 def _checked(space: SearchSpace, levers: FloatArray) -> FloatArray:
@@ -298,56 +265,90 @@ def _checked(space: SearchSpace, levers: FloatArray) -> FloatArray:
 
 
 def _plan(space: SearchSpace, levers: FloatArray, attribution: Attribution) -> Plan:
-    cost_by_lever = space.weights * np.abs(levers - space.current) / space.scales
+    # Each lever's cost is that of moving it alone; effort costs add up to the
+    # plan's, and so do the catalogue's money costs (priced lever by lever).
+    single = np.tile(space.current, (N_LEVERS, 1))
+    single[np.arange(N_LEVERS), np.arange(N_LEVERS)] = levers
+    cost_by_lever = space.cost(single)
     return Plan(
         levers=levers,
         change=levers - space.current,
         monthly_revenue=attribution.monthly_at_plan,
         revenue=float(space.figure(attribution.monthly_at_plan[None])[0]),
-        cost=float(cost_by_lever.sum()),
+        cost=float(space.cost(levers[None])[0]),
         cost_by_lever=cost_by_lever,
         impact=space.figure(attribution.impact_by_month),
         impact_by_month=attribution.impact_by_month,
     )
 
 
+def _free(space: SearchSpace) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.flatnonzero(space.free))
+
+
 def _greedy_then_trim(
-    space: SearchSpace, goal: float, strategy: _Strategy
+    space: SearchSpace, goal: float
 ) -> Task[tuple[Point, Point | None]]:
-    outcome = yield from greedy(space, space.anchor, goal, strategy.stages)
+    outcome = yield from greedy(space, space.anchor, goal, [_free(space)])
     if not outcome.reached:
         return outcome.point, None
-    trimmed = yield from trim(space, outcome.point, goal, strategy.trim_groups)
+    trimmed = yield from trim(space, outcome.point, goal, [_free(space)])
     return outcome.point, trimmed
 
 
-def _reach(space: SearchSpace, goal: float, strategy: _Strategy) -> Task[_Reach]:
+def _settle(space: SearchSpace, point: Point, goal: float) -> Task[Point]:
+    """Drop every change that adds no revenue, and make up any shortfall without it.
+
+    :func:`prune` pulls back the levers whose share of the revenue change is nil.
+    If that leaves a plan that reached ``goal`` short of it, the greedy continues
+    from there with the pulled-back levers held at today's values, then trims and
+    prunes again; if even that cannot reach the goal, the pulled-back plan stands
+    (a shortfall the caller reports, never a change that adds nothing).
+    """
+    tol = revenue_tolerance(goal)
+    pruned = yield from prune(space, point)
+    if pruned.revenue >= goal - tol or point.revenue < goal - tol:
+        return pruned
+    idle = (pruned.levers == space.anchor) & (point.levers != space.anchor)
+    lo, hi = space.lo.copy(), space.hi.copy()
+    lo[idle] = hi[idle] = space.anchor[idle]
+    held = dataclasses.replace(space, lo=lo, hi=hi)
+    outcome = yield from greedy(held, pruned.levers, goal, [_free(held)])
+    if not outcome.reached:
+        return pruned
+    trimmed = yield from trim(held, outcome.point, goal, [_free(held)])
+    return (yield from prune(held, trimmed))
+
+
+def _reach(space: SearchSpace, goal: float) -> Task[_Reach]:
     """Greedy plus trim, with the maximisation alongside as referee and fallback.
 
     The maximisation runs in the same batches as the greedy, so it costs rows rather
     than calls. If the greedy stalls short of the goal but the maximum reaches it, the
     maximum is trimmed back instead; if nothing reaches it, the maximum is trimmed to
-    the cheapest plan that still makes it.
+    the cheapest plan that still makes it. Either way every change that adds no
+    revenue is then pulled back (:func:`_settle`).
     """
     (greedy_end, trimmed), peak = yield from parallel(
-        [_greedy_then_trim(space, goal, strategy), maximise(space, space.anchor)]
+        [_greedy_then_trim(space, goal), maximise(space, space.anchor)]
     )
     best = peak if peak.revenue >= greedy_end.revenue else greedy_end
+    free = [_free(space)]
     if trimmed is not None:
-        return _Reach(trimmed, True, best)
+        return _Reach((yield from _settle(space, trimmed, goal)), True, best)
     if best.revenue >= goal - revenue_tolerance(goal):
-        trimmed = yield from trim(space, best, goal, strategy.trim_groups)
-        return _Reach(trimmed, True, best)
+        trimmed = yield from trim(space, best, goal, free)
+        return _Reach((yield from _settle(space, trimmed, goal)), True, best)
     floor = best.revenue - revenue_tolerance(best.revenue)
-    trimmed = yield from trim(space, best, floor, strategy.trim_groups)
-    return _Reach(trimmed, False, best)
+    trimmed = yield from trim(space, best, floor, free)
+    return _Reach((yield from _settle(space, trimmed, floor)), False, best)
 
 
 def _recommend(
-    space: SearchSpace, goal: float, strategy: _Strategy
+    space: SearchSpace, goal: float
 ) -> Task[tuple[_Reach, Plan, Attribution, list[tuple[int, ConstraintKind]]]]:
     """The recommended plan, attributed, and the binding limits when unreachable."""
-    reach = yield from _reach(space, goal, strategy)
+    reach = yield from _reach(space, goal)
     levers = _checked(space, reach.point.levers)
     analyses: list[Task[object]] = [shapley(space, levers)]
     if not reach.reached:
@@ -357,8 +358,8 @@ def _recommend(
     return reach, plan, attribution, bound[0] if bound else []
 
 
-def _relaxed(space: SearchSpace, goal: float, strategy: _Strategy) -> Task[RelaxedPlan]:
-    reach = yield from _reach(space, goal, strategy)
+def _relaxed(space: SearchSpace, goal: float) -> Task[RelaxedPlan]:
+    reach = yield from _reach(space, goal)
     levers = _checked(space, reach.point.levers)
     monthly = (yield from evaluate(levers[None]))[0]
     revenue = float(space.figure(monthly[None])[0])
@@ -371,20 +372,19 @@ def _relaxed(space: SearchSpace, goal: float, strategy: _Strategy) -> Task[Relax
     )
 
 
-def _alternative(
-    space: SearchSpace, goal: float, lead: int, strategy: _Strategy
-) -> Task[Plan | None]:
+def _alternative(space: SearchSpace, goal: float, lead: int) -> Task[Plan | None]:
     """A plan that moves ``lead`` first, then continues as the main search would."""
     outcome = yield from greedy(
         space,
         space.anchor,
         goal,
-        [(lead,), *strategy.stages],
+        [(lead,), _free(space)],
         stop_if_first_stage_idle=True,
     )
     if not outcome.reached or not outcome.first_stage_moves:
         return None
-    point = yield from trim(space, outcome.point, goal, strategy.trim_groups)
+    point = yield from trim(space, outcome.point, goal, [_free(space)])
+    point = yield from _settle(space, point, goal)
     levers = _checked(space, point.levers)
     plan = _plan(space, levers, (yield from shapley(space, levers)))
     return plan if plan.revenue >= goal - revenue_tolerance(goal) else None
@@ -416,7 +416,7 @@ def solve(
     limits: LeverLimits | None = None,
     cost_weights: npt.ArrayLike | None = None,
     lever_scales: npt.ArrayLike | None = None,
-    prioritize_low_cost: bool = False,
+    money_cost: Callable[[FloatArray], npt.ArrayLike] | None = None,
     tolerance: float = 0.0,
     n_alternatives: int = 2,
 ) -> Solution:
@@ -444,9 +444,11 @@ def solve(
     lever_scales
         What one unit of change is per lever; default :func:`default_lever_scales`
         (today's value, so cost is a weighted sum of relative changes).
-    prioritize_low_cost
-        Open levers in ascending cost-weight order instead of weighing all of them by
-        revenue per unit of cost (see :meth:`_Strategy.for_space`).
+    money_cost
+        Money a plan costs, ``(n, 7) -> (n,)``, 0 for today's plan. When given, a
+        plan's cost is that money, with the effort cost above only breaking ties
+        (see :class:`~optimization.solver.search.SearchSpace`): the search spends
+        as little money as it can. By default the cost is the effort cost.
     tolerance
         Shortfall accepted as reaching, as a fraction of ``target`` (0: the search aims
         at the target itself).
@@ -463,7 +465,9 @@ def solve(
     SolverInputError
         For inputs the solver cannot work with, naming the input.
     """
-    space = _space(current, horizon, target_kind, limits, cost_weights, lever_scales)
+    space = _space(
+        current, horizon, target_kind, limits, cost_weights, lever_scales, money_cost
+    )
     if not np.isfinite(target) or target <= 0:
         raise SolverInputError("target", "must be a finite revenue > 0")
     if not 0 <= tolerance < 1:
@@ -477,38 +481,28 @@ def solve(
         space.limits.relaxed(RELAX_FACTOR),
         space.weights,
         space.scales,
+        money_cost,
     )
     goal = target * (1 - tolerance)
-    strategy = _Strategy.for_space(space, prioritize_low_cost)
-    # Plans that lead with each lever in turn are the source of the alternatives and, for
-    # the default objective, a multi-start: one of them is sometimes cheaper than the
-    # main search, whose first step can commit to a lever that later proves dear.
-    leads = (
-        [int(i) for i in np.flatnonzero(space.free)]
-        if n_alternatives or not prioritize_low_cost
-        else []
-    )
+    # Plans that lead with each lever in turn are the source of the alternatives and
+    # a multi-start: one of them is sometimes cheaper than the main search, whose
+    # first step can commit to a lever that later proves dear.
+    leads = [int(i) for i in np.flatnonzero(space.free)]
     model = CountingModel(predict_revenue, horizon)
     main, relaxed, *candidates = run(
         model,
         parallel(
             [
-                _recommend(space, goal, strategy),
-                _relaxed(relaxed_space, goal, strategy),
-                *(_alternative(space, goal, lead, strategy) for lead in leads),
+                _recommend(space, goal),
+                _relaxed(relaxed_space, goal),
+                *(_alternative(space, goal, lead) for lead in leads),
             ]
         ),
     )
     reach, main_plan, attribution, bound = main
     reachable = main_plan.revenue >= goal - revenue_tolerance(goal)
     pool = [main_plan, *(p for p in candidates if p is not None)] if reachable else []
-    # With prioritize_low_cost the tiered main search is the answer by definition; led
-    # plans may open a dear lever first, so they only serve as alternatives.
-    recommended = (
-        min(pool, key=lambda plan: plan.cost)
-        if pool and not prioritize_low_cost
-        else main_plan
-    )
+    recommended = min(pool, key=lambda plan: plan.cost) if pool else main_plan
     current_monthly = attribution.monthly_at_current
     # Trimming can raise revenue on a non-monotone lever, so the plan may beat the peak.
     best_revenue, best_levers = max(

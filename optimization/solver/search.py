@@ -14,7 +14,7 @@ lever, several step sizes, both directions) in one batch and picks among them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import factorial
 from typing import Literal
@@ -40,6 +40,7 @@ __all__ = [
     "binding",
     "greedy",
     "maximise",
+    "prune",
     "revenue_tolerance",
     "shapley",
     "trim",
@@ -63,6 +64,15 @@ ASCENT_LEVELS = ((1.0, 17), (1 / 8, 9), (1 / 64, 9))
 MAX_GREEDY_STEPS = 12
 MAX_TRIM_ROUNDS = 10
 MAX_ASCENT_ROUNDS = 16
+#: Weight of the effort cost (weighted relative change) beside a money cost: one
+#: unit of currency per unit of effort, so it only breaks ties between plans of the
+#: same money cost (a 10% move adds 0.1 at weight 1).
+EFFORT_TIEBREAK = 1.0
+#: A moved lever whose share of the revenue change is at most this fraction of the
+#: plan's revenue adds nothing and is pulled back: float noise, not a contribution.
+#: Anything larger may be what closes the last cent of the gap to a target (a
+#: target equal to a rounded forecast), so it stays.
+IMPACT_FLOOR = 1e-9
 #: Relaxation probe for a limit with no natural step size, as a fraction of the lever's
 #: scale (10% of today's value with the default scales).
 PROBE_FRACTION = 0.1
@@ -90,6 +100,11 @@ class SearchSpace:
         ``"month"``: revenue of the last month; ``"total"``: sum over the months.
     limits
         The limits the box came from (read by :func:`binding`).
+    money
+        Optional money cost of plans ``(n, 7) -> (n,)`` (0 for today's plan). When
+        given, a plan's cost is that money plus :data:`EFFORT_TIEBREAK` times the
+        effort cost above, so the search spends as little money as it can and,
+        among plans of equal money, moves levers as little as it can.
     """
 
     current: FloatArray
@@ -99,6 +114,7 @@ class SearchSpace:
     scales: FloatArray
     target_kind: TargetKind
     limits: LeverLimits
+    money: Callable[[FloatArray], npt.ArrayLike] | None = None
 
     @property
     def free(self) -> npt.NDArray[np.bool_]:
@@ -112,7 +128,11 @@ class SearchSpace:
 
     def cost(self, rows: FloatArray) -> FloatArray:
         """Cost of each row of ``rows`` ``(n, 7)``."""
-        return (self.weights * np.abs(rows - self.current) / self.scales).sum(axis=-1)
+        effort = (self.weights * np.abs(rows - self.current) / self.scales).sum(axis=-1)
+        if self.money is None:
+            return effort
+        money = np.asarray(self.money(np.atleast_2d(rows)), dtype=float)
+        return money.reshape(effort.shape) + EFFORT_TIEBREAK * effort
 
     def figure(self, monthly: FloatArray) -> FloatArray:
         """The target figure of each row of monthly revenue ``(n, horizon)``."""
@@ -415,6 +435,49 @@ def shapley(space: SearchSpace, levers: FloatArray) -> Task[Attribution]:
         )
         impact[lever] = weight @ (monthly[without | (1 << j)] - monthly[without])
     return Attribution(impact, monthly[-1], monthly[0])
+
+
+def impact_floor(revenue: float) -> float:
+    """Return the revenue share at or below which a lever change adds nothing."""
+    return IMPACT_FLOOR * max(abs(revenue), 1.0)
+
+
+def prune(space: SearchSpace, point: Point) -> Task[Point]:
+    """Pull back every lever change that adds no revenue, until none is left.
+
+    A lever moved from today's value whose exact Shapley share of the revenue
+    change is at most :func:`impact_floor` costs effort (or money) for nothing; it
+    goes back to today's value. A lever that a bound moved off today's value (its
+    ``anchor`` differs) is judged by what moving it past the bound adds instead,
+    and goes back to the bound. Shares are recomputed after each round, because
+    pulling one lever back can change another's. Revenue may fall by the pulled
+    back levers' (non-positive) shares; the caller checks the goal again.
+    """
+    anchor = space.anchor
+    forced = anchor != space.current
+    for _ in range(N_LEVERS):
+        x = point.levers
+        moved = np.flatnonzero((x != anchor) & space.free)
+        if not len(moved):
+            return point
+        attribution = yield from shapley(space, x)
+        share = space.figure(attribution.impact_by_month)
+        back = np.tile(x, (len(moved), 1))
+        back[np.arange(len(moved)), moved] = anchor[moved]
+        without = space.figure((yield back))
+        floor = impact_floor(point.revenue)
+        idle = [
+            int(i)
+            for k, i in enumerate(moved)
+            if (point.revenue - without[k] <= floor if forced[i] else share[i] <= floor)
+        ]
+        if not idle:
+            return point
+        levers = x.copy()
+        levers[idle] = anchor[idle]
+        monthly = (yield levers[None])[0]
+        point = Point(levers, monthly, float(space.figure(monthly[None])[0]))
+    return point
 
 
 def binding(space: SearchSpace, point: Point) -> Task[list[tuple[int, ConstraintKind]]]:

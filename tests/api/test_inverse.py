@@ -186,6 +186,113 @@ def test_inverse_prediction_keeps_to_the_constraints(
     assert upsell["recommended"] <= max(0.25, upsell["current"]) + 1e-9
 
 
+def test_maximum_decreases_hold_through_the_api(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        REACHABLE_QUERY,
+        inverse_input(
+            studio,
+            round(status_quo * 1.5, 2),
+            constraints={
+                "maxDecreases": {
+                    "retentionRate": 0.0,
+                    "avgTicketPrice": 1.0,
+                    "classAttendanceRate": 0.0,
+                    "newMembersMonthly": 0.0,
+                    "staffUtilizationRate": 0.0,
+                    "upsellRate": 0.0,
+                    "totalClassesHeld": 0.0,
+                }
+            },
+        ),
+    )
+
+    # then
+    changes = changes_by_lever(body["data"]["inversePrediction"])
+    for lever, change in changes.items():
+        allowed = 1.0 if lever == "AVG_TICKET_PRICE" else 0.0
+        assert change["recommended"] >= change["current"] - allowed - 1e-9, lever
+
+
+def test_an_upper_bound_below_today_lowers_the_lever_through_the_api(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # given
+    today = forecast_predict(studio=studio, base_month=BASE_MONTH, log=False)
+    ceiling = round(today.base_levers["avg_ticket_price"] - 10.0, 2)
+
+    # when
+    body = gql(studio_owner).execute(
+        REACHABLE_QUERY,
+        inverse_input(
+            studio,
+            round(status_quo * 1.02, 2),
+            constraints={"upperBounds": {"avgTicketPrice": ceiling}},
+        ),
+    )
+
+    # then
+    result = body["data"]["inversePrediction"]
+    assert changes_by_lever(result)["AVG_TICKET_PRICE"]["recommended"] <= ceiling
+    assert result["reachable"] == (
+        result["projectedRevenue"] >= status_quo * 1.02 - 0.01
+    )
+
+
+def test_allow_beyond_peers_lets_the_plan_leave_the_peers_range_with_a_warning(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        """
+        query Inverse($input: InversePredictionInput!) {
+          inversePrediction(input: $input) {
+            reachable
+            warnings { lever value low high scope message }
+          }
+        }
+        """,
+        inverse_input(
+            studio,
+            round(status_quo * 3, 2),
+            constraints={"maxTicketIncrease": 300.0, "allowBeyondPeers": True},
+        ),
+    )
+
+    # then
+    warnings = body["data"]["inversePrediction"]["warnings"]
+    peers = [w for w in warnings if w["scope"] == "PEERS"]
+    assert peers
+    for warning in peers:
+        assert not warning["low"] <= warning["value"] <= warning["high"]
+        assert "allowBeyondPeers" in warning["message"]
+
+
+def test_a_target_probability_sizes_the_plan_and_says_how_likely_it_is(
+    gql, studio_owner, studio, status_quo, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        """
+        query Inverse($input: InversePredictionInput!) {
+          inversePrediction(input: $input) {
+            reachable projectedRevenue expectedRevenue
+            targetProbability reachProbability
+          }
+        }
+        """,
+        inverse_input(studio, round(status_quo * 1.03, 2), targetProbability=0.8),
+    )
+
+    # then
+    result = body["data"]["inversePrediction"]
+    assert result["targetProbability"] == 0.8
+    assert result["reachable"] and result["reachProbability"] >= 0.79
+    assert result["expectedRevenue"] > result["projectedRevenue"]
+
+
 def test_the_current_state_replaces_the_base_months_levers(
     gql, studio_owner, studio, status_quo, active_version
 ):
@@ -378,6 +485,41 @@ def test_inverse_prediction_of_another_studio_is_answered_like_a_missing_one(
             "studioId",
             "is not a studio id (a UUID)",
             id="malformed-studio-id",
+        ),
+        pytest.param(
+            {"targetProbability": 1.2},
+            "targetProbability",
+            "target probability must be between 0.05 and 0.99",
+            id="probability",
+        ),
+        pytest.param(
+            {"constraints": {"maxDecreases": {"avgTicketPrice": -5.0}}},
+            "constraints.maxDecreases.avgTicketPrice",
+            "must not be negative (it is the largest decrease allowed)",
+            id="negative-max-decrease",
+        ),
+        pytest.param(
+            # Far below any studio's price, with decreases capped at $20.
+            {
+                "constraints": {
+                    "upperBounds": {"avgTicketPrice": 5.0},
+                    "maxDecreases": {"avgTicketPrice": 20.0},
+                }
+            },
+            "constraints.upperBounds",
+            None,
+            id="bound-out-of-reach",
+        ),
+        pytest.param(
+            {
+                "constraints": {
+                    "lowerBounds": {"upsellRate": 0.95},
+                    "lockedLevers": ["UPSELL_RATE"],
+                }
+            },
+            "constraints.lowerBounds",
+            None,
+            id="locked-outside-bound",
         ),
     ],
 )

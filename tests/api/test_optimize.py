@@ -88,8 +88,11 @@ def test_optimize_levers_returns_the_best_plan_and_names_its_unbounded_gains(
     # given today's month-3 forecast
     status_quo = forecast_predict(studio=studio, base_month=BASE_MONTH, log=False)
 
-    # when
-    body = gql(studio_owner).execute(OPTIMIZE_QUERY, optimize_input(studio))
+    # when (beyond the peers' range allowed: the default limits alone hold here)
+    body = gql(studio_owner).execute(
+        OPTIMIZE_QUERY,
+        optimize_input(studio, constraints={"allowBeyondPeers": True}),
+    )
 
     # then
     assert "errors" not in body
@@ -325,6 +328,23 @@ def test_optimize_levers_of_another_studio_is_answered_like_a_missing_one(
             "constraints.upperBounds.retentionRate",
             "retention_rate is 1.5; it must be a fraction in [0, 1]",
             id="bound-out-of-range",
+        ),
+        pytest.param(
+            {
+                "constraints": {
+                    "upperBounds": {"avgTicketPrice": 5.0},
+                    "maxDecreases": {"avgTicketPrice": 20.0},
+                }
+            },
+            "constraints.upperBounds",
+            None,
+            id="bound-out-of-reach",
+        ),
+        pytest.param(
+            {"constraints": {"maxDecreases": {"upsellRate": -0.1}}},
+            "constraints.maxDecreases.upsellRate",
+            "must not be negative (it is the largest decrease allowed)",
+            id="negative-max-decrease",
         ),
         pytest.param(
             {

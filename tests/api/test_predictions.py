@@ -708,3 +708,28 @@ def test_cache_stats_takes_no_arguments(gql, staff):
 
 def test_the_lever_enum_follows_the_models_levers():
     assert tuple(lever.value for lever in LeverEnum) == LEVERS
+
+
+def test_forward_prediction_warns_when_a_lever_leaves_the_observed_range(
+    gql, studio_owner, studio, active_version
+):
+    # when
+    body = gql(studio_owner).execute(
+        """
+        query Forecast($input: ForwardPredictionInput!) {
+          forwardPrediction(input: $input) {
+            warnings { lever value low high scope message }
+          }
+        }
+        """,
+        forward_input(studio, levers={"avgTicketPrice": 4000.0}),
+    )
+
+    # then
+    warnings = body["data"]["forwardPrediction"]["warnings"]
+    assert {(w["lever"], w["scope"]) for w in warnings} == {
+        ("AVG_TICKET_PRICE", "HISTORY"),
+        ("AVG_TICKET_PRICE", "PEERS"),
+    }
+    for warning in warnings:
+        assert warning["value"] == 4000.0 and warning["low"] < warning["high"] < 4000

@@ -6,6 +6,7 @@ with an attendance x upsell interaction plus a non-monotone staff-utilisation re
 """
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -230,7 +231,9 @@ def test_every_returned_plan_respects_every_limit():
             horizon=horizon,
             target_kind=kind,
             limits=limits,
-            prioritize_low_cost=bool(rng.random() < 0.3),
+            money_cost=flat_fee_cost(rng.uniform(100, 3000, 7), current)
+            if rng.random() < 0.3
+            else None,
         )
 
         # then
@@ -244,31 +247,77 @@ def test_every_returned_plan_respects_every_limit():
             assert alternative.revenue >= target
 
 
-def test_prioritize_low_cost_uses_the_cheapest_sufficient_lever_first():
-    """Ticket (weight 1.0) alone suffices, so the low-cost plan moves nothing else."""
+def flat_fee_cost(fees, current=CURRENT):
+    """A money cost: each lever raised at all costs its flat monthly fee."""
+    fees = np.asarray(fees, dtype=float)
+
+    def money(rows):
+        return ((np.asarray(rows) > current + 1e-12) * fees).sum(axis=1)
+
+    return money
+
+
+def shapley_shares(model, current, levers, horizon=HORIZON):
+    """Exact Shapley split of month-``horizon`` revenue change, by brute force."""
+    changed = [i for i in range(len(current)) if levers[i] != current[i]]
+    shares = np.zeros(len(current))
+    m = len(changed)
+    for j in changed:
+        others = [i for i in changed if i != j]
+        for size in range(m):
+            for subset in itertools.combinations(others, size):
+                weight = (
+                    math.factorial(size)
+                    * math.factorial(m - size - 1)
+                    / math.factorial(m)
+                )
+                base = current.copy()
+                base[list(subset)] = levers[list(subset)]
+                moved = base.copy()
+                moved[j] = levers[j]
+                shares[j] += weight * (
+                    forecast(model, moved, horizon) - forecast(model, base, horizon)
+                )
+    return shares
+
+
+def test_a_money_cost_makes_the_plan_spend_the_least_money():
+    """Upsell's tactics are cheapest here, so the money plan moves upsell alone."""
     # given
     model = MODELS["smooth"]
-    target = forecast(model, CURRENT) * 1.08
+    money = flat_fee_cost([3000, 1000, 1000, 1000, 1000, 100, 1000])
+    target = forecast(model, CURRENT) * 1.03
 
     # when
-    low_cost = solve(
-        model, current=CURRENT, target=target, horizon=HORIZON, prioritize_low_cost=True
+    cheap = solve(
+        model,
+        current=CURRENT,
+        target=target,
+        horizon=HORIZON,
+        limits=OWNER_LIMITS,
+        money_cost=money,
     )
-    default = solve(model, current=CURRENT, target=target, horizon=HORIZON)
+    default = solve(
+        model, current=CURRENT, target=target, horizon=HORIZON, limits=OWNER_LIMITS
+    )
 
     # then
-    assert low_cost.recommended.changed_levers == (1,)
-    assert default.recommended.changed_levers != (1,)
-    assert default.recommended.cost <= low_cost.recommended.cost
-    assert low_cost.recommended.revenue >= target
+    assert cheap.reachable and cheap.recommended.revenue >= target
+    assert cheap.recommended.changed_levers == (5,)
+    assert money(cheap.recommended.levers[None])[0] == 100
+    assert money(default.recommended.levers[None])[0] > 100
 
 
-def test_prioritize_low_cost_opens_the_next_cheapest_lever_when_the_first_runs_out():
-    """With ticket capped, upsell (weight 1.5) comes next, before any dearer lever."""
+def test_a_money_cost_opens_a_dearer_lever_when_the_cheap_one_runs_out():
+    """With upsell capped, the next cheapest lever (ticket) joins it."""
     # given
     model = MODELS["smooth"]
-    limits = LeverLimits.build(upper={"avg_ticket_price": 155.0})
-    target = forecast(model, CURRENT) * 1.08
+    money = flat_fee_cost([3000, 500, 1000, 1000, 1000, 100, 1000])
+    limits = LeverLimits.build(
+        max_increase=np.array([0.05, 20.0, 0.1, 10.0, 0.1, 0.01, 50.0]),
+        max_decrease=TYPICAL_CHANGE,
+    )
+    target = forecast(model, CURRENT) * 1.06
 
     # when
     solution = solve(
@@ -277,13 +326,89 @@ def test_prioritize_low_cost_opens_the_next_cheapest_lever_when_the_first_runs_o
         target=target,
         horizon=HORIZON,
         limits=limits,
-        prioritize_low_cost=True,
+        money_cost=money,
     )
 
     # then
-    assert solution.recommended.changed_levers == (1, 5)
-    assert solution.recommended.levers[1] == 155.0
+    assert solution.reachable
+    assert set(solution.recommended.changed_levers) <= {1, 5}
+    assert 1 in solution.recommended.changed_levers
+
+
+@pytest.mark.parametrize("uplift", [0.03, 0.15, 0.6])
+@pytest.mark.parametrize("money", [False, True])
+@pytest.mark.parametrize("name", MODELS)
+def test_no_plan_keeps_a_change_that_adds_no_revenue(name, money, uplift):
+    """Every lever any plan moves has a positive share of the revenue change.
+
+    Covers the recommended plan, the alternatives and the relaxed plan, for the
+    effort and the money objective, with reachable and unreachable targets.
+    """
+    # given
+    model = MODELS[name]
+    target = forecast(model, CURRENT) * (1 + uplift)
+    cost = flat_fee_cost([3000, 250, 1000, 1000, 250, 250, 1000]) if money else None
+
+    # when
+    solution = solve(
+        model,
+        current=CURRENT,
+        target=target,
+        horizon=HORIZON,
+        limits=OWNER_LIMITS,
+        money_cost=cost,
+    )
+
+    # then
+    plans = [solution.recommended.levers, solution.relaxed.levers]
+    plans += [alternative.levers for alternative in solution.alternatives]
+    for levers in plans:
+        shares = shapley_shares(model, CURRENT, levers)
+        floor = 1e-9 * forecast(model, levers)
+        for i in np.flatnonzero(levers != CURRENT):
+            assert shares[i] > floor, (i, shares[i])
+
+
+def test_a_bound_that_excludes_todays_value_brings_the_plan_inside_it():
+    """A ticket ceiling below today's price lowers the price, whatever it costs."""
+    # given
+    model = MODELS["smooth"]
+    limits = LeverLimits.build(
+        upper={"avg_ticket_price": 140.0},
+        max_increase=TYPICAL_CHANGE,
+        max_decrease=TYPICAL_CHANGE,
+    )
+    target = forecast(model, CURRENT) * 1.02
+
+    # when
+    solution = solve(
+        model, current=CURRENT, target=target, horizon=HORIZON, limits=limits
+    )
+
+    # then
+    for levers in [solution.recommended.levers, solution.relaxed.levers] + [
+        a.levers for a in solution.alternatives
+    ]:
+        assert levers[1] <= 140.0
     assert solution.recommended.revenue >= target
+    assert solution.reachable == (solution.recommended.revenue >= target)
+
+
+def test_a_bound_out_of_reach_of_the_maximum_change_is_refused():
+    # given
+    limits = LeverLimits.build(
+        lower={"retention_rate": 0.97}, max_increase=TYPICAL_CHANGE
+    )
+
+    # when / then
+    with pytest.raises(SolverInputError):
+        solve(
+            MODELS["smooth"],
+            current=CURRENT,
+            target=100_000.0,
+            horizon=HORIZON,
+            limits=limits,
+        )
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -577,3 +702,29 @@ def test_bad_input_raises_a_solver_input_error_naming_the_field(kwargs, field):
         solve(model, **arguments)
     assert error.value.field == field
     assert calls == []
+
+
+def test_pruning_pulls_back_a_change_that_adds_nothing():
+    """Staff utilisation does not move the smooth model: its change goes, ticket stays."""
+    # given
+    from optimization.solver.engine import CountingModel, run
+    from optimization.solver.inverse import _space
+    from optimization.solver.search import Point, prune
+
+    model = MODELS["smooth"]
+    space = _space(CURRENT, HORIZON, "month", OWNER_LIMITS, None, None)
+    levers = CURRENT.copy()
+    levers[1] += 10.0
+    levers[4] -= 0.1
+    monthly = model(levers[None])[0, :HORIZON]
+
+    # when
+    pruned = run(
+        CountingModel(model, HORIZON),
+        prune(space, Point(levers, monthly, float(monthly[-1]))),
+    )
+
+    # then
+    assert pruned.levers[4] == CURRENT[4]
+    assert pruned.levers[1] == CURRENT[1] + 10.0
+    assert pruned.revenue == pytest.approx(forecast(model, levers))
