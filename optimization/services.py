@@ -172,6 +172,9 @@ class InverseOutput:
         return data
 
 
+_HALF_CENT = 0.005
+
+
 def inverse_limits(
     current: np.ndarray,
     constraints: InverseConstraints,
@@ -510,6 +513,9 @@ def inverse_predict(
             limits=limits,
             cost_weights=DEFAULT_COST_WEIGHTS,
             money_cost=money_cost if constraints.prioritize_low_cost else None,
+            # Money is answered in cents: a target within half a cent of a plan's
+            # revenue is met (a target typed as today's rounded forecast included).
+            tolerance=min(_HALF_CENT / float(target_revenue), 1e-6),
         )
     except SolverInputError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None

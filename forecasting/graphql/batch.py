@@ -23,6 +23,7 @@ from studios.models import StudioType
 from studios.selectors import BaselineUnavailable, studio_baseline
 from studiosim import errors
 from studiosim.graphql_errors import BadUserInput, NotFound
+from studiosim.graphql_scalars import Money
 from studiosim.graphql_security import IsStaff
 
 __all__ = [
@@ -120,10 +121,16 @@ class BatchForecastType:
 class StudioForecastMonthType:
     month: int = strawberry.field(description="1 for the month after the base month.")
     month_year: date
-    revenue: float
-    lower: float = strawberry.field(description="Lower end of the 80% band.")
-    upper: float = strawberry.field(description="Upper end of the 80% band.")
-    member_count: float
+    revenue: Money
+    lower: Money = strawberry.field(description="Lower end of the 80% band.")
+    upper: Money = strawberry.field(description="Upper end of the 80% band.")
+    member_count: int = strawberry.field(
+        description="Members at the end of the month, rounded to a whole member."
+    )
+    expected_member_count: float = strawberry.field(
+        description="The model's expected member count, unrounded (an expectation, "
+        "hence fractional)."
+    )
     confidence_score: float = strawberry.field(
         description="Probability the month's revenue lands within 10% of it."
     )
@@ -139,7 +146,7 @@ class StudioForecastType:
     run_id: strawberry.ID
     created_at: datetime
     predictions: list[StudioForecastMonthType]
-    total_projected_revenue: float
+    total_projected_revenue: Money
     growth_rate: float = strawberry.field(
         description="Last projected month's revenue against the base month's."
     )
@@ -158,7 +165,8 @@ class StudioForecastType:
                     revenue=row.revenue[h],
                     lower=row.revenue_lower[h],
                     upper=row.revenue_upper[h],
-                    member_count=row.members[h],
+                    member_count=round(row.members[h]),
+                    expected_member_count=row.members[h],
                     confidence_score=row.confidence[h],
                 )
                 for h in range(row.months)

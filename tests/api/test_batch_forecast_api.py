@@ -254,8 +254,16 @@ def test_the_baseline_shows_the_latest_stored_forecast_of_the_active_version(
     assert forecast["runId"] == str(run.pk)
     assert forecast["modelVersion"] == active_version.version
     assert forecast["baseMonth"] == stored.base_month.isoformat()
-    assert [m["revenue"] for m in forecast["predictions"]] == stored.revenue
-    assert [m["lower"] for m in forecast["predictions"]] == stored.revenue_lower
+    # money to the cent, members as whole members beside the expectation
+    assert [m["revenue"] for m in forecast["predictions"]] == [
+        round(v, 2) for v in stored.revenue
+    ]
+    assert [m["lower"] for m in forecast["predictions"]] == [
+        round(v, 2) for v in stored.revenue_lower
+    ]
+    assert [m["memberCount"] for m in forecast["predictions"]] == [
+        round(v) for v in stored.members
+    ]
     assert [m["month"] for m in forecast["predictions"]] == [1, 2, 3, 4]
     assert forecast["predictions"][0]["monthYear"] > forecast["baseMonth"]
     assert forecast["totalProjectedRevenue"] == pytest.approx(

@@ -55,7 +55,7 @@ def test_a_resolver_losing_the_database_is_503(gql, owner, monkeypatch, caplog):
     def lose(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("studios.graphql.queries.studio_baseline", lose)
+    monkeypatch.setattr("forecasting.graphql.batch.studio_baseline", lose)
 
     response = gql(owner).post(
         "query($s: ID!) { studioBaseline(studioId: $s) { baselinePeriod { endMonth } } }",

@@ -47,7 +47,7 @@ def baseline_fails_with(monkeypatch):
         def raise_error(**kwargs):
             raise error
 
-        monkeypatch.setattr("studios.graphql.queries.studio_baseline", raise_error)
+        monkeypatch.setattr("forecasting.graphql.batch.studio_baseline", raise_error)
 
     return fail_with
 

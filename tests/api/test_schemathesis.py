@@ -37,8 +37,9 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.graphql import nodes
 
-from forecasting import jobs
+from forecasting import batch, jobs
 from forecasting.models import (
+    BatchForecast,
     ModelVersion,
     ModelVersionStatus,
     PredictionLog,
@@ -227,6 +228,8 @@ class ValidIds:
             return pick(_ids(_studios()))
         if (root, name) == ("retrainJob", "id"):
             return pick(_ids(RetrainJob.objects.all()) or [None])
+        if (root, name) in {("batchForecast", "id"), ("retryBatchForecast", "id")}:
+            return pick(_ids(BatchForecast.objects.all()) or [None])
         if (root, name) == ("activateModelVersion", "id"):
             return pick(_ids(ModelVersion.objects.all()))
         return None
@@ -268,6 +271,12 @@ def seeded(loaded_studios, active_version, settings):
         attempts=1,
         model_version=active_version,
     )
+    # A batch run with a failed chunk: batchForecast reads it, retryBatchForecast
+    # retries it.
+    run = batch.batch_forecast_create(months=3, chunk_size=2, user=staff, enqueue=False)
+    chunk = run.chunks.order_by("pk").first()
+    batch.batch_forecast_chunk_fail(chunk_id=chunk.pk, error="seeded failure")
+    batch.batch_forecast_run_here(run_id=run.pk)
     _loadable_version(active_version)
     return staff
 
@@ -327,6 +336,7 @@ def call(
         *_ids(_studios()),
         *_ids(ModelVersion.objects.all()),
         *_ids(Scenario.objects.all()),
+        *_ids(BatchForecast.objects.all()),
     ]
     months = MonthlyMetric.objects.dates("month_year", "month", order="DESC")
     _known["months"] = [f"{month:%Y-%m}" for month in months[:24]]

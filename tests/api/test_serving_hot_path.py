@@ -17,8 +17,9 @@ BASE_MONTH = "2026-04"
 REGISTRY = 'FROM "forecasting_modelversion"'
 #: A forward prediction no cache holds, once the process holds the model and the
 #: studio's state at this data version (forecasting.services keeps it): the
-#: token, the studio, the registry's marker and the log's INSERT, as for a hit.
-UNCACHED_FORWARD_QUERIES = 4
+#: token, the studio, the registry's marker and the log's INSERT, as for a hit,
+#: and the peers' data version (the key of the extrapolation warnings' ranges).
+UNCACHED_FORWARD_QUERIES = 5
 
 FORWARD_QUERY = """
 query Forward($input: ForwardPredictionInput!) {
