@@ -58,7 +58,10 @@ from insights.selectors import (
     peer_latest_levers,
     studio_history,
 )
-from insights.tactics import (
+from optimization.actions import (
+    format_lever_value,
+)
+from optimization.tactics import (
     RISK_MITIGATIONS,
     TACTICS_BY_LEVER,
     Tactic,
@@ -79,100 +82,6 @@ logger = logging.getLogger(__name__)
 
 #: Set in the cache, for OPENAI_COOLDOWN seconds, when the LLM has just failed.
 LLM_COOLDOWN_KEY = "insights-llm-cooldown"
-_PERCENT_LEVERS = {
-    "retention_rate",
-    "class_attendance_rate",
-    "staff_utilization_rate",
-    "upsell_rate",
-}
-
-
-@dataclass(frozen=True)
-class LeverChangeImpact:
-    """A recommended lever move and the revenue the forward model attributes to it."""
-
-    lever: str
-    current: float
-    recommended: float
-    revenue_impact: float
-
-
-@dataclass(frozen=True)
-class Action:
-    priority: int
-    lever: str
-    action: str
-    specifics: str
-    expected_impact: float
-    timeline_weeks: int
-    cost: str
-    cost_estimate: float
-
-
-def format_lever_value(lever: str, value: float) -> str:
-    if lever in _PERCENT_LEVERS:
-        return f"{value:.1%}"
-    if lever == "avg_ticket_price":
-        return f"${value:,.2f}"
-    return f"{value:,.0f}"
-
-
-def _specifics(change: LeverChangeImpact, tactic: Tactic, share: float) -> str:
-    label = LEVER_LABELS.get(change.lever, change.lever)
-    delta = change.recommended - change.current
-    if change.lever in _PERCENT_LEVERS:
-        step = f"{delta * 100:+.1f} pts"
-    elif change.lever == "avg_ticket_price":
-        step = f"{delta:+,.2f}"
-    else:
-        step = f"{delta:+,.0f}"
-    part = "" if share >= 0.999 else f" (this tactic's part: about {share:.0%} of it)"
-    return (
-        f"{tactic.description} Target: {label} from "
-        f"{format_lever_value(change.lever, change.current)} to "
-        f"{format_lever_value(change.lever, change.recommended)} ({step}){part}."
-    )
-
-
-def action_plan_build(changes: Iterable[LeverChangeImpact]) -> list[Action]:
-    """Ranked actions for the lever increases in ``changes``.
-
-    Each increase gets the tactics sized to it (see
-    :func:`insights.tactics.tactics_for_change`); a lever's revenue impact,
-    computed with the forward model by the caller, is shared among its tactics
-    in proportion to their typical improvement. Actions are ranked by revenue
-    impact per unit of cost, then by how soon they work.
-    """
-    drafts: list[tuple[float, int, Action]] = []
-    for change in changes:
-        tactics = tactics_for_change(change.lever, change.recommended - change.current)
-        total = sum(t.expected_improvement for t in tactics)
-        for tactic in tactics:
-            share = tactic.expected_improvement / total if total else 1.0
-            impact = round(change.revenue_impact * share, 2)
-            drafts.append(
-                (
-                    impact / tactic.cost_estimate,
-                    tactic.timeline_weeks,
-                    Action(
-                        priority=0,
-                        lever=change.lever,
-                        action=tactic.name,
-                        specifics=_specifics(change, tactic, share),
-                        expected_impact=impact,
-                        timeline_weeks=tactic.timeline_weeks,
-                        cost=tactic.cost.value,
-                        cost_estimate=tactic.cost_estimate,
-                    ),
-                )
-            )
-    drafts.sort(key=lambda d: (-d[0], d[1]))
-    return [
-        Action(**{**action.__dict__, "priority": rank})
-        for rank, (_, _, action) in enumerate(drafts, start=1)
-    ]
-
-
 # --- insights ------------------------------------------------------------------------
 
 #: A calendar month at least this far below the studio's trend is a seasonal dip.

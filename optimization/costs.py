@@ -1,7 +1,7 @@
 """What lever changes cost in money: the catalogue tactics they need (SPEC §5, §6).
 
-The tactics catalogue (``insights.tactics``) sizes tactics to a lever change
-(:func:`insights.tactics.tactics_for_change`, the action plan's own rule) and gives
+The tactics catalogue (``optimization.tactics``) sizes tactics to a lever change
+(:func:`optimization.tactics.tactics_for_change`, the action plan's own rule) and gives
 each a monthly cost estimate. These functions turn that rule into vectorised cost
 functions of lever plans, for the optimizer and for the inverse's low-cost mode.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from forecasting.ml.frame import LEVERS
-from insights.tactics import TACTICS_BY_LEVER, tactics_for_change
+from optimization.tactics import TACTICS_BY_LEVER, tactics_for_change
 
 __all__ = [
     "plan_money_cost",
@@ -30,7 +30,7 @@ def tactic_coverage(lever: str) -> float:
 def _tactic_step(lever: str) -> tuple[np.ndarray, np.ndarray]:
     """Breakpoints and monthly costs of the catalogue's cost of raising ``lever``.
 
-    The selection rule (:func:`insights.tactics.tactics_for_change`) picks the same
+    The selection rule (:func:`optimization.tactics.tactics_for_change`) picks the same
     tactics for every change between two consecutive breakpoints: the single
     tactics' typical improvements and the running totals of the combination order.
     Returns ``thresholds`` (sorted) and ``costs`` with one more entry: a change in

@@ -10,7 +10,7 @@ The objective is the revenue of month ``months`` (or the total over the months),
 that revenue minus the money the plan costs, when costs are given:
 
 * ``cost_basis="tactics"``: each lever increase costs the monthly cost estimates of
-  the catalogue tactics sized to it (``insights.tactics``, the action plan's own
+  the catalogue tactics sized to it (``optimization.tactics``, the action plan's own
   rule), and may go no further than all of that lever's tactics together typically
   achieve (beyond that the catalogue knows no cost);
 * ``lever_costs``: the caller's own monthly cost per unit of increase of a lever, in
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from forecasting.ml.frame import LEVERS
+from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.models import PredictionType
 from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model
@@ -39,8 +39,7 @@ from forecasting.services import (
     studio_state,
     validate_levers,
 )
-from insights.services import (
-    LEVER_LABELS,
+from optimization.actions import (
     Action,
     LeverChangeImpact,
     action_plan_build,

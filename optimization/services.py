@@ -29,12 +29,11 @@ from forecasting.services import (
     studio_state,
     validate_levers,
 )
-from insights.services import (
+from optimization.actions import (
     Action,
     LeverChangeImpact,
     action_plan_build,
 )
-from insights.tactics import Cost, tactics_for_change
 from optimization.costs import plan_money_cost
 from optimization.solver import (
     DEFAULT_COST_WEIGHTS,
@@ -43,6 +42,7 @@ from optimization.solver import (
     default_lever_scales,
     solve,
 )
+from optimization.tactics import Cost, tactics_for_change
 from studios.models import Studio
 from studios.selectors import metric_latest_month
 from studiosim.errors import InvalidInput

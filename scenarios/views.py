@@ -10,13 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from forecasting.ml.frame import LEVERS
-from insights.services import (
-    LEVER_LABELS,
-    InsightType,
-    format_lever_value,
-    insights_generate,
-)
+from forecasting.ml.frame import LEVER_LABELS, LEVERS
+from insights.services import InsightType, insights_generate
+from optimization.actions import format_lever_value
 from scenarios.selectors import (
     scenario_action_plan,
     scenario_get,

@@ -33,6 +33,7 @@ from studios.models import (
     Split,
     Studio,
 )
+from studios.signals import metrics_imported
 from studiosim import rows
 
 SPLIT_MONTHS = 6
@@ -275,10 +276,8 @@ def _upsert_metrics(
     report.created, report.updated = len(to_create), len(to_update)
     if changed_studios:
         studio_data_changed(studio_ids=changed_studios)
-        # Imported here: forecasting depends on studios, not the other way round.
-        from forecasting.accuracy import prediction_actuals_record
-
-        prediction_actuals_record(studio_ids=changed_studios)
+        # Live accuracy (forecasting) records the actuals of the new months.
+        metrics_imported.send(sender=MonthlyMetric, studio_ids=changed_studios)
 
 
 # --- loading generated demo data (SPEC §2) -------------------------------------

@@ -20,9 +20,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from forecasting.ml.frame import LEVER_LABELS
 from forecasting.services import ForecastOutput
 from forecasting.serving import forecast_serve
-from insights.services import LEVER_LABELS
 from optimization.services import CurveSpec, lever_curves
 from scenarios.models import ScenarioType
 from scenarios.selectors import (

@@ -12,8 +12,8 @@ import strawberry
 
 from forecasting.graphql.types import LeverEnum
 from insights import services
-from insights.tactics import Cost
 from optimization.graphql.types import CostEnum
+from optimization.tactics import Cost
 from studiosim.graphql_scalars import Money
 
 __all__ = ["InsightTypeEnum", "InsightsType"]

@@ -21,7 +21,6 @@ from forecasting.graphql.types import (
     RangeWarningType,
 )
 from forecasting.serving import input_fields, lever_paths
-from insights.tactics import Cost
 from optimization.graphql.inputs import CurrentStateInput, InverseConstraintsInput
 from optimization.graphql.types import (
     BindingConstraintType,
@@ -32,6 +31,7 @@ from optimization.graphql.types import (
 )
 from optimization.optimize import OptimizeOutput
 from optimization.serving import levers_optimize_serve
+from optimization.tactics import Cost
 from studios.graphql.inputs import studio_from_input
 from studiosim.graphql_errors import BadUserInput
 from studiosim.graphql_scalars import Money

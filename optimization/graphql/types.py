@@ -12,7 +12,6 @@ from forecasting.graphql.types import (
     LeversType,
     RangeWarningType,
 )
-from insights.tactics import Cost
 from optimization.services import (
     CurvePoint,
     InverseOutput,
@@ -20,6 +19,7 @@ from optimization.services import (
     LeverCurve,
     LeverImpactOutput,
 )
+from optimization.tactics import Cost
 from studiosim.graphql_scalars import Money
 
 __all__ = [

@@ -13,7 +13,7 @@ from forecasting.ml.frame import LEVERS
 from forecasting.registry import active_model
 from forecasting.services import forecast_predict, studio_state
 from insights.services import OVER_UTILISED, RiskKind, insights_generate
-from insights.tactics import CATALOGUE, TACTICS_BY_LEVER
+from optimization.tactics import CATALOGUE, TACTICS_BY_LEVER
 from scenarios.selectors import log_sigma, probability_higher
 from scenarios.services import scenario_save
 from studios.models import MonthlyMetric, StudioRole

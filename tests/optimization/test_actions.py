@@ -3,8 +3,8 @@
 import pytest
 
 from forecasting.ml.frame import LEVERS
-from insights.services import LeverChangeImpact, action_plan_build
-from insights.tactics import CATALOGUE, TACTICS_BY_LEVER, tactics_for_change
+from optimization.actions import LeverChangeImpact, action_plan_build
+from optimization.tactics import CATALOGUE, TACTICS_BY_LEVER, tactics_for_change
 
 
 def test_every_lever_has_tactics_with_sane_figures():
