@@ -65,6 +65,7 @@ def main() -> None:
         inverse_predict,
     )
     from studios.models import MonthlyMetric, Studio
+    from studiosim.errors import InvalidInput
 
     rng = random.Random(args.seed)
     studios = list(Studio.objects.all())
@@ -74,6 +75,7 @@ def main() -> None:
     loaded = active_model()
 
     reached = reachable = unreachable = reported = close_calls = 0
+    refused = refused_by_service = 0
     within = plans = 0
     costs, latencies = [], []
     for case in range(args.cases):
@@ -106,7 +108,23 @@ def main() -> None:
         current = np.array([status_quo.base_levers[k] for k in LEVERS])
         # The service's own limits, the peers' range included.
         ranges = lever_ranges(studio=studio, base_month=base)
-        limits, _, _ = inverse_limits(current, constraints, ranges)
+        try:
+            limits, _, _ = inverse_limits(current, constraints, ranges)
+        except InvalidInput:
+            # Limits that cannot hold together (a lock outside a bound): the
+            # service must refuse them too, never widen them.
+            refused += 1
+            try:
+                inverse_predict(
+                    studio=studio,
+                    base_month=base,
+                    target_revenue=target,
+                    target_months=args.horizon,
+                    constraints=constraints,
+                )
+            except InvalidInput:
+                refused_by_service += 1
+            continue
         best = _independent_max(loaded.model, state, current, limits, args.horizon)
 
         started = time.perf_counter()
@@ -142,6 +160,9 @@ def main() -> None:
         f"  unreachable targets reported            {reported}/{unreachable} = {reported / max(unreachable, 1):.1%}  (target 100%)"
     )
     print(f"  too close to call (within 0.5% of max)  {close_calls}")
+    print(
+        f"  impossible limits refused as bad input  {refused_by_service}/{refused}  (target: all)"
+    )
     print(
         f"  plans within every constraint           {within}/{plans} = {within / max(plans, 1):.1%}  (target 100%)"
     )
