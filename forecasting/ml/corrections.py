@@ -3,7 +3,8 @@
 Each learner maps the pair features to a log-ratio ``log(actual / structural)`` and
 persists itself without pickle: LightGBM as its native text format, XGBoost as JSON,
 the ridge model and the multilayer perceptron as plain JSON numbers.
-:class:`WeightedEnsemble` combines learners with weights set on validation pairs.
+:class:`WeightedEnsemble` combines learners with weights set on out-of-sample pairs,
+one set of weights per horizon band (:func:`banded_stacking_weights`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ __all__ = [
     "RidgeCorrection",
     "WeightedEnsemble",
     "XGBForestCorrection",
+    "banded_stacking_weights",
     "learner_from_spec",
     "stacking_weights",
 ]
+
+#: Rows of a horizon band below which its weights are the pooled ones.
+MIN_BAND_ROWS = 30
 
 
 def _require(*fitted: object) -> None:
@@ -558,6 +563,52 @@ class MLPCorrection:
         return learner
 
 
+def _band_of(horizon: np.ndarray, bands: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Each row's band index (-1 outside every band)."""
+    out = np.full(len(horizon), -1, dtype=np.int64)
+    for i, (low, high) in enumerate(bands):
+        out[(horizon >= low) & (horizon <= high)] = i
+    return out
+
+
+def banded_stacking_weights(
+    predictions: np.ndarray,
+    y: np.ndarray,
+    horizon: np.ndarray,
+    bands: tuple[tuple[int, int], ...],
+) -> np.ndarray:
+    """:func:`stacking_weights` fitted separately in each horizon band.
+
+    A learner that helps at six months (a booster that knows where a studio's
+    members are heading) can hurt one month ahead (where "members stay" is hard
+    to beat); with one weight per learner the stacking has to trade the two
+    off. Per band, each horizon band gets the mix that works there. A band with
+    fewer than :data:`MIN_BAND_ROWS` rows takes the pooled weights.
+
+    Parameters
+    ----------
+    predictions : numpy.ndarray
+        Shape (n, k): each learner's out-of-sample prediction of each row.
+    y, horizon : numpy.ndarray
+        Shape (n,): the targets and each row's horizon.
+    bands : tuple of (int, int)
+        Inclusive horizon bands.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (len(bands), k).
+    """
+    pooled = stacking_weights(predictions, y)
+    band = _band_of(np.asarray(horizon), bands)
+    weights = np.tile(pooled, (len(bands), 1))
+    for i in range(len(bands)):
+        rows = band == i
+        if rows.sum() >= MIN_BAND_ROWS:
+            weights[i] = stacking_weights(predictions[rows], y[rows])
+    return weights
+
+
 class WeightedEnsemble:
     """Weighted sum of fitted learners; the weights come from out-of-sample stacking.
 
@@ -566,39 +617,102 @@ class WeightedEnsemble:
     learners : list of CorrectionLearner
         Fitted learners.
     weights : numpy.ndarray
-        Weights in [0, 1] (see :func:`stacking_weights`).
+        Weights in [0, 1] (see :func:`stacking_weights`): shape (k,), or
+        (len(bands), k) for one set per horizon band.
+    bands : tuple of (int, int), optional
+        The horizon bands of 2-d ``weights``; a row outside every band gets no
+        correction.
+    horizon_column : int, optional
+        Position of the horizon in the design matrix (with ``bands``).
     """
 
     kind = "ensemble"
 
-    def __init__(self, learners: list[Any], weights: np.ndarray) -> None:
+    def __init__(
+        self,
+        learners: list[Any],
+        weights: np.ndarray,
+        *,
+        bands: tuple[tuple[int, int], ...] | None = None,
+        horizon_column: int | None = None,
+    ) -> None:
         self.learners = learners
         self.weights = np.asarray(weights, dtype=np.float64)
+        self.bands = None if bands is None else tuple(tuple(b) for b in bands)
+        self.horizon_column = horizon_column
+        if self.bands is not None:
+            if horizon_column is None:
+                raise ValueError("banded weights need the horizon column")
+            if self.weights.shape != (len(self.bands), len(learners)):
+                raise ValueError(
+                    f"weights of shape {self.weights.shape} for {len(self.bands)} "
+                    f"bands and {len(learners)} learners"
+                )
 
     @classmethod
     def from_validation(
-        cls, learners: list[Any], X_val: np.ndarray, y_val: np.ndarray
+        cls,
+        learners: list[Any],
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        *,
+        bands: tuple[tuple[int, int], ...] | None = None,
+        horizon_column: int | None = None,
     ) -> WeightedEnsemble:
-        """Weights stacked on the learners' predictions for validation rows."""
+        """Weights stacked on the learners' predictions for validation rows
+        (per horizon band with ``bands``)."""
         if len(y_val) == 0:
-            return cls(learners, np.full(len(learners), 1.0 / len(learners)))
+            flat = np.full(len(learners), 1.0 / len(learners))
+            if bands is None:
+                return cls(learners, flat)
+            return cls(
+                learners,
+                np.tile(flat, (len(bands), 1)),
+                bands=bands,
+                horizon_column=horizon_column,
+            )
         predictions = np.column_stack([learner.predict(X_val) for learner in learners])
-        return cls(learners, stacking_weights(predictions, y_val))
+        if bands is None:
+            return cls(learners, stacking_weights(predictions, y_val))
+        weights = banded_stacking_weights(
+            predictions, y_val, X_val[:, horizon_column], bands
+        )
+        return cls(learners, weights, bands=bands, horizon_column=horizon_column)
+
+    def combine(self, predictions: np.ndarray, horizon: np.ndarray) -> np.ndarray:
+        """The weighted sum of the learners' ``predictions`` (shape (n, k)) for
+        rows at ``horizon`` (shape (n,))."""
+        if self.bands is None:
+            return predictions @ self.weights
+        band = _band_of(np.asarray(horizon), self.bands)
+        rows = self.weights[np.maximum(band, 0)]
+        return np.where(band >= 0, np.sum(predictions * rows, axis=1), 0.0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if not self.learners:
             return np.zeros(len(X))
-        return sum(
-            w * learner.predict(X)
-            for w, learner in zip(self.weights, self.learners, strict=True)
-        )
+        if self.bands is None:
+            return sum(
+                w * learner.predict(X)
+                for w, learner in zip(self.weights, self.learners, strict=True)
+            )
+        predictions = np.column_stack([learner.predict(X) for learner in self.learners])
+        return self.combine(predictions, X[:, self.horizon_column])
 
     def save(self, directory: Path, prefix: str) -> dict[str, Any]:
         members = [
             learner.save(directory, f"{prefix}.{i}")
             for i, learner in enumerate(self.learners)
         ]
-        return {"kind": self.kind, "members": members, "weights": self.weights.tolist()}
+        spec: dict[str, Any] = {
+            "kind": self.kind,
+            "members": members,
+            "weights": self.weights.tolist(),
+        }
+        if self.bands is not None:
+            spec["bands"] = [list(b) for b in self.bands]
+            spec["horizon_column"] = self.horizon_column
+        return spec
 
 
 def learner_from_spec(directory: Path, spec: dict[str, Any]) -> Any:
@@ -616,5 +730,11 @@ def learner_from_spec(directory: Path, spec: dict[str, Any]) -> Any:
         return MLPCorrection.load(directory, spec)
     if kind == WeightedEnsemble.kind:
         members = [learner_from_spec(directory, member) for member in spec["members"]]
-        return WeightedEnsemble(members, np.asarray(spec["weights"]))
+        bands = spec.get("bands")
+        return WeightedEnsemble(
+            members,
+            np.asarray(spec["weights"]),
+            bands=None if bands is None else tuple(tuple(b) for b in bands),
+            horizon_column=spec.get("horizon_column"),
+        )
     raise ValueError(f"unknown correction learner kind {kind!r}")

@@ -58,8 +58,8 @@ from forecasting.ml.corrections import (
     RidgeCorrection,
     WeightedEnsemble,
     XGBForestCorrection,
+    banded_stacking_weights,
     learner_from_spec,
-    stacking_weights,
 )
 from forecasting.ml.exceptions import (
     ArtifactIntegrityError,
@@ -118,8 +118,14 @@ _LEVER_CEILING = np.array(
 # Studios whose residuals the cross-conformal calibration scores, at most (see
 # ForwardModel._calibration_residuals); whole folds are scored until it is reached.
 _CALIBRATION_STUDIOS = 200
-# The anchors the stacking may lean on: (anchor, first horizon, last horizon).
+# The horizon bands: the stacking sets one mix of learners per band, and the
+# anchors the stacking may lean on are per band: (anchor, first, last horizon).
 _ANCHOR_BANDS = ((1, 1), (2, 3), (4, 6), (7, 12))
+_HORIZON_COLUMN = PAIR_FEATURES.index("horizon")
+# The revenue correction's stacking bands: month 1, where persistence is strongest,
+# apart from the rest (four bands, as the members', measured slightly worse at
+# months 2-12 on the messy benchmark: more weights than its pairs support).
+_STACKING_BANDS = ((1, 1), (2, 12))
 _ANCHORS = tuple(
     (anchor, low, high)
     for anchor in ("naive", "per_member", "seasonal", "seasonal_naive")
@@ -553,6 +559,8 @@ class ForwardModel:
                 members_learners,
                 val.X,
                 np.log(val.actual_members / val.status_quo_members),
+                bands=_ANCHOR_BANDS,
+                horizon_column=_HORIZON_COLUMN,
             )
         else:
             self.members_correction_ = None
@@ -589,26 +597,44 @@ class ForwardModel:
             # seen studios and of unseen ones together.
             passes = list({id(v): v for v in oos.values()}.values())
             fitted = np.concatenate([o["fitted"] for o in passes])
+            # One set of weights per horizon band (see banded_stacking_weights).
             if fitted.sum() >= _MIN_STACKING and learners:
-                weights = stacking_weights(
+                weights = banded_stacking_weights(
                     np.concatenate([o[plan] for o in passes])[fitted],
                     np.concatenate([y for _ in passes])[fitted],
+                    np.concatenate([calibration.horizon for _ in passes])[fitted],
+                    _STACKING_BANDS,
                 )
             elif learners:
                 # Too few out-of-sample pairs: the final learners on validation.
-                weights = stacking_weights(
+                weights = banded_stacking_weights(
                     np.column_stack([lrn.predict(val.X) for lrn in learners]),
                     _target(val, plan),
+                    val.horizon,
+                    _STACKING_BANDS,
                 )
             else:
                 weights = np.zeros(0)
-            ensemble = WeightedEnsemble(learners, weights) if learners else None
+            ensemble = (
+                WeightedEnsemble(
+                    learners,
+                    weights,
+                    bands=_STACKING_BANDS,
+                    horizon_column=_HORIZON_COLUMN,
+                )
+                if learners
+                else None
+            )
             setattr(self, _CORRECTION_ATTRIBUTE[plan], ensemble)
             for who, passed in oos.items():
                 if self.calibration_folds < 2:
                     g = self._predict_g(calibration.X, ensemble)
                 elif learners:
-                    g = np.clip(passed[plan] @ weights, -_G_LIMIT, _G_LIMIT)
+                    g = np.clip(
+                        ensemble.combine(passed[plan], calibration.horizon),
+                        -_G_LIMIT,
+                        _G_LIMIT,
+                    )
                 else:
                     g = 0.0
                 kept = passed["kept"]

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from forecasting.ml.corrections import (
+    MIN_BAND_ROWS,
     MLPCorrection,
     WeightedEnsemble,
+    banded_stacking_weights,
     learner_from_spec,
+    stacking_weights,
 )
 from forecasting.ml.frame import LEVERS, frame_from_generated
 from forecasting.ml.model import ForwardModel
@@ -145,3 +148,101 @@ def test_the_network_alone_is_a_selectable_correction(small_frame):
 def test_an_unknown_correction_is_refused(small_frame):
     with pytest.raises(ValueError, match="unknown correction 'mlp2'"):
         ForwardModel(correction="mlp2").fit(small_frame)
+
+
+class _Column:
+    """A stand-in learner that predicts one column of the design matrix."""
+
+    kind = "anchor"
+
+    def __init__(self, column: int) -> None:
+        self.column = column
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X[:, self.column]
+
+
+def test_banded_stacking_gives_each_horizon_band_the_learner_that_works_there():
+    """A learner right one month ahead and wrong later, another the reverse: one
+    set of weights must trade them off, one per band takes each where it works."""
+    rng = np.random.default_rng(0)
+    n = 1200
+    horizon = rng.integers(1, 13, n).astype(float)
+    y = rng.normal(0, 0.05, n)
+    short = np.where(horizon == 1, y, rng.normal(0, 0.05, n)) + rng.normal(0, 0.005, n)
+    long = np.where(horizon >= 2, y, rng.normal(0, 0.05, n)) + rng.normal(0, 0.005, n)
+    predictions = np.column_stack([short, long])
+    bands = ((1, 1), (2, 12))
+
+    weights = banded_stacking_weights(predictions, y, horizon, bands)
+
+    assert weights.shape == (2, 2)
+    assert weights[0, 0] > 0.9 and weights[0, 1] < 0.1
+    assert weights[1, 1] > 0.9 and weights[1, 0] < 0.1
+    # the pooled weights cannot do both: worse one month ahead than per band
+    pooled = stacking_weights(predictions, y)
+    month_1 = horizon == 1
+    banded_error = np.mean((predictions[month_1] @ weights[0] - y[month_1]) ** 2)
+    pooled_error = np.mean((predictions[month_1] @ pooled - y[month_1]) ** 2)
+    assert banded_error < 0.5 * pooled_error
+
+
+def test_a_band_with_too_few_rows_takes_the_pooled_weights():
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 0.05, 400)
+    predictions = np.column_stack(
+        [y + rng.normal(0, 0.01, 400), rng.normal(0, 0.05, 400)]
+    )
+    horizon = np.full(400, 5.0)
+    horizon[: MIN_BAND_ROWS - 1] = 1.0
+
+    weights = banded_stacking_weights(predictions, y, horizon, ((1, 1), (2, 12)))
+
+    np.testing.assert_allclose(weights[0], stacking_weights(predictions, y))
+
+
+def test_a_banded_ensemble_predicts_by_band_and_round_trips(tmp_path):
+    """Each row takes its band's weights, none outside every band; saved and
+    loaded, the same predictions."""
+    from forecasting.ml.corrections import AnchorCorrection
+
+    columns = {
+        "horizon": 0,
+        "status_quo_growth": 1,
+        "status_quo_member_growth": 2,
+        "seasonal_ratio_years": 3,
+        "seasonal_naive_gap": 4,
+    }
+    learners = [
+        AnchorCorrection(anchor="naive", low=1, high=12, columns=columns),
+        AnchorCorrection(anchor="members_naive", low=1, high=12, columns=columns),
+    ]
+    ensemble = WeightedEnsemble(
+        learners,
+        np.array([[1.0, 0.0], [0.25, 0.5]]),
+        bands=((1, 1), (2, 6)),
+        horizon_column=0,
+    )
+    X = np.array(
+        [
+            [1.0, 0.2, 0.4, 0.0, 0.0],
+            [3.0, 0.2, 0.4, 0.0, 0.0],
+            [9.0, 0.2, 0.4, 0.0, 0.0],
+        ]
+    )
+
+    g = ensemble.predict(X)
+
+    np.testing.assert_allclose(g, [-0.2, 0.25 * -0.2 + 0.5 * -0.4, 0.0])
+    spec = ensemble.save(tmp_path, "c")
+    loaded = learner_from_spec(tmp_path, json.loads(json.dumps(spec)))
+    np.testing.assert_array_equal(loaded.predict(X), g)
+
+
+def test_banded_weights_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="bands"):
+        WeightedEnsemble(
+            [_Column(0)], np.ones((3, 1)), bands=((1, 1), (2, 12)), horizon_column=0
+        )
+    with pytest.raises(ValueError, match="horizon column"):
+        WeightedEnsemble([_Column(0)], np.ones((2, 1)), bands=((1, 1), (2, 12)))

@@ -158,14 +158,16 @@ def test_member_counts_off_the_identity_are_forecast_no_worse_than_persistence(
     )
     assert (members["model"] <= 1.1 * members["naive"]).all(), members
     assert (members.loc[[3, 6], "model"] < members.loc[[3, 6], "naive"]).all(), members
-    # and the stacking gave persistence weight: an anchor learner is in use
+    # and the stacking gave persistence weight one month ahead: the month-1
+    # band's "members stay" anchor is in use
     ensemble = model.members_correction_
+    month_1 = ensemble.bands.index((1, 1))
     anchors = [
         w
-        for learner, w in zip(ensemble.learners, ensemble.weights, strict=True)
-        if learner.kind == "anchor"
+        for learner, w in zip(ensemble.learners, ensemble.weights[month_1], strict=True)
+        if learner.kind == "anchor" and learner.low == 1
     ]
-    assert len(anchors) == 4 and max(anchors) > 0.1, ensemble.weights
+    assert len(anchors) == 1 and anchors[0] > 0.1, ensemble.weights
 
 
 def test_stacking_gives_weight_only_to_learners_that_lower_the_error():
