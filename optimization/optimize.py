@@ -54,7 +54,9 @@ from optimization.services import (
     InverseConstraints,
     LeverChange,
     _lever_changes,
+    binding_text,
     inverse_limits,
+    peer_bounds,
 )
 from optimization.solver import DEFAULT_COST_WEIGHTS, SolverInputError, optimize
 from studios.models import Studio
@@ -321,6 +323,7 @@ def levers_optimize(
         constraints = replace(constraints, max_increase=max_increase)
     ranges = lever_ranges(studio=studio, base_month=base)
     limits, max_inc, max_dec = inverse_limits(current, constraints, ranges)
+    peer_edges = {} if constraints.allow_beyond_peers else peer_bounds(current, ranges)
     costed = tactics or any(unit_costs.values())
     money_cost = (
         tactic_cost_function(current, tactics=tactics, lever_costs=unit_costs)
@@ -419,7 +422,7 @@ def levers_optimize(
             BindingConstraintOut(
                 lever=b.lever_name,
                 kind=b.kind,
-                description=f"{LEVER_LABELS[b.lever_name]} {_KIND_TEXT.get(b.kind, b.kind)}",
+                description=binding_text(b.lever_name, b.kind, limits, peer_edges),
             )
             for b in optimum.binding_constraints
         ],

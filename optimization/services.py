@@ -33,6 +33,7 @@ from optimization.actions import (
     Action,
     LeverChangeImpact,
     action_plan_build,
+    format_lever_value,
 )
 from optimization.costs import plan_money_cost
 from optimization.solver import (
@@ -276,22 +277,24 @@ def peer_bounds(
     return out
 
 
-def _binding_text(
+def binding_text(
     lever: str,
     kind: str,
     limits: LeverLimits,
     peers: Mapping[str, tuple[float, float]],
 ) -> str:
+    """What a binding limit means to an owner: the peers' range, with its value,
+    where that is what stopped the lever; the kind of limit otherwise."""
     i = LEVERS.index(lever)
     edge = peers.get(lever)
     if edge is not None and (
         (kind == "upper_bound" and limits.upper[i] == edge[1])
         or (kind == "lower_bound" and limits.lower[i] == edge[0])
     ):
-        side = "top" if kind == "upper_bound" else "bottom"
+        side, value = ("top", edge[1]) if kind == "upper_bound" else ("bottom", edge[0])
         return (
             f"{LEVER_LABELS[lever]} at the {side} of its peers' range "
-            "(allowBeyondPeers lifts it)"
+            f"({format_lever_value(lever, value)}; allowBeyondPeers lifts it)"
         )
     return f"{LEVER_LABELS[lever]} {_KIND_TEXT.get(kind, kind)}"
 
@@ -561,7 +564,7 @@ def inverse_predict(
             BindingConstraintOut(
                 lever=b.lever_name,
                 kind=b.kind,
-                description=_binding_text(b.lever_name, b.kind, limits, peer_edges),
+                description=binding_text(b.lever_name, b.kind, limits, peer_edges),
             )
             for b in solution.binding_constraints
         ],

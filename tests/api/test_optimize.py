@@ -387,3 +387,38 @@ def test_optimize_levers_names_the_bad_field_and_why(
     if reason is not None:
         assert error["extensions"]["reason"] == reason
     assert not PredictionLog.objects.exists()
+
+
+def test_a_lever_stopped_by_its_peers_range_says_so_with_the_range(
+    gql, studio_owner, studio, active_version
+):
+    """Without allowBeyondPeers the peers' range caps the plan; the binding
+    constraint names it and its value, as the inverse's does."""
+    import datetime as dt
+
+    from forecasting.ml.frame import LEVER_LABELS
+    from forecasting.ranges import lever_ranges
+    from optimization.actions import format_lever_value
+
+    # when
+    body = gql(studio_owner).execute(OPTIMIZE_QUERY, optimize_input(studio))
+
+    # then
+    result = body["data"]["optimizeLevers"]
+    ranges = lever_ranges(studio=studio, base_month=dt.date(2026, 4, 1))
+    changes = {c["lever"]: c for c in result["leverChanges"]}
+    at_peers = [
+        b
+        for b in result["bindingConstraints"]
+        if b["kind"] == "UPPER_BOUND"
+        and changes[b["lever"]]["recommended"]
+        == pytest.approx(ranges[b["lever"].lower()].peer_high, rel=1e-9)
+    ]
+    assert at_peers, result["bindingConstraints"]
+    for binding in at_peers:
+        lever = binding["lever"].lower()
+        assert binding["description"] == (
+            f"{LEVER_LABELS[lever]} at the top of its peers' range "
+            f"({format_lever_value(lever, ranges[lever].peer_high)}; "
+            "allowBeyondPeers lifts it)"
+        )
