@@ -23,8 +23,6 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import (
     Count,
     F,
-    Max,
-    Min,
     Model,
     OuterRef,
     QuerySet,
@@ -208,28 +206,6 @@ def studios_with_latest_figures(queryset: QuerySet[Studio]) -> QuerySet[Studio]:
         latest_members=Subquery(latest.values("total_members")[:1]),
         latest_retention=Subquery(latest.values("retention_rate")[:1]),
     ).annotate(year_ago_revenue=Subquery(year_ago.values("total_revenue")[:1]))
-
-
-def metric_ranges(
-    *, studio: Studio, fields: Iterable[str], include_outliers: bool = False
-) -> dict[str, tuple[float, float] | None]:
-    """The lowest and highest value of each of ``fields`` in the studio's history
-    (flagged outlier months left out unless asked for); None for a field with
-    no value on record."""
-    fields = list(fields)
-    qs = MonthlyMetric.objects.filter(studio=studio)
-    if not include_outliers:
-        qs = qs.filter(is_outlier=False)
-    aggregates = {}
-    for field in fields:
-        aggregates[f"{field}__min"] = Min(field)
-        aggregates[f"{field}__max"] = Max(field)
-    values = qs.aggregate(**aggregates)
-    ranges: dict[str, tuple[float, float] | None] = {}
-    for field in fields:
-        low, high = values[f"{field}__min"], values[f"{field}__max"]
-        ranges[field] = None if low is None else (float(low), float(high))
-    return ranges
 
 
 # --- studio baseline (SPEC §9, Appendix A) ----------------------------------------

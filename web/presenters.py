@@ -428,6 +428,10 @@ class LeverControl:
     note: str = ""
     #: False when the studio has no data on the lever (``today`` is then 0).
     has_data: bool = True
+    #: What studios of its type run: the 5th to 95th percentile of their months
+    #: (forecasting.ranges); None where no peer has a value.
+    peer_low: float | None = None
+    peer_high: float | None = None
 
     @property
     def modelled(self) -> bool:
@@ -446,6 +450,15 @@ class LeverControl:
         return (
             f"{format_lever(self.lever, self.history_low)} to "
             f"{format_lever(self.lever, self.history_high)}"
+        )
+
+    @property
+    def peers_text(self) -> str:
+        if self.peer_low is None or self.peer_high is None:
+            return ""
+        return (
+            f"{format_lever(self.lever, self.peer_low)} to "
+            f"{format_lever(self.lever, self.peer_high)}"
         )
 
     @property
@@ -475,6 +488,8 @@ class LeverControl:
             "today": self.today,
             "historyLow": self.history_low,
             "historyHigh": self.history_high,
+            "peerLow": self.peer_low,
+            "peerHigh": self.peer_high,
         }
 
 
@@ -497,19 +512,24 @@ def lever_controls(
     today: Mapping[str, float | None],
     history_ranges: Mapping[str, tuple[float, float] | None],
     not_modelled: Mapping[str, str] | None = None,
+    peer_ranges: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> list[LeverControl]:
     """One control per lever. ``today`` holds the base month's levers (a forward
     prediction's ``base_levers``; None where the studio has no data on one);
     ``history_ranges`` each lever's lowest and highest month on record, keyed by
     its MonthlyMetric column; ``not_modelled`` the reason for each lever the model
-    cannot move for the studio (its control is shown disabled, with the reason)."""
+    cannot move for the studio (its control is shown disabled, with the reason);
+    ``peer_ranges`` what studios of its type run, keyed by lever (the slider warns
+    beyond it, as forward answers do)."""
     not_modelled = not_modelled or {}
+    peer_ranges = peer_ranges or {}
     controls = []
     for lever in LEVERS:
         ui = LEVER_UI[lever]
         value = 0.0 if today.get(lever) is None else float(today[lever])
         observed = history_ranges.get(LEVER_HISTORY_COLUMN[lever])
         low, high = observed if observed else (None, None)
+        peer_low, peer_high = peer_ranges.get(lever) or (None, None)
         minimum, maximum, step = _slider_range(ui["unit"], value, low, high)
         controls.append(
             LeverControl(
@@ -528,6 +548,8 @@ def lever_controls(
                 default_max_change=DEFAULT_MAX_INCREASE[lever],
                 note=not_modelled.get(lever, ""),
                 has_data=today.get(lever) is not None,
+                peer_low=peer_low,
+                peer_high=peer_high,
             )
         )
     return controls

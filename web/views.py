@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from forecasting.ml.frame import LEVER_LABELS
+from forecasting.ranges import lever_ranges
 from forecasting.services import ForecastOutput
 from forecasting.serving import forecast_serve
 from optimization.services import CurveSpec, lever_curves
@@ -36,7 +37,6 @@ from studios.models import Studio
 from studios.selectors import (
     BaselineUnavailable,
     metric_list,
-    metric_ranges,
     studio_baseline,
     studio_get,
     studio_list,
@@ -185,12 +185,22 @@ def _planning_context(
     context.update(forecast=forecast, forecast_error=forecast_error)
     if forecast is None:
         return context
+    # The same ranges forward answers warn with (forecasting.ranges): the
+    # studio's own months up to the base month, and its peers'.
+    ranges = lever_ranges(studio=studio, base_month=forecast.base_month)
     controls = presenters.lever_controls(
         today=forecast.base_levers,
-        history_ranges=metric_ranges(
-            studio=studio, fields=presenters.LEVER_HISTORY_COLUMN.values()
-        ),
+        history_ranges={
+            presenters.LEVER_HISTORY_COLUMN[lever]: (
+                None if r.history_low is None else (r.history_low, r.history_high)
+            )
+            for lever, r in ranges.items()
+        },
         not_modelled={n.lever: n.reason for n in forecast.not_modelled_levers},
+        peer_ranges={
+            lever: None if r.peer_low is None else (r.peer_low, r.peer_high)
+            for lever, r in ranges.items()
+        },
     )
     context.update(
         controls=controls,

@@ -185,6 +185,23 @@ def test_an_owner_forecasts_plans_saves_compares_and_shares(
     page.get_by_role("button", name="Save scenario").click()
     page.get_by_role("link", name="Open “Retention push”").wait_for()
 
+    # a price far beyond what studios like it charge is warned about on the spot
+    ticket = page.get_by_role("slider", name="Average ticket")
+    ticket.focus()
+    page.keyboard.press("End")
+    levers = page.evaluate(
+        "() => JSON.parse(document.getElementById('page-data').textContent).levers"
+    )
+    peer_high = next(lv for lv in levers if lv["lever"] == "avg_ticket_price")[
+        "peerHigh"
+    ]
+    warning = page.locator("#warn-avg_ticket_price")
+    assert (
+        float(ticket.get_attribute("max")) > peer_high + 0.5
+    )  # the slider goes past it
+    warning.wait_for(state="visible")
+    assert "Above what studios like yours run" in warning.inner_text()
+
     # the target planner: a reachable target gets a plan and an action plan
     page.get_by_role("link", name="Target planner", exact=True).click()
     page.get_by_role("button", name="Find a plan").click()

@@ -189,6 +189,36 @@ def test_the_simulator_has_a_labelled_slider_per_lever_within_its_valid_range(
     assert data["predictionId"] and len(data["statusQuo"]) == 6
 
 
+def test_the_simulator_knows_the_ranges_forward_answers_warn_with(
+    client, member, active_version, loaded_studios
+):
+    """Each slider carries the studio's own range up to the base month and its
+    peers' (forecasting.ranges), and its hint says both."""
+    import datetime as dt
+
+    from forecasting.ranges import lever_ranges
+
+    studio = loaded_studios[0]
+    client.force_login(member())
+
+    response = client.get(reverse("web:simulate", kwargs={"studio_id": studio.pk}))
+
+    data = page_data(response)
+    ranges = lever_ranges(
+        studio=studio, base_month=dt.date.fromisoformat(data["baseMonth"] + "-01")
+    )
+    page = response.content.decode()
+    for lever in data["levers"]:
+        expected = ranges[lever["lever"]]
+        assert lever["historyLow"] == expected.history_low
+        assert lever["historyHigh"] == expected.history_high
+        assert lever["peerLow"] == expected.peer_low
+        assert lever["peerHigh"] == expected.peer_high
+        assert expected.peer_low < expected.peer_high
+    for control in response.context["controls"]:
+        assert f"studios like yours {control.peers_text}." in page
+
+
 def test_the_simulator_draws_price_against_revenue_with_the_best_price_marked(
     client, member, active_version, loaded_studios
 ):

@@ -53,7 +53,14 @@
     slider.setAttribute("aria-valuetext", text + (moved ? "" : ", today's value"));
     var warning = document.getElementById("warn-" + slider.name);
     var message = "";
-    if (lever.historyHigh !== null && value > lever.historyHigh + Number(slider.step) / 2) {
+    var half = Number(slider.step) / 2;
+    if (lever.peerHigh !== null && value > lever.peerHigh + half) {
+      message = "Above what studios like yours run (95% of their months are at most " +
+        S.formatUnit(lever.peerHigh, lever.unit, currency) + "): the model has little data there.";
+    } else if (lever.peerLow !== null && value < lever.peerLow - half) {
+      message = "Below what studios like yours run (95% of their months are at least " +
+        S.formatUnit(lever.peerLow, lever.unit, currency) + "): the model has little data there.";
+    } else if (lever.historyHigh !== null && value > lever.historyHigh + Number(slider.step) / 2) {
       message = "Above anything in this studio's history (highest " +
         S.formatUnit(lever.historyHigh, lever.unit, currency) + "): the forecast extrapolates.";
     } else if (lever.historyLow !== null && value < lever.historyLow - Number(slider.step) / 2) {
