@@ -336,11 +336,18 @@ class World:
         churned = np.clip(whole(draw("churned_members", exp_churn)), 0, members_prev)
 
         # 3. New members: the path's acquisition, its season, last month's price,
-        # and whatever extra effort the plan puts in (saturating with the market).
+        # and whatever extra effort the plan or a promotion puts in (saturating
+        # with the market).
+        # A promotion (an outlier month with s_new above 1) is extra marketing
+        # too, and saturates with the market like a plan's.
+        usual_new = self.acquisition(t) * _season_new(p, month) * sign_up_response
         exp_new = np.maximum(
-            self.acquisition(t) * _season_new(p, month) * s_new * sign_up_response
+            usual_new * np.minimum(s_new, 1.0)
             + extra_sign_ups(
-                changes.get("new_members_monthly", 0.0), members_prev, p.size
+                changes.get("new_members_monthly", 0.0)
+                + usual_new * np.maximum(s_new - 1.0, 0.0),
+                members_prev,
+                p.size,
             ),
             0.0,
         )
@@ -479,10 +486,15 @@ class World:
 
 
 def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
-    """Each studio's own price rises: a factor on its usual price per month.
+    """Each studio's own price moves: a factor on its usual price per month.
 
-    The first rise comes 3-24 months into the window, the next ones every 18-30
-    months (each studio its own rhythm), each by 3-7%.
+    Rises: the first comes 3-24 months into the window, the next ones every 18-30
+    months (each studio its own rhythm), each by 3-7%. Promotions: about once every
+    two years (each studio's first 2-24 months into the window, then every 15-30
+    months), the price is cut by 5-12% for 2-4 months and then restored. Both are
+    assumptions: studios raise prices now and then and run seasonal offers and
+    win-back discounts; the cuts and their end give the price response the
+    up-and-down variation it is learned from (SPEC §12).
     """
     factor = np.ones((n, months))
     next_rise = rng.integers(3, 25, n)
@@ -493,7 +505,15 @@ def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
         current = np.where(rising, current * rng.uniform(1.03, 1.07, n), current)
         next_rise = np.where(rising, next_rise + rhythm, next_rise)
         factor[:, t] = current
-    return factor
+    promotion = np.ones((n, months))
+    start = rng.integers(2, 25, n)
+    for i in range(n):
+        at = int(start[i])
+        while at < months:
+            length = int(rng.integers(2, 5))
+            promotion[i, at : at + length] = 1.0 - rng.uniform(0.05, 0.12)
+            at += length + int(rng.integers(15, 31))
+    return factor * promotion
 
 
 def _timetable_moves(rng: np.random.Generator, n: int, months: int) -> np.ndarray:

@@ -287,8 +287,9 @@ def test_more_staff_raises_expected_retention_until_staff_are_overstretched(
     d_retention = m["expected_retention_rate"].diff()[pairs]
     assert (d_staff != 0).sum() > 100
     # A staff member moves retention by 0.002; what is left of an old price
-    # change by under a twentieth of that.
-    settled = d_retention.where(d_retention.abs() > 1e-4, 0.0)
+    # change a year on (the end of a promotion is a rise of up to 14%) by under a
+    # tenth of that.
+    settled = d_retention.where(d_retention.abs() > 2e-4, 0.0)
     assert (np.sign(settled) == np.sign(d_staff)).all()
 
 
