@@ -191,6 +191,10 @@ class StudioState:
     seen : bool
         Whether the studio took part in training; the intervals of a studio that
         did not are calibrated on studios the learners never saw.
+    peak_members : float
+        The studio's highest 3-month mean membership up to the base month (how
+        near its market it is, for the saturation of extra new members; NaN when
+        unknown, which counts as at its peak).
     """
 
     unique_id: str
@@ -208,6 +212,7 @@ class StudioState:
     members_correction: np.ndarray
     absolute_correction: np.ndarray
     seen: bool = True
+    peak_members: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -899,6 +904,10 @@ class ForwardModel:
         g_absolute: np.ndarray,
     ) -> list[StudioState]:
         seen = uid in self._training_studio_set
+        # The highest 3-month mean membership so far, per month.
+        members = np.asarray(studio.members, dtype=float)
+        smooth = pd.Series(members).rolling(3, min_periods=1).mean().to_numpy()
+        peak = np.fmax.accumulate(np.where(np.isfinite(smooth), smooth, np.nan))
         return [
             StudioState(
                 unique_id=uid,
@@ -916,6 +925,7 @@ class ForwardModel:
                 members_correction=g_members[k],
                 absolute_correction=g_absolute[k],
                 seen=seen,
+                peak_members=float(peak[i]),
             )
             for k, i in enumerate(base_index)
         ]
@@ -1052,7 +1062,12 @@ class ForwardModel:
             # reference levels: a plan equal to the base month is the status quo.
             path = np.clip(path - state.levers + state.reference, 0.0, _LEVER_CEILING)
             if self.responses_ is not None:
-                path = self.responses_.apply(path, state.reference, state.known)
+                path = self.responses_.apply(
+                    path,
+                    state.reference,
+                    state.known,
+                    self.responses_.headroom(state.members, state.peak_members),
+                )
         members, revenue = structural_path(
             np.full(len(path), state.members),
             path,

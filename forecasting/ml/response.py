@@ -70,6 +70,16 @@ _WINDOW = 12
 _MIN_BUSY_MONTHS = 200
 # Below this reliability a regressor's variation is mostly noise (see _slope).
 _MIN_RELIABILITY = 0.5
+# Below this first-stage t (an F of 4) an instrument is too weak to use: its
+# slope would lean towards the noise-attenuated one, and its standard error would
+# not say so.
+_MIN_FIRST_STAGE_T = 2.0
+# A flagged month counts as a sign-up spike above this lift over its neighbours.
+_MIN_LIFT = 0.2
+# Spikes the saturation needs before the data's slope counts.
+_MIN_SPIKES = 10
+# Months (of both parities) each half's price reading averages.
+_PATH_WINDOW = 3
 
 _P = LEVERS.index("avg_ticket_price")
 _R = LEVERS.index("retention_rate")
@@ -77,6 +87,34 @@ _A = LEVERS.index("class_attendance_rate")
 _N = LEVERS.index("new_members_monthly")
 _U = LEVERS.index("staff_utilization_rate")
 _C = LEVERS.index("total_classes_held")
+
+
+#: Prior means of the coefficients (see the module docstring for their sources).
+PRIOR: dict[str, float] = {
+    "sign_ups": 0.3,
+    "churn_level": 0.1,
+    "churn_rise": 1.0,
+    "spread": 0.5,
+    "utilisation_penalty": 0.1,
+    "saturation": 0.5,
+}
+#: Prior standard deviations: how far the data may move them.
+PRIOR_SD: dict[str, float] = {
+    "sign_ups": 0.3,
+    "churn_level": 0.2,
+    "churn_rise": 1.0,
+    "spread": 0.5,
+    "utilisation_penalty": 0.1,
+    "saturation": 0.3,
+}
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "sign_ups": (0.0, 3.0),
+    "churn_level": (0.0, 3.0),
+    "churn_rise": (0.0, 5.0),
+    "spread": (0.0, 1.0),
+    "utilisation_penalty": (0.0, 1.0),
+    "saturation": (0.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -92,6 +130,10 @@ class Responses:
         In [0, 1]: how much of a timetable change attendance does not follow.
     utilisation_penalty : float
         Points of retention lost per point of utilisation above the threshold.
+    saturation : float
+        In [0, 1]: how much of its market a studio at its highest membership so
+        far has taken; extra new members in a plan are scaled by ``1 -
+        saturation x members / peak members`` (see :func:`headroom`).
     evidence : dict
         Per coefficient: the data's own estimate, its standard error and the
         number of studio-months behind it (None where the data had none).
@@ -103,6 +145,8 @@ class Responses:
     spread: float
     utilisation_penalty: float
     evidence: dict[str, Any]
+    # A default, so that responses saved before it existed still load.
+    saturation: float = PRIOR["saturation"]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +160,7 @@ class Responses:
         path: np.ndarray,
         reference: np.ndarray,
         known: np.ndarray,
+        room: float = 1.0,
     ) -> np.ndarray:
         """A relative plan's lever path with the cross-lever responses applied.
 
@@ -129,6 +174,10 @@ class Responses:
         known : numpy.ndarray of bool
             Shape (7,): the levers modelled for the studio; responses through a
             lever the studio has no data on are left out.
+        room : float, default 1
+            The studio's :func:`headroom` in its market: the share of a plan's
+            extra new members that its marketing actually brings (fewer new
+            members are lost in full).
 
         Returns
         -------
@@ -138,6 +187,13 @@ class Responses:
         """
         out = path.copy()
         n, horizon, _ = path.shape
+        if known[_N] and room < 1.0:
+            extra = path[:, :, _N] - reference[_N]
+            path = path.copy()
+            path[:, :, _N] = reference[_N] + np.where(
+                extra > 0, extra * max(room, 0.0), extra
+            )
+            out[:, :, _N] = path[:, :, _N]
         # Price: a log level against the reference, acting a month later.
         if known[_P] and reference[_P] > 0:
             ratio_p = np.maximum(path[:, :, _P], 1e-9) / reference[_P]
@@ -178,6 +234,18 @@ class Responses:
                     out[:, :, _R] - self.utilisation_penalty * excess, 0.0, 1.0
                 )
         return out
+
+    def headroom(self, members: float, peak: float) -> float:
+        """The share of extra new members a studio's marketing still brings.
+
+        ``1 - saturation x members / peak``, in [0, 1], with ``peak`` the
+        studio's highest membership so far (without a usable peak, the studio is
+        taken to be at it).
+        """
+        ratio = members / peak if np.isfinite(peak) and peak > 0 else 1.0
+        if not np.isfinite(ratio):
+            ratio = 1.0
+        return float(np.clip(1.0 - self.saturation * ratio, 0.0, 1.0))
 
     def apply_rows(
         self,
@@ -252,31 +320,6 @@ class Responses:
                 out[:, :, _R],
             )
         return out
-
-
-#: Prior means of the coefficients (see the module docstring for their sources).
-PRIOR: dict[str, float] = {
-    "sign_ups": 0.3,
-    "churn_level": 0.1,
-    "churn_rise": 1.0,
-    "spread": 0.5,
-    "utilisation_penalty": 0.1,
-}
-#: Prior standard deviations: how far the data may move them.
-PRIOR_SD: dict[str, float] = {
-    "sign_ups": 0.3,
-    "churn_level": 0.2,
-    "churn_rise": 1.0,
-    "spread": 0.5,
-    "utilisation_penalty": 0.1,
-}
-_BOUNDS: dict[str, tuple[float, float]] = {
-    "sign_ups": (0.0, 3.0),
-    "churn_level": (0.0, 3.0),
-    "churn_rise": (0.0, 5.0),
-    "spread": (0.0, 1.0),
-    "utilisation_penalty": (0.0, 1.0),
-}
 
 
 def _smoothed(values: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
@@ -388,6 +431,264 @@ def _month_noise(values: list[np.ndarray]) -> float:
     return float((1.4826 * mad) ** 2 / 2.0)
 
 
+def _residual(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """``values`` less their quadratic trend over the ``good`` months (NaN elsewhere)."""
+    out = np.full(len(values), np.nan)
+    if good.sum() >= 6:
+        out[good] = _detrended(values, good)
+    return out
+
+
+def _instrumented(
+    x: list[np.ndarray],
+    y: list[np.ndarray],
+    z: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pooled instrumental-variable (just-identified) coefficients of ``y`` on the
+    columns of ``x`` with instruments ``z`` (one array per studio, ``x`` and ``z``
+    of shape (months, k)), and their standard errors clustered by studio; None
+    when an instrument is weak (a first-stage t below ``_MIN_FIRST_STAGE_T``).
+    """
+    if len(x) < 3:
+        return None
+    zx = sum(c.T @ a for a, c in zip(x, z, strict=True))
+    zz = sum(c.T @ c for c in z)
+    k = zx.shape[0]
+    try:
+        # First stages: each regressor on all the instruments; its own instrument's t.
+        first = np.linalg.solve(zz, zx)
+        zz_inv = np.linalg.inv(zz)
+        for j in range(k):
+            scores = np.array(
+                [c.T @ (a[:, j] - c @ first[:, j]) for a, c in zip(x, z, strict=True)]
+            )
+            cov = zz_inv @ (scores.T @ scores) @ zz_inv
+            t = abs(first[j, j]) / np.sqrt(cov[j, j])
+            if not np.isfinite(t) or t < _MIN_FIRST_STAGE_T:
+                return None
+        zy = sum(c.T @ b for b, c in zip(y, z, strict=True))
+        coef = np.linalg.solve(zx, zy)
+        scores = np.array(
+            [c.T @ (b - a @ coef) for a, b, c in zip(x, y, z, strict=True)]
+        )
+        inv = np.linalg.inv(zx)
+        cov = inv @ (scores.T @ scores) @ inv.T
+    except np.linalg.LinAlgError:
+        return None
+    return coef, np.sqrt(np.diag(cov))
+
+
+def _price_paths(price: np.ndarray, good: np.ndarray) -> dict[str, np.ndarray]:
+    """Two independent readings of a studio's price level and fresh rise.
+
+    The months are split by parity; each half's log prices (less the studio's
+    quadratic trend) are filtered by a centred median of its 5 nearest months of
+    the same parity (which keeps the steps of a price move and drops most of a
+    month's noise), and each filtered path gives a level and the part of a rise
+    the members have not got used to yet (closing ``ADAPTATION`` of the gap a
+    month, as in :meth:`Responses.apply`). The month-level noise of the two
+    halves is independent, so one half instruments the other (split-sample
+    instrumental variables): the noise that would pull the slopes towards zero
+    cancels.
+    """
+    detrended = _residual(price, good)
+    index = np.arange(len(price))
+    out = {}
+    for parity in (0, 1):
+        half = np.where(good & (index % 2 == parity), detrended, np.nan)
+        level = (
+            pd.Series(half)
+            .rolling(_PATH_WINDOW, center=True, min_periods=2)
+            .mean()
+            .ffill()
+            .bfill()
+            .to_numpy()
+        )
+        used_to = level[0]
+        rise = np.zeros(len(level))
+        for t in range(len(level)):
+            rise[t] = max(level[t] - used_to, 0.0)
+            used_to += ADAPTATION * (level[t] - used_to)
+        out[f"level{parity}"] = level
+        out[f"rise{parity}"] = rise
+    return out
+
+
+def _monthly_price_series(
+    group: pd.DataFrame, keep: np.ndarray
+) -> dict[str, np.ndarray] | None:
+    """One studio's monthly series for the instrumented price slopes: last
+    month's two readings of the price level and fresh rise (:func:`_price_paths`),
+    this month's log sign-ups and log churn rate, each less its quadratic trend
+    over the studio's ordinary months (growth, inflation, the founding ramp); NaN
+    where a month is missing."""
+    members = group["total_members"].to_numpy(dtype=float)
+    previous = np.concatenate([[np.nan], members[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.log(group["avg_ticket_price"].to_numpy(dtype=float))
+        new = np.log(np.maximum(group["new_members"].to_numpy(dtype=float), 0.5))
+        churn = np.log(
+            np.maximum(group["churned_members"].to_numpy(dtype=float), 0.5) / previous
+        )
+    good = keep & np.isfinite(price)
+    if good.sum() < 2 * _WINDOW:
+        return None
+    paths = _price_paths(price, good)
+    # The level alone (for sign-ups): the month's own measured price, instrumented
+    # by the mean of its neighbours' (two months before it, two after), whose noise
+    # is independent of it and which share its price level.
+    raw = _residual(price, good)
+    neighbours = np.column_stack(
+        [pd.Series(raw).shift(k).to_numpy() for k in (2, 1, -1, -2)]
+    )
+    counted = np.isfinite(neighbours).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        paths["price"] = raw
+        paths["neighbours"] = np.where(
+            counted >= 2, np.nanmean(neighbours, axis=1), np.nan
+        )
+    out = {
+        name: np.concatenate([[np.nan], values[:-1]]) for name, values in paths.items()
+    }
+    for name, values in (("new", new), ("churn", churn)):
+        ok = keep & np.isfinite(values)
+        out[name] = _residual(values, ok) if ok.sum() >= 2 * _WINDOW else None
+    return out
+
+
+def _price_slopes(
+    studios: list[dict[str, np.ndarray]], months: list[np.ndarray]
+) -> dict[str, tuple[float, float, int]]:
+    """The sign-up slope on last month's price level, and the churn slopes on
+    its level and fresh rise, by split-sample instrumental variables (each
+    parity's reading instruments the other's, both ways stacked), the calendar
+    month's mean (the seasons) taken out of every series first."""
+    result = {}
+    designs = (
+        # (series, regressors, their instruments, both ways?)
+        ("new", ("price",), ("neighbours",), False),
+        ("churn", ("level0", "rise0"), ("level1", "rise1"), True),
+    )
+    for key, regressors, instruments, both_ways in designs:
+        xs, ys, zs, ms = [], [], [], []
+        for series, month in zip(studios, months, strict=True):
+            if series[key] is None:
+                continue
+            x = np.column_stack([series[r] for r in regressors])
+            z = np.column_stack([series[r] for r in instruments])
+            ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1)
+            ok &= np.isfinite(series[key])
+            if ok.sum() < _WINDOW:
+                continue
+            if both_ways:
+                # The even months' reading instrumented by the odd ones', and the
+                # other way round (one studio, one cluster).
+                xs.append(np.vstack([x[ok], z[ok]]))
+                zs.append(np.vstack([z[ok], x[ok]]))
+                ys.append(np.concatenate([series[key][ok]] * 2))
+                ms.append(np.concatenate([month[ok]] * 2))
+            else:
+                xs.append(x[ok])
+                zs.append(z[ok])
+                ys.append(series[key][ok])
+                ms.append(month[ok])
+        n = int(sum(len(v) for v in ys)) // (2 if both_ways else 1)
+        fit = None
+        if len(xs) >= 3:
+            all_months = np.concatenate(ms)
+            for values in (xs, ys, zs):
+                pooled = np.concatenate(values)
+                means = np.zeros((13, *pooled.shape[1:]))
+                for m in range(1, 13):
+                    inside = all_months == m
+                    if inside.any():
+                        means[m] = pooled[inside].mean(axis=0)
+                for i, m in enumerate(ms):
+                    values[i] = values[i] - means[m]
+            fit = _instrumented(xs, ys, zs)
+        names = ("sign_ups",) if key == "new" else ("churn_level", "churn_rise")
+        sign = -1.0 if key == "new" else 1.0
+        for j, name in enumerate(names):
+            if fit is None:
+                result[name] = (np.nan, np.nan, n)
+            else:
+                result[name] = (sign * float(fit[0][j]), float(fit[1][j]), n)
+    return result
+
+
+def _promotion_lifts(
+    group: pd.DataFrame, keep: np.ndarray
+) -> list[tuple[float, float]]:
+    """One studio's sign-up spikes: ``(members before / peak members, lift)``.
+
+    A spike is a flagged month (an outlier, not a gap) whose new members exceed
+    the median of the ordinary months within three months of it by more than
+    ``_MIN_LIFT``: a promotion or a marketing push. ``peak`` is the studio's highest
+    3-month mean membership over its ordinary months.
+    """
+    if "is_gap" in group.columns:
+        flagged = group["is_outlier"].to_numpy(dtype=bool) & ~group["is_gap"].to_numpy(
+            dtype=bool
+        )
+    else:
+        flagged = group["is_outlier"].to_numpy(dtype=bool)
+    new = group["new_members"].to_numpy(dtype=float)
+    members = group["total_members"].to_numpy(dtype=float)
+    smooth = (
+        pd.Series(np.where(keep, members, np.nan))
+        .rolling(3, min_periods=2)
+        .mean()
+        .to_numpy()
+    )
+    if not np.isfinite(smooth).any():
+        return []
+    peak = float(np.nanmax(smooth))
+    out = []
+    for i in np.flatnonzero(flagged):
+        if i == 0 or not np.isfinite(members[i - 1]) or peak <= 0:
+            continue
+        around = [
+            j
+            for j in range(max(i - 3, 0), min(i + 4, len(new)))
+            if j != i and keep[j] and np.isfinite(new[j])
+        ]
+        if len(around) < 3 or not np.isfinite(new[i]):
+            continue
+        usual = float(np.median(new[around]))
+        if usual <= 0:
+            continue
+        lift = new[i] / usual - 1.0
+        if lift > _MIN_LIFT:
+            out.append((members[i - 1] / peak, lift))
+    return out
+
+
+def _saturation_slope(lifts: list[tuple[float, float]]) -> tuple[float, float, int]:
+    """The saturation from sign-up spikes: ``lift = a x (1 - saturation x
+    members / peak)``, by least squares of the lift on the membership ratio
+    (``saturation = -slope / intercept``), its standard error by the delta
+    method; NaN with fewer than ``_MIN_SPIKES`` spikes or no spread in the ratio."""
+    if len(lifts) < _MIN_SPIKES:
+        return np.nan, np.nan, len(lifts)
+    x, y = np.array(lifts).T
+    if np.std(x) < 0.05:
+        return np.nan, np.nan, len(lifts)
+    design = np.column_stack([np.ones_like(x), x])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    # Heteroskedasticity-robust covariance (HC1).
+    bread = np.linalg.inv(design.T @ design)
+    meat = (design * residual[:, None] ** 2).T @ design
+    cov = bread @ meat @ bread * len(x) / max(len(x) - 2, 1)
+    a, b = coef
+    if a <= 0:
+        return np.nan, np.nan, len(lifts)
+    estimate = -b / a
+    gradient = np.array([b / a**2, -1.0 / a])
+    standard_error = float(np.sqrt(gradient @ cov @ gradient))
+    return float(estimate), standard_error, len(lifts)
+
+
 def fit_responses(frame: pd.DataFrame) -> Responses:
     """Learn the cross-lever responses from a validated training frame.
 
@@ -432,12 +733,20 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     }
     window = _WINDOW
     raw: dict[str, list[np.ndarray]] = {"price": [], "classes": []}
+    monthly: list[dict[str, np.ndarray]] = []
+    calendar: list[np.ndarray] = []
+    lifts: list[tuple[float, float]] = []
     for _, group in frame.groupby("unique_id", sort=False):
         if len(group) < 2 * window:
             continue
         keep = ~group["is_outlier"].to_numpy(dtype=bool)
         if "is_gap" in group.columns:
             keep &= ~group["is_gap"].to_numpy(dtype=bool)
+        lifts.extend(_promotion_lifts(group, keep))
+        price_series = _monthly_price_series(group, keep)
+        if price_series is not None:
+            monthly.append(price_series)
+            calendar.append(pd.DatetimeIndex(group["ds"]).month.to_numpy())
         members = group["total_members"].to_numpy(dtype=float)
         previous = np.concatenate([[np.nan], members[:-1]])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -490,16 +799,18 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     # What a month's noise leaves in a 12-month average.
     price_noise = _month_noise(raw["price"]) / window if raw["price"] else np.nan
     classes_noise = _month_noise(raw["classes"]) / window if raw["classes"] else np.nan
+    price_slopes = _price_slopes(monthly, calendar)
     slopes = {
-        "sign_ups": _slope(series["price_x"], series["new_y"], -1.0, price_noise),
-        "churn_level": _slope(series["churn_x"], series["churn_y"], 1.0, price_noise),
-        "churn_rise": (np.nan, np.nan, 0),
+        "sign_ups": price_slopes["sign_ups"],
+        "churn_level": price_slopes["churn_level"],
+        "churn_rise": price_slopes["churn_rise"],
         "spread": _slope(
             *_partialled(series["classes_x"], series["rate_y"], series["members_z"]),
             -1.0,
             classes_noise,
         ),
         "utilisation_penalty": _slope(series["excess_x"], series["retention_y"], -1.0),
+        "saturation": _saturation_slope(lifts),
     }
     values, evidence = _posterior(slopes)
     return Responses(**values, evidence=evidence)
