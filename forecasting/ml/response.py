@@ -395,40 +395,10 @@ def _slope(
     return sign * slope, standard_error, len(xs)
 
 
-def _partialled(
-    x: list[np.ndarray], y: list[np.ndarray], z: list[np.ndarray]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``x`` and ``y`` less their pooled linear fit on the control ``z``."""
-    if not z:
-        return x, y
-    zs = np.concatenate(z)
-    zz = float(zs @ zs)
-    if zz <= 0:
-        return x, y
-    bx = float(np.concatenate(x) @ zs) / zz
-    by = float(np.concatenate(y) @ zs) / zz
-    return (
-        [a - bx * c for a, c in zip(x, z, strict=True)],
-        [b - by * c for b, c in zip(y, z, strict=True)],
-    )
-
-
 def _busy_months(excess: list[np.ndarray]) -> int:
     """Smoothed months noticeably above the utilisation threshold (after the
     detrending, about a point of excess above the studio's own mean)."""
     return int(sum((np.abs(v) > 0.01).sum() for v in excess))
-
-
-def _month_noise(values: list[np.ndarray]) -> float:
-    """Month-level noise variance of a series: from its month-to-month changes,
-    robustly (a step now and then does not count), pooled over studios."""
-    changes = np.concatenate([np.diff(v) for v in values if len(v) > 1])
-    changes = changes[np.isfinite(changes)]
-    if len(changes) < 10:
-        return np.nan
-    mad = np.median(np.abs(changes - np.median(changes)))
-    # A change is the difference of two noisy months: twice the variance.
-    return float((1.4826 * mad) ** 2 / 2.0)
 
 
 def _residual(values: np.ndarray, good: np.ndarray) -> np.ndarray:
@@ -463,8 +433,10 @@ def _instrumented(
                 [c.T @ (a[:, j] - c @ first[:, j]) for a, c in zip(x, z, strict=True)]
             )
             cov = zz_inv @ (scores.T @ scores) @ zz_inv
-            t = abs(first[j, j]) / np.sqrt(cov[j, j])
-            if not np.isfinite(t) or t < _MIN_FIRST_STAGE_T:
+            # A control that is its own instrument fits exactly: t is infinite.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = abs(first[j, j]) / np.sqrt(max(cov[j, j], 0.0))
+            if np.isnan(t) or t < _MIN_FIRST_STAGE_T:
                 return None
         zy = sum(c.T @ b for b, c in zip(y, z, strict=True))
         coef = np.linalg.solve(zx, zy)
@@ -553,6 +525,26 @@ def _monthly_price_series(
     for name, values in (("new", new), ("churn", churn)):
         ok = keep & np.isfinite(values)
         out[name] = _residual(values, ok) if ok.sum() >= 2 * _WINDOW else None
+    # The timetable: this month's attendance rate on this month's classes held,
+    # instrumented by the neighbouring months' classes, at a given membership.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        classes = np.log(group["total_classes_held"].to_numpy(dtype=float))
+        rate = np.log(group["class_attendance_rate"].to_numpy(dtype=float))
+        log_members = np.log(members)
+    out["rate"] = None
+    ok = keep & np.isfinite(classes) & np.isfinite(rate) & np.isfinite(log_members)
+    if ok.sum() >= 2 * _WINDOW:
+        classes = _residual(classes, ok)
+        around = np.column_stack(
+            [pd.Series(classes).shift(k).to_numpy() for k in (2, 1, -1, -2)]
+        )
+        with np.errstate(invalid="ignore"):
+            out["classes"] = classes
+            out["classes_around"] = np.where(
+                np.isfinite(around).sum(axis=1) >= 2, np.nanmean(around, axis=1), np.nan
+            )
+        out["rate"] = _residual(rate, ok)
+        out["members"] = _residual(log_members, ok)
     return out
 
 
@@ -568,6 +560,7 @@ def _price_slopes(
         # (series, regressors, their instruments, both ways?)
         ("new", ("price",), ("neighbours",), False),
         ("churn", ("level0", "rise0"), ("level1", "rise1"), True),
+        ("rate", ("classes", "members"), ("classes_around", "members"), False),
     )
     for key, regressors, instruments, both_ways in designs:
         xs, ys, zs, ms = [], [], [], []
@@ -606,8 +599,11 @@ def _price_slopes(
                 for i, m in enumerate(ms):
                     values[i] = values[i] - means[m]
             fit = _instrumented(xs, ys, zs)
-        names = ("sign_ups",) if key == "new" else ("churn_level", "churn_rise")
-        sign = -1.0 if key == "new" else 1.0
+        names, sign = {
+            "new": (("sign_ups",), -1.0),
+            "churn": (("churn_level", "churn_rise"), 1.0),
+            "rate": (("spread",), -1.0),
+        }[key]
         for j, name in enumerate(names):
             if fit is None:
                 result[name] = (np.nan, np.nan, n)
@@ -692,47 +688,40 @@ def _saturation_slope(lifts: list[tuple[float, float]]) -> tuple[float, float, i
 def fit_responses(frame: pd.DataFrame) -> Responses:
     """Learn the cross-lever responses from a validated training frame.
 
-    Within each studio, over ordinary months (no outlier, no gap), every series
-    is averaged over the trailing 12 months (which takes out the seasons and most
-    of a month's noise) and stripped of its quadratic trend in time (the studio's
-    growth, inflation); what is left moves with the studio's own price rises,
-    timetable changes and busy spells. The pooled slopes, with standard errors
-    clustered by studio, are then combined with the priors:
+    Within each studio, over ordinary months (no outlier, no gap), every series is
+    stripped of its quadratic trend in time (the studio's growth, inflation, the
+    founding ramp) and, pooled over studios, of its calendar month's mean (the
+    seasons); what is left moves with the studio's own price moves, timetable
+    changes and busy spells. The pooled slopes, with standard errors clustered by
+    studio, are then combined with the priors:
 
     * ``sign_ups``: log new members on last month's log price;
-    * ``churn_level``: log churn rate on last month's log price (its fresh-rise
-      part stays at the prior: a 12-month average cannot separate it);
-    * ``spread``: log attendance rate on log classes held (minus the slope);
-    * ``utilisation_penalty``: retention on utilisation above 85% (minus), once
-      at least 200 smoothed studio-months sit noticeably above it.
+    * ``churn_level``, ``churn_rise``: log churn rate on last month's price level
+      and on the part of its last rise the members have not got used to yet;
+    * ``spread``: log attendance rate on log classes held (minus the slope), at a
+      given membership;
+    * ``utilisation_penalty``: retention on utilisation above 85% (minus), both
+      averaged over the trailing 12 months;
+    * ``saturation``: from the studio's sign-up spikes (flagged months with new
+      members well above their neighbours: promotions, marketing pushes), the
+      lift's fall with members over the studio's peak (:func:`_saturation_slope`).
 
-    Noise in a regressor pulls its slope towards zero; the slopes of price and
-    classes are corrected by the regressor's reliability (see :func:`_slope`),
-    and dropped when it is below one half. With the generator's 6% month-level
-    noise on the average ticket (SPEC §2.5) and 5% on classes, against price rises
-    of 3-7% every two years or so, that is the case: the priors then stand
-    (``evidence`` records every estimate, its standard error and its weight).
+    A measured price or timetable carries month-level noise (6% and 5% in the
+    generator, SPEC §2.5), which would pull an ordinary slope towards zero; the
+    price and timetable slopes are instrumental-variable ones instead: a month's
+    measured price (or classes) is instrumented by its neighbouring months', whose
+    noise is independent of it (:func:`_instrumented`, :func:`_price_paths`), and
+    an instrument too weak to carry the slope (first-stage t below 2) leaves the
+    prior standing (``evidence`` records every estimate, its standard error and
+    its weight).
 
     Returns
     -------
     Responses
     """
-    series: dict[str, list[np.ndarray]] = {
-        key: []
-        for key in (
-            "price_x",
-            "new_y",
-            "churn_x",
-            "churn_y",
-            "classes_x",
-            "rate_y",
-            "excess_x",
-            "retention_y",
-            "members_z",
-        )
-    }
     window = _WINDOW
-    raw: dict[str, list[np.ndarray]] = {"price": [], "classes": []}
+    excess_x: list[np.ndarray] = []
+    retention_y: list[np.ndarray] = []
     monthly: list[dict[str, np.ndarray]] = []
     calendar: list[np.ndarray] = []
     lifts: list[tuple[float, float]] = []
@@ -747,69 +736,22 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         if price_series is not None:
             monthly.append(price_series)
             calendar.append(pd.DatetimeIndex(group["ds"]).month.to_numpy())
-        members = group["total_members"].to_numpy(dtype=float)
-        previous = np.concatenate([[np.nan], members[:-1]])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            churn = np.log(
-                np.maximum(group["churned_members"].to_numpy(dtype=float), 0.5)
-                / previous
-            )
-            new = np.log(np.maximum(group["new_members"].to_numpy(dtype=float), 0.5))
-            price = np.log(group["avg_ticket_price"].to_numpy(dtype=float))
-            classes = np.log(group["total_classes_held"].to_numpy(dtype=float))
-            rate = np.log(group["class_attendance_rate"].to_numpy(dtype=float))
-        raw["price"].append(np.where(keep, price, np.nan))
-        raw["classes"].append(np.where(keep, classes, np.nan))
         utilisation = group["staff_utilization_rate"].to_numpy(dtype=float)
         excess = np.maximum(utilisation - UTILISATION_THRESHOLD, 0.0)
         retention = group["retention_rate"].to_numpy(dtype=float)
-        # Sign-ups and churn answer last month's price.
-        lagged_price = np.concatenate([[np.nan], price[:-1]])
-        smooth = {
-            name: _smoothed(values, keep & np.isfinite(values), window)
-            for name, values in (
-                ("price", lagged_price),
-                ("new", new),
-                ("churn", churn),
-                ("classes", classes),
-                ("rate", rate),
-                ("excess", excess),
-                ("retention", retention),
-                ("members", np.log(members)),
-            )
-        }
-        for x, y in (
-            ("price", "new"),
-            ("price", "churn"),
-            ("classes", "rate"),
-            ("excess", "retention"),
-        ):
-            good = np.isfinite(smooth[x]) & np.isfinite(smooth[y])
-            if good.sum() < window:
-                continue
-            key_x = "churn_x" if y == "churn" else f"{x}_x"
-            series[key_x].append(_detrended(smooth[x], good))
-            series[f"{y}_y"].append(_detrended(smooth[y], good))
-            if x == "classes":
-                # Timetables grow with members, and so does the fill rate: the
-                # timetable's own effect is the one at a given membership.
-                series["members_z"].append(
-                    _detrended(np.where(good, smooth["members"], 0.0), good)
-                )
-    # What a month's noise leaves in a 12-month average.
-    price_noise = _month_noise(raw["price"]) / window if raw["price"] else np.nan
-    classes_noise = _month_noise(raw["classes"]) / window if raw["classes"] else np.nan
+        smooth_excess = _smoothed(excess, keep & np.isfinite(excess), window)
+        smooth_retention = _smoothed(retention, keep & np.isfinite(retention), window)
+        good = np.isfinite(smooth_excess) & np.isfinite(smooth_retention)
+        if good.sum() >= window:
+            excess_x.append(_detrended(smooth_excess, good))
+            retention_y.append(_detrended(smooth_retention, good))
     price_slopes = _price_slopes(monthly, calendar)
     slopes = {
         "sign_ups": price_slopes["sign_ups"],
         "churn_level": price_slopes["churn_level"],
         "churn_rise": price_slopes["churn_rise"],
-        "spread": _slope(
-            *_partialled(series["classes_x"], series["rate_y"], series["members_z"]),
-            -1.0,
-            classes_noise,
-        ),
-        "utilisation_penalty": _slope(series["excess_x"], series["retention_y"], -1.0),
+        "spread": price_slopes["spread"],
+        "utilisation_penalty": _slope(excess_x, retention_y, -1.0),
         "saturation": _saturation_slope(lifts),
     }
     values, evidence = _posterior(slopes)

@@ -491,7 +491,8 @@ def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
     Rises: the first comes 3-24 months into the window, the next ones every 18-30
     months (each studio its own rhythm), each by 3-7%. Promotions: about once every
     two years (each studio's first 2-24 months into the window, then every 15-30
-    months), the price is cut by 5-12% for 2-4 months and then restored. Both are
+    months, none in the last 12 months of a history of 36 months or more), the
+    price is cut by 5-12% for 2-4 months and then restored. Both are
     assumptions: studios raise prices now and then and run seasonal offers and
     win-back discounts; the cuts and their end give the price response the
     up-and-down variation it is learned from (SPEC §12).
@@ -507,11 +508,18 @@ def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
         factor[:, t] = current
     promotion = np.ones((n, months))
     start = rng.integers(2, 25, n)
+    # Like outlier months, promotions stay out of the last 12 months (validation
+    # and test) when the history is long enough, so that evaluation measures the
+    # models on regular months and a plan starts from a settled price.
+    end = months - 12 if months - 12 >= 24 else months
     for i in range(n):
         at = int(start[i])
-        while at < months:
+        while True:
             length = int(rng.integers(2, 5))
-            promotion[i, at : at + length] = 1.0 - rng.uniform(0.05, 0.12)
+            cut = rng.uniform(0.05, 0.12)
+            if at + length > end:
+                break
+            promotion[i, at : at + length] = 1.0 - cut
             at += length + int(rng.integers(15, 31))
     return factor * promotion
 
