@@ -70,10 +70,10 @@ _WINDOW = 12
 _MIN_BUSY_MONTHS = 200
 # Below this reliability a regressor's variation is mostly noise (see _slope).
 _MIN_RELIABILITY = 0.5
-# Below this first-stage t (an F of 4) an instrument is too weak to use: its
-# slope would lean towards the noise-attenuated one, and its standard error would
-# not say so.
-_MIN_FIRST_STAGE_T = 2.0
+# Below this first-stage t (an F of 10, the usual rule of thumb of Staiger and
+# Stock, 1997) an instrument is too weak to use: its slope would lean towards the
+# noise-attenuated one, and its standard error would not say so.
+_MIN_FIRST_STAGE_T = float(np.sqrt(10.0))
 # A flagged month counts as a sign-up spike above this lift over its neighbours.
 _MIN_LIFT = 0.2
 # Spikes the saturation needs before the data's slope counts.
