@@ -97,6 +97,7 @@ PRIOR: dict[str, float] = {
     "spread": 0.5,
     "utilisation_penalty": 0.1,
     "saturation": 0.5,
+    "team": 0.0,
 }
 #: Prior standard deviations: how far the data may move them.
 PRIOR_SD: dict[str, float] = {
@@ -106,6 +107,7 @@ PRIOR_SD: dict[str, float] = {
     "spread": 0.5,
     "utilisation_penalty": 0.1,
     "saturation": 0.3,
+    "team": 0.05,
 }
 _BOUNDS: dict[str, tuple[float, float]] = {
     "sign_ups": (0.0, 3.0),
@@ -114,6 +116,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "spread": (0.0, 1.0),
     "utilisation_penalty": (0.0, 1.0),
     "saturation": (0.0, 1.0),
+    "team": (0.0, 0.2),
 }
 
 
@@ -134,6 +137,9 @@ class Responses:
         In [0, 1]: how much of its market a studio at its highest membership so
         far has taken; extra new members in a plan are scaled by ``1 -
         saturation x members / peak members`` (see :func:`headroom`).
+    team : float
+        Points of retention per unit of log team size at a given timetable: a
+        plan that raises utilisation without more classes runs a smaller team.
     evidence : dict
         Per coefficient: the data's own estimate, its standard error and the
         number of studio-months behind it (None where the data had none).
@@ -145,8 +151,9 @@ class Responses:
     spread: float
     utilisation_penalty: float
     evidence: dict[str, Any]
-    # A default, so that responses saved before it existed still load.
+    # Defaults, so that responses saved before they existed still load.
     saturation: float = PRIOR["saturation"]
+    team: float = PRIOR["team"]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,6 +240,16 @@ class Responses:
                 out[:, :, _R] = np.clip(
                     out[:, :, _R] - self.utilisation_penalty * excess, 0.0, 1.0
                 )
+        # Utilisation above what the timetable explains is a smaller team, and a
+        # smaller team keeps fewer members (and the other way round).
+        if known[_U] and reference[_U] > 0 and self.team > 0:
+            if known[_C] and reference[_C] > 0:
+                stretch = np.maximum(path[:, :, _C], 1e-9) / reference[_C]
+            else:
+                stretch = np.ones((n, horizon))
+            busy = path[:, :, _U] - reference[_U] + reference[_U] * stretch
+            team = np.log(stretch) - np.log(np.maximum(busy, 1e-3) / reference[_U])
+            out[:, :, _R] = np.clip(out[:, :, _R] + self.team * team, 0.0, 1.0)
         return out
 
     def headroom(self, members: float, peak: float) -> float:
@@ -317,6 +334,22 @@ class Responses:
             out[:, :, _R] = np.where(
                 busy,
                 np.clip(out[:, :, _R] - self.utilisation_penalty * excess, 0.0, 1.0),
+                out[:, :, _R],
+            )
+        staffed = known[:, _U] & (reference[:, _U] > 0)
+        if self.team > 0 and staffed.any():
+            stretch = np.where(
+                classes[:, None],
+                np.maximum(path[:, :, _C], 1e-9)
+                / np.where(classes, reference[:, _C], 1.0)[:, None],
+                1.0,
+            )
+            ref_u = np.where(staffed, reference[:, _U], 1.0)[:, None]
+            busy = path[:, :, _U] - ref_u + ref_u * stretch
+            team = np.log(stretch) - np.log(np.maximum(busy, 1e-3) / ref_u)
+            out[:, :, _R] = np.where(
+                staffed[:, None],
+                np.clip(out[:, :, _R] + self.team * team, 0.0, 1.0),
                 out[:, :, _R],
             )
         return out
@@ -454,9 +487,10 @@ def _price_paths(price: np.ndarray, good: np.ndarray) -> dict[str, np.ndarray]:
     """Two independent readings of a studio's price level and fresh rise.
 
     The months are split by parity; each half's log prices (less the studio's
-    quadratic trend) are filtered by a centred median of its 5 nearest months of
-    the same parity (which keeps the steps of a price move and drops most of a
-    month's noise), and each filtered path gives a level and the part of a rise
+    quadratic trend) are averaged over a centred window of ``_PATH_WINDOW``
+    months (the one or two of its own parity in it: short enough to keep a
+    promotion's dip, long enough to take some of a month's noise), and each
+    path gives a level and the part of a rise
     the members have not got used to yet (closing ``ADAPTATION`` of the gap a
     month, as in :meth:`Responses.apply`). The month-level noise of the two
     halves is independent, so one half instruments the other (split-sample
@@ -551,9 +585,11 @@ def _monthly_price_series(
 def _price_slopes(
     studios: list[dict[str, np.ndarray]], months: list[np.ndarray]
 ) -> dict[str, tuple[float, float, int]]:
-    """The sign-up slope on last month's price level, and the churn slopes on
-    its level and fresh rise, by split-sample instrumental variables (each
-    parity's reading instruments the other's, both ways stacked), the calendar
+    """The sign-up slope on last month's price level (instrumented by the
+    neighbouring months' prices), the churn slopes on its level and fresh rise
+    (split-sample: each parity's reading instruments the other's, both ways
+    stacked) and the attendance rate's slope on this month's classes at a given
+    membership (instrumented by the neighbouring months' classes), the calendar
     month's mean (the seasons) taken out of every series first."""
     result = {}
     designs = (
@@ -702,6 +738,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
       given membership;
     * ``utilisation_penalty``: retention on utilisation above 85% (minus), both
       averaged over the trailing 12 months;
+    * ``team``: retention on the log staff count, both averaged over the trailing
+      12 months;
     * ``saturation``: from the studio's sign-up spikes (flagged months with new
       members well above their neighbours: promotions, marketing pushes), the
       lift's fall with members over the studio's peak (:func:`_saturation_slope`).
@@ -711,8 +749,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     price and timetable slopes are instrumental-variable ones instead: a month's
     measured price (or classes) is instrumented by its neighbouring months', whose
     noise is independent of it (:func:`_instrumented`, :func:`_price_paths`), and
-    an instrument too weak to carry the slope (first-stage t below 2) leaves the
-    prior standing (``evidence`` records every estimate, its standard error and
+    an instrument too weak to carry the slope (a first-stage F below 10) leaves
+    the prior standing (``evidence`` records every estimate, its standard error and
     its weight).
 
     Returns
@@ -722,6 +760,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     window = _WINDOW
     excess_x: list[np.ndarray] = []
     retention_y: list[np.ndarray] = []
+    team_x: list[np.ndarray] = []
+    team_y: list[np.ndarray] = []
     monthly: list[dict[str, np.ndarray]] = []
     calendar: list[np.ndarray] = []
     lifts: list[tuple[float, float]] = []
@@ -745,6 +785,14 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         if good.sum() >= window:
             excess_x.append(_detrended(smooth_excess, good))
             retention_y.append(_detrended(smooth_retention, good))
+        if "staff_count" in group.columns:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                staff = np.log(group["staff_count"].to_numpy(dtype=float))
+            smooth_staff = _smoothed(staff, keep & np.isfinite(staff), window)
+            good = np.isfinite(smooth_staff) & np.isfinite(smooth_retention)
+            if good.sum() >= window:
+                team_x.append(_detrended(smooth_staff, good))
+                team_y.append(_detrended(smooth_retention, good))
     price_slopes = _price_slopes(monthly, calendar)
     slopes = {
         "sign_ups": price_slopes["sign_ups"],
@@ -753,6 +801,7 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         "spread": price_slopes["spread"],
         "utilisation_penalty": _slope(excess_x, retention_y, -1.0),
         "saturation": _saturation_slope(lifts),
+        "team": _slope(team_x, team_y, 1.0),
     }
     values, evidence = _posterior(slopes)
     return Responses(**values, evidence=evidence)

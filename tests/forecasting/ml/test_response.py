@@ -266,3 +266,36 @@ def test_a_generated_chain_moves_the_price_and_market_responses_towards_its_own(
     # promotions lift sign-ups less near the peak: a real saturation
     assert learned.evidence["saturation"]["data_weight"] > 0.9
     assert 0.5 < learned.saturation < 1.0
+    # a bigger team keeps members longer (SPEC §2.4: staff ~ retention)
+    assert learned.evidence["team"]["data_weight"] > 0.9
+    assert learned.team > 0.01
+
+
+def test_utilisation_without_more_classes_is_a_smaller_team_that_keeps_fewer():
+    staffed = Responses(**{**RESPONSES.to_json(), "team": 0.03})
+    out = staffed.apply(plan(staff_utilization_rate=0.05), REFERENCE, KNOWN)[0]
+    # 80% -> 85% on the same timetable: the team is 0.80 / 0.85 of what it was
+    assert out[:, R] == pytest.approx(REFERENCE[R] + 0.03 * np.log(0.80 / 0.85))
+    # more classes with the same team stretch it (the penalty) but shrink nothing
+    more = plan(total_classes_held=40.0)
+    np.testing.assert_allclose(
+        staffed.apply(more, REFERENCE, KNOWN), RESPONSES.apply(more, REFERENCE, KNOWN)
+    )
+
+
+def test_rows_apply_like_one_plan_at_a_time():
+    responses = Responses(**{**RESPONSES.to_json(), "team": 0.03, "saturation": 0.5})
+    paths = np.concatenate(
+        [
+            plan(avg_ticket_price=15.0),
+            plan(total_classes_held=40.0, staff_utilization_rate=-0.05),
+            plan(staff_utilization_rate=0.1),
+        ]
+    )
+    reference = np.repeat(REFERENCE[None, :], 3, axis=0)
+    known = np.repeat(KNOWN[None, :], 3, axis=0)
+    known[2, C] = False
+    rows = responses.apply_rows(paths, reference, known)
+    for i in range(3):
+        one = responses.apply(paths[i : i + 1], reference[i], known[i])[0]
+        np.testing.assert_allclose(rows[i], one)
