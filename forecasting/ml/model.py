@@ -1075,6 +1075,8 @@ class ForwardModel:
             state.capacity,
             state.flow,
         )
+        if plan == "relative" and self.responses_ is not None:
+            revenue = self._attendance_follows_members(state, path, members, revenue)
         if plan == "relative":
             revenue = revenue * np.exp(state.revenue_correction[:horizon])
             members = members * np.exp(state.members_correction[:horizon])
@@ -1098,6 +1100,50 @@ class ForwardModel:
             base_revenue=state.revenue,
             plan=plan,
         )
+
+    def _attendance_follows_members(
+        self,
+        state: StudioState,
+        path: np.ndarray,
+        members: np.ndarray,
+        revenue: np.ndarray,
+    ) -> np.ndarray:
+        """Structural revenue with the plan's visits following its members.
+
+        The core prices attendance as ``rate x classes x capacity``, levers of the
+        plan; a plan that changes members (through retention, new members or the
+        price) changes who comes to class too. The attendance rate is scaled by
+        ``(members / status-quo members) ** follow`` (capped at full classes) and
+        the class-pack revenue re-priced; the status quo is unchanged.
+        """
+        follow = self.responses_.follow
+        known = state.known[LEVER_INDEX["class_attendance_rate"]]
+        if follow == 0.0 or not known or state.members <= 0:
+            return revenue
+        horizon = path.shape[1]
+        status_quo = np.clip(
+            np.repeat(state.reference[None, None, :], horizon, axis=1),
+            0.0,
+            _LEVER_CEILING,
+        )
+        status_quo = self.responses_.apply(status_quo, state.reference, state.known)
+        sq_members, _ = structural_path(
+            np.full(1, state.members),
+            status_quo,
+            state.constants,
+            state.capacity,
+            state.flow,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sq_members > 0, members / sq_members, 1.0)
+        rate = path[:, :, LEVER_INDEX["class_attendance_rate"]]
+        followed = np.minimum(rate * np.maximum(ratio, 0.0) ** follow, 1.0)
+        per_visit = (
+            np.atleast_1d(state.constants)[1]
+            * path[:, :, LEVER_INDEX["total_classes_held"]]
+            * state.capacity
+        )
+        return np.maximum(revenue + per_visit * (followed - rate), 0.0)
 
     def forecast_status_quo(
         self,

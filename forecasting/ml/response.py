@@ -98,6 +98,7 @@ PRIOR: dict[str, float] = {
     "utilisation_penalty": 0.1,
     "saturation": 0.5,
     "team": 0.0,
+    "follow": 1.0,
 }
 #: Prior standard deviations: how far the data may move them.
 PRIOR_SD: dict[str, float] = {
@@ -108,6 +109,7 @@ PRIOR_SD: dict[str, float] = {
     "utilisation_penalty": 0.1,
     "saturation": 0.3,
     "team": 0.05,
+    "follow": 0.5,
 }
 _BOUNDS: dict[str, tuple[float, float]] = {
     "sign_ups": (0.0, 3.0),
@@ -117,6 +119,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "utilisation_penalty": (0.0, 1.0),
     "saturation": (0.0, 1.0),
     "team": (0.0, 0.2),
+    "follow": (0.0, 2.0),
 }
 
 
@@ -140,6 +143,10 @@ class Responses:
     team : float
         Points of retention per unit of log team size at a given timetable: a
         plan that raises utilisation without more classes runs a smaller team.
+    follow : float
+        Elasticity of class visits to members: a plan's attendance rate is
+        scaled by ``(members / status-quo members) ** follow``
+        (:meth:`forecasting.ml.model.ForwardModel.predict`).
     evidence : dict
         Per coefficient: the data's own estimate, its standard error and the
         number of studio-months behind it (None where the data had none).
@@ -151,9 +158,11 @@ class Responses:
     spread: float
     utilisation_penalty: float
     evidence: dict[str, Any]
-    # Defaults, so that responses saved before they existed still load.
-    saturation: float = PRIOR["saturation"]
-    team: float = PRIOR["team"]
+    # Defaults, so that responses saved before these existed load and answer as
+    # they did: no saturation, no team effect, visits that do not follow members.
+    saturation: float = 0.0
+    team: float = 0.0
+    follow: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -740,6 +749,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
       averaged over the trailing 12 months;
     * ``team``: retention on the log staff count, both averaged over the trailing
       12 months;
+    * ``follow``: log class attendance on log members, both averaged over the
+      trailing 12 months;
     * ``saturation``: from the studio's sign-up spikes (flagged months with new
       members well above their neighbours: promotions, marketing pushes), the
       lift's fall with members over the studio's peak (:func:`_saturation_slope`).
@@ -762,6 +773,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     retention_y: list[np.ndarray] = []
     team_x: list[np.ndarray] = []
     team_y: list[np.ndarray] = []
+    follow_x: list[np.ndarray] = []
+    follow_y: list[np.ndarray] = []
     monthly: list[dict[str, np.ndarray]] = []
     calendar: list[np.ndarray] = []
     lifts: list[tuple[float, float]] = []
@@ -785,6 +798,15 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         if good.sum() >= window:
             excess_x.append(_detrended(smooth_excess, good))
             retention_y.append(_detrended(smooth_retention, good))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            visits = np.log(group["total_class_attendance"].to_numpy(dtype=float))
+            log_members = np.log(group["total_members"].to_numpy(dtype=float))
+        smooth_visits = _smoothed(visits, keep & np.isfinite(visits), window)
+        smooth_members = _smoothed(log_members, keep & np.isfinite(log_members), window)
+        good = np.isfinite(smooth_visits) & np.isfinite(smooth_members)
+        if good.sum() >= window:
+            follow_x.append(_detrended(smooth_members, good))
+            follow_y.append(_detrended(smooth_visits, good))
         if "staff_count" in group.columns:
             with np.errstate(divide="ignore", invalid="ignore"):
                 staff = np.log(group["staff_count"].to_numpy(dtype=float))
@@ -802,6 +824,7 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         "utilisation_penalty": _slope(excess_x, retention_y, -1.0),
         "saturation": _saturation_slope(lifts),
         "team": _slope(team_x, team_y, 1.0),
+        "follow": _slope(follow_x, follow_y, 1.0),
     }
     values, evidence = _posterior(slopes)
     return Responses(**values, evidence=evidence)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -136,6 +137,33 @@ def test_extra_new_members_bring_less_the_nearer_the_studio_is_to_its_peak(
         state.members, 10.0 * state.members
     )
     np.testing.assert_allclose(at_peak / far, ratio, rtol=1e-6)
+
+
+def test_class_visits_follow_the_plans_members(model, state):
+    """A plan with more members brings more of them to class (the learned
+    ``follow``); the status quo is unchanged by it."""
+    assert model.responses_.follow > 0.5
+    still = copy.copy(model)
+    still.responses_ = replace(model.responses_, follow=0.0)
+    levers = state.levers.copy()
+    levers[LEVERS.index("retention_rate")] += 0.03
+    for plan in (state.levers, levers):
+        assert model.predict(state, plan, 6).members == pytest.approx(
+            still.predict(state, plan, 6).members
+        )
+    np.testing.assert_allclose(
+        model.predict(state, state.levers, 6).revenue,
+        still.predict(state, state.levers, 6).revenue,
+    )
+    gain = (
+        model.predict(state, levers, 6).revenue
+        - model.predict(state, state.levers, 6).revenue
+    )
+    gain_still = (
+        still.predict(state, levers, 6).revenue
+        - still.predict(state, state.levers, 6).revenue
+    )
+    assert np.all(gain[0, 1:] > gain_still[0, 1:])
 
 
 def test_without_lever_responses_the_core_prices_every_plan_at_face_value(

@@ -245,10 +245,15 @@ def test_without_spikes_the_saturation_prior_stands():
     assert learned.evidence["saturation"]["data_weight"] == 0.0
 
 
-def test_responses_saved_before_the_saturation_load_with_its_prior():
+def test_responses_saved_before_the_new_coefficients_answer_as_they_did():
+    """A model saved before the saturation, team and visit responses loads with
+    them switched off."""
     payload = RESPONSES.to_json()
-    del payload["saturation"]
-    assert Responses.from_json(payload).saturation == PRIOR["saturation"]
+    for name in ("saturation", "team", "follow"):
+        del payload[name]
+    again = Responses.from_json(payload)
+    assert (again.saturation, again.team, again.follow) == (0.0, 0.0, 0.0)
+    assert again.headroom(100.0, 100.0) == 1.0
 
 
 def test_a_generated_chain_moves_the_price_and_market_responses_towards_its_own():
@@ -269,6 +274,8 @@ def test_a_generated_chain_moves_the_price_and_market_responses_towards_its_own(
     # a bigger team keeps members longer (SPEC §2.4: staff ~ retention)
     assert learned.evidence["team"]["data_weight"] > 0.9
     assert learned.team > 0.01
+    # and members are who comes to class
+    assert learned.follow == pytest.approx(1.0, abs=0.2)
 
 
 def test_utilisation_without_more_classes_is_a_smaller_team_that_keeps_fewer():
