@@ -1120,20 +1120,17 @@ class ForwardModel:
         known = state.known[LEVER_INDEX["class_attendance_rate"]]
         if follow == 0.0 or not known or state.members <= 0:
             return revenue
+        # The status quo's members: the core's recursion on the reference levels
+        # (which the responses leave as they are), a dozen scalar steps.
         horizon = path.shape[1]
-        status_quo = np.clip(
-            np.repeat(state.reference[None, None, :], horizon, axis=1),
-            0.0,
-            _LEVER_CEILING,
-        )
-        status_quo = self.responses_.apply(status_quo, state.reference, state.known)
-        sq_members, _ = structural_path(
-            np.full(1, state.members),
-            status_quo,
-            state.constants,
-            state.capacity,
-            state.flow,
-        )
+        reference = np.clip(state.reference, 0.0, _LEVER_CEILING)
+        keep = max(reference[LEVER_INDEX["retention_rate"]] + state.flow, 0.0)
+        add = reference[LEVER_INDEX["new_members_monthly"]]
+        sq_members = np.empty(horizon)
+        current = state.members
+        for k in range(horizon):
+            current = current * keep + add
+            sq_members[k] = current
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(sq_members > 0, members / sq_members, 1.0)
         rate = path[:, :, LEVER_INDEX["class_attendance_rate"]]
