@@ -21,11 +21,21 @@ so a relative plan's levers act on each other before the core runs:
   utilisation follows the timetable, ``utilisation = reference x classes /
   reference classes + the plan's own change``, and every point above
   ``UTILISATION_THRESHOLD`` costs ``utilisation_penalty`` points of retention.
+* **Utilisation -> team -> retention.** Utilisation above what the timetable
+  explains is a smaller team: retention moves by ``team`` x the change in log team
+  size (``log(classes / reference classes) - log(utilisation / reference)``).
+* **Marketing -> new members, saturating.** Extra new members are scaled by the
+  studio's :meth:`Responses.headroom`, ``1 - saturation x members / peak
+  members``; fewer new members are lost in full.
+* **Members -> class visits** (applied by the model after the core, since it needs
+  the plan's members): ``follow``, see
+  :meth:`forecasting.ml.model.ForwardModel.predict`.
 
 The coefficients are learned across the training studios (:func:`fit_responses`)
-from their own price rises, timetable changes and busy months, by Bayesian linear
-regression shrunk towards a documented prior: with little variation in the data
-the prior stands, with plenty the data decides.
+from their own price moves and promotions, timetable changes, busy months, team
+sizes and sign-up spikes, each slope shrunk towards a documented prior by its
+standard error: with little variation in the data the prior stands, with plenty
+the data decides.
 
 The priors (:data:`PRIOR`). Published price elasticities of the demand for
 exercise are small: about -0.3 for gym workouts (Anokye, Pokhrel and
@@ -36,7 +46,11 @@ Breuer and Pawlowski). So the sign-up prior is 0.3 and the churn-level prior 0.1
 the rest are assumptions: a fresh rise raises churn with a coefficient of 1 and
 members get used to it at a quarter of the gap a month; half of a timetable change
 is absorbed by demand; above 85% of bookable hours (an assumption) each point of
-utilisation costs 0.1 point of monthly retention.
+utilisation costs 0.1 point of monthly retention; a studio at its peak has taken
+half of its market (saturation 0.5); the team's size has no effect until the data
+show one (0); members come to class in proportion to their number (follow 1).
+Responses saved before ``saturation``, ``team`` and ``follow`` existed load with
+them at 0, and answer as they did.
 """
 
 from __future__ import annotations
