@@ -561,7 +561,7 @@ def simulate(
     rng : numpy.random.Generator
         Source of the noise.
     moves_rng : numpy.random.Generator, optional
-        Source of the studios' own price rises and timetable reorganisations
+        Source of the studios' own price rises, promotions and timetable reorganisations
         (none without it).
     world_out : list, optional
         When given, receives the :class:`World` and its final :class:`WorldState`
@@ -578,7 +578,8 @@ def simulate(
     noise = {name: 1.0 + sigma * z[i] for i, (name, sigma) in enumerate(NOISE.items())}
     if moves_rng is not None:
         # The variation the model learns the price and timetable responses from
-        # (SPEC §12). Prices are not cut: SPEC §2.7's ticket rises gradually.
+        # (SPEC §12). Promotions cut the price for a few months only: over the
+        # years SPEC §2.7's ticket still rises gradually.
         price_moves = _price_rises(moves_rng, n, months)
         schedule_moves = _timetable_moves(moves_rng, n, months)
     else:
