@@ -561,8 +561,8 @@ def simulate(
     rng : numpy.random.Generator
         Source of the noise.
     moves_rng : numpy.random.Generator, optional
-        Source of the studios' own price rises, promotions and timetable reorganisations
-        (none without it).
+        Source of the studios' own price rises, promotions and timetable
+        reorganisations (none without it).
     world_out : list, optional
         When given, receives the :class:`World` and its final :class:`WorldState`
         (to run plans forward from the end of the history).
