@@ -77,12 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     r = model.responses_
     print(
         "Learned responses: sign-ups {:.2f}, churn level {:.2f}, churn rise {:.2f}, "
-        "spread {:.2f}, utilisation penalty {:.2f} (data weights: {})".format(
+        "spread {:.2f}, utilisation penalty {:.2f}, saturation {:.2f}, team {:.3f}, follow {:.2f} (data "
+        "weights: {})".format(
             r.sign_ups,
             r.churn_level,
             r.churn_rise,
             r.spread,
             r.utilisation_penalty,
+            r.saturation,
+            r.team,
+            r.follow,
             ", ".join(
                 f"{k} {v.get('data_weight', 0):.2f}" for k, v in r.evidence.items()
             ),

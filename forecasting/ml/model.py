@@ -197,6 +197,10 @@ class StudioState:
     seen : bool
         Whether the studio took part in training; the intervals of a studio that
         did not are calibrated on studios the learners never saw.
+    peak_members : float
+        The studio's highest 3-month mean membership up to the base month (how
+        near its market it is, for the saturation of extra new members; NaN when
+        unknown, which counts as at its peak).
     """
 
     unique_id: str
@@ -214,6 +218,7 @@ class StudioState:
     members_correction: np.ndarray
     absolute_correction: np.ndarray
     seen: bool = True
+    peak_members: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -925,6 +930,10 @@ class ForwardModel:
         g_absolute: np.ndarray,
     ) -> list[StudioState]:
         seen = uid in self._training_studio_set
+        # The highest 3-month mean membership so far, per month.
+        members = np.asarray(studio.members, dtype=float)
+        smooth = pd.Series(members).rolling(3, min_periods=1).mean().to_numpy()
+        peak = np.fmax.accumulate(np.where(np.isfinite(smooth), smooth, np.nan))
         return [
             StudioState(
                 unique_id=uid,
@@ -942,6 +951,7 @@ class ForwardModel:
                 members_correction=g_members[k],
                 absolute_correction=g_absolute[k],
                 seen=seen,
+                peak_members=float(peak[i]),
             )
             for k, i in enumerate(base_index)
         ]
@@ -1078,7 +1088,12 @@ class ForwardModel:
             # reference levels: a plan equal to the base month is the status quo.
             path = np.clip(path - state.levers + state.reference, 0.0, _LEVER_CEILING)
             if self.responses_ is not None:
-                path = self.responses_.apply(path, state.reference, state.known)
+                path = self.responses_.apply(
+                    path,
+                    state.reference,
+                    state.known,
+                    self.responses_.headroom(state.members, state.peak_members),
+                )
         members, revenue = structural_path(
             np.full(len(path), state.members),
             path,
@@ -1086,6 +1101,8 @@ class ForwardModel:
             state.capacity,
             state.flow,
         )
+        if plan == "relative" and self.responses_ is not None:
+            revenue = self._attendance_follows_members(state, path, members, revenue)
         if plan == "relative":
             revenue = revenue * np.exp(state.revenue_correction[:horizon])
             members = members * np.exp(state.members_correction[:horizon])
@@ -1109,6 +1126,47 @@ class ForwardModel:
             base_revenue=state.revenue,
             plan=plan,
         )
+
+    def _attendance_follows_members(
+        self,
+        state: StudioState,
+        path: np.ndarray,
+        members: np.ndarray,
+        revenue: np.ndarray,
+    ) -> np.ndarray:
+        """Structural revenue with the plan's visits following its members.
+
+        The core prices attendance as ``rate x classes x capacity``, levers of the
+        plan; a plan that changes members (through retention, new members or the
+        price) changes who comes to class too. The attendance rate is scaled by
+        ``(members / status-quo members) ** follow`` (capped at full classes) and
+        the class-pack revenue re-priced; the status quo is unchanged.
+        """
+        follow = self.responses_.follow
+        known = state.known[LEVER_INDEX["class_attendance_rate"]]
+        if follow == 0.0 or not known or state.members <= 0:
+            return revenue
+        # The status quo's members: the core's recursion on the reference levels
+        # (which the responses leave as they are), a dozen scalar steps.
+        horizon = path.shape[1]
+        reference = np.clip(state.reference, 0.0, _LEVER_CEILING)
+        keep = max(reference[LEVER_INDEX["retention_rate"]] + state.flow, 0.0)
+        add = reference[LEVER_INDEX["new_members_monthly"]]
+        sq_members = np.empty(horizon)
+        current = state.members
+        for k in range(horizon):
+            current = current * keep + add
+            sq_members[k] = current
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sq_members > 0, members / sq_members, 1.0)
+        rate = path[:, :, LEVER_INDEX["class_attendance_rate"]]
+        followed = np.minimum(rate * np.maximum(ratio, 0.0) ** follow, 1.0)
+        per_visit = (
+            np.atleast_1d(state.constants)[1]
+            * path[:, :, LEVER_INDEX["total_classes_held"]]
+            * state.capacity
+        )
+        return np.maximum(revenue + per_visit * (followed - rate), 0.0)
 
     def forecast_status_quo(
         self,

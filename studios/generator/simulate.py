@@ -336,11 +336,18 @@ class World:
         churned = np.clip(whole(draw("churned_members", exp_churn)), 0, members_prev)
 
         # 3. New members: the path's acquisition, its season, last month's price,
-        # and whatever extra effort the plan puts in (saturating with the market).
+        # and whatever extra effort the plan or a promotion puts in (saturating
+        # with the market).
+        # A promotion (an outlier month with s_new above 1) is extra marketing
+        # too, and saturates with the market like a plan's.
+        usual_new = self.acquisition(t) * _season_new(p, month) * sign_up_response
         exp_new = np.maximum(
-            self.acquisition(t) * _season_new(p, month) * s_new * sign_up_response
+            usual_new * np.minimum(s_new, 1.0)
             + extra_sign_ups(
-                changes.get("new_members_monthly", 0.0), members_prev, p.size
+                changes.get("new_members_monthly", 0.0)
+                + usual_new * np.maximum(s_new - 1.0, 0.0),
+                members_prev,
+                p.size,
             ),
             0.0,
         )
@@ -479,10 +486,16 @@ class World:
 
 
 def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
-    """Each studio's own price rises: a factor on its usual price per month.
+    """Each studio's own price moves: a factor on its usual price per month.
 
-    The first rise comes 3-24 months into the window, the next ones every 18-30
-    months (each studio its own rhythm), each by 3-7%.
+    Rises: the first comes 3-24 months into the window, the next ones every 18-30
+    months (each studio its own rhythm), each by 3-7%. Promotions: about once every
+    two years (each studio's first 2-24 months into the window, then every 15-30
+    months, none in the last 12 months of a history of 36 months or more), the
+    price is cut by 5-12% for 2-4 months and then restored. Both are
+    assumptions: studios raise prices now and then and run seasonal offers and
+    win-back discounts; the cuts and their end give the price response the
+    up-and-down variation it is learned from (SPEC §12).
     """
     factor = np.ones((n, months))
     next_rise = rng.integers(3, 25, n)
@@ -493,7 +506,22 @@ def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
         current = np.where(rising, current * rng.uniform(1.03, 1.07, n), current)
         next_rise = np.where(rising, next_rise + rhythm, next_rise)
         factor[:, t] = current
-    return factor
+    promotion = np.ones((n, months))
+    start = rng.integers(2, 25, n)
+    # Like outlier months, promotions stay out of the last 12 months (validation
+    # and test) when the history is long enough, so that evaluation measures the
+    # models on regular months and a plan starts from a settled price.
+    end = months - 12 if months - 12 >= 24 else months
+    for i in range(n):
+        at = int(start[i])
+        while True:
+            length = int(rng.integers(2, 5))
+            cut = rng.uniform(0.05, 0.12)
+            if at + length > end:
+                break
+            promotion[i, at : at + length] = 1.0 - cut
+            at += length + int(rng.integers(15, 31))
+    return factor * promotion
 
 
 def _timetable_moves(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
@@ -533,8 +561,8 @@ def simulate(
     rng : numpy.random.Generator
         Source of the noise.
     moves_rng : numpy.random.Generator, optional
-        Source of the studios' own price rises and timetable reorganisations
-        (none without it).
+        Source of the studios' own price rises, promotions and timetable
+        reorganisations (none without it).
     world_out : list, optional
         When given, receives the :class:`World` and its final :class:`WorldState`
         (to run plans forward from the end of the history).
@@ -550,7 +578,8 @@ def simulate(
     noise = {name: 1.0 + sigma * z[i] for i, (name, sigma) in enumerate(NOISE.items())}
     if moves_rng is not None:
         # The variation the model learns the price and timetable responses from
-        # (SPEC §12). Prices are not cut: SPEC §2.7's ticket rises gradually.
+        # (SPEC §12). Promotions cut the price for a few months only: over the
+        # years SPEC §2.7's ticket still rises gradually.
         price_moves = _price_rises(moves_rng, n, months)
         schedule_moves = _timetable_moves(moves_rng, n, months)
     else:

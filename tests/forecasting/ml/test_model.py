@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,62 @@ def test_a_dearer_ticket_loses_members_and_revenue_has_a_maximum_in_price(model,
     assert np.all(np.diff(revenue[best:]) < 0)
     # and the price acts a month later: month 1's members do not move
     assert np.ptp(result.members[:, 0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_peak_is_the_highest_3_month_membership_so_far(state, history):
+    members = history["total_members"].iloc[:51].astype(float)
+    assert state.peak_members == pytest.approx(
+        members.rolling(3, min_periods=1).mean().max()
+    )
+
+
+def test_extra_new_members_bring_less_the_nearer_the_studio_is_to_its_peak(
+    model, state
+):
+    """SPEC §12: more marketing saturates with the market; the member gain of
+    +20% new members scales with the studio's headroom (the core is linear in
+    new members)."""
+    levers = state.levers.copy()
+    levers[LEVERS.index("new_members_monthly")] *= 1.2
+    base = model.predict(state, state.levers, 6).members[0]
+    gains = {}
+    for peak in (state.members, 10.0 * state.members):
+        near = replace(state, peak_members=peak)
+        gains[peak] = model.predict(near, levers, 6).members[0] - base
+    at_peak, far = gains[state.members], gains[10.0 * state.members]
+    assert np.all(at_peak > 0) and np.all(at_peak < far)
+    r = model.responses_
+    ratio = r.headroom(state.members, state.members) / r.headroom(
+        state.members, 10.0 * state.members
+    )
+    np.testing.assert_allclose(at_peak / far, ratio, rtol=1e-6)
+
+
+def test_class_visits_follow_the_plans_members(model, state):
+    """A plan with more members brings more of them to class (the learned
+    ``follow``); the status quo is unchanged by it."""
+    assert model.responses_.follow > 0.5
+    still = copy.copy(model)
+    still.responses_ = replace(model.responses_, follow=0.0)
+    levers = state.levers.copy()
+    levers[LEVERS.index("retention_rate")] += 0.03
+    for plan in (state.levers, levers):
+        assert model.predict(state, plan, 6).members == pytest.approx(
+            still.predict(state, plan, 6).members
+        )
+    np.testing.assert_allclose(
+        model.predict(state, state.levers, 6).revenue,
+        still.predict(state, state.levers, 6).revenue,
+    )
+    gain = (
+        model.predict(state, levers, 6).revenue
+        - model.predict(state, state.levers, 6).revenue
+    )
+    gain_still = (
+        still.predict(state, levers, 6).revenue
+        - still.predict(state, state.levers, 6).revenue
+    )
+    assert np.all(gain[0, 1:] > gain_still[0, 1:])
 
 
 def test_without_lever_responses_the_core_prices_every_plan_at_face_value(
@@ -247,6 +305,7 @@ def test_batch_states_equal_the_serving_path(model, held_out, history):
         for name in ("levers", "reference", "constants", "revenue_correction"):
             np.testing.assert_array_equal(getattr(state, name), getattr(single, name))
         assert state.members == single.members
+        assert state.peak_members == single.peak_members
 
 
 # -------------------------------------------------------------------- determinism

@@ -164,3 +164,145 @@ def test_prices_too_noisy_to_read_leave_the_prior_standing():
 def test_responses_round_trip_through_json():
     again = Responses.from_json(RESPONSES.to_json())
     assert again == RESPONSES
+
+
+def test_prices_with_the_generators_noise_are_read_through_it():
+    """6% month-level noise on the ticket (SPEC §2.5): a 12-month average's slope
+    would be pulled towards zero, the instrumented one is not."""
+    learned = fit_responses(_chain(noise=0.06, seed=0))
+    assert learned.sign_ups == pytest.approx(0.5, abs=0.15)
+    assert learned.evidence["sign_ups"]["data_weight"] > 0.8
+
+
+def test_extra_new_members_shrink_with_the_headroom_and_cuts_count_in_full():
+    more = RESPONSES.apply(plan(new_members_monthly=10.0), REFERENCE, KNOWN, 0.4)[0]
+    assert more[:, N] == pytest.approx(REFERENCE[N] + 0.4 * 10.0)
+    fewer = RESPONSES.apply(plan(new_members_monthly=-10.0), REFERENCE, KNOWN, 0.4)[0]
+    assert fewer[:, N] == pytest.approx(REFERENCE[N] - 10.0)
+    # the default is a studio far from its market
+    free = RESPONSES.apply(plan(new_members_monthly=10.0), REFERENCE, KNOWN)[0]
+    assert free[:, N] == pytest.approx(REFERENCE[N] + 10.0)
+
+
+def test_the_headroom_falls_as_members_near_their_peak():
+    responses = Responses(**{**RESPONSES.to_json(), "saturation": 0.6})
+    assert responses.headroom(50.0, 100.0) == pytest.approx(0.7)
+    assert responses.headroom(100.0, 100.0) == pytest.approx(0.4)
+    assert responses.headroom(100.0, float("nan")) == pytest.approx(0.4)
+    full = Responses(**{**RESPONSES.to_json(), "saturation": 1.0})
+    assert full.headroom(120.0, 100.0) == 0.0
+
+
+def _spiky_chain(saturation: float, seed: int = 0) -> pd.DataFrame:
+    """40 studios growing from half their peak to it, each with three flagged
+    sign-up spikes whose lift is ``1.5 x (1 - saturation x members / peak)``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(40):
+        members = 300.0 * np.minimum(
+            0.5 + np.arange(60) / 60.0 * rng.uniform(0.6, 1.2), 1.0
+        )
+        new = 30.0 * rng.lognormal(0, 0.05, 60)
+        spikes = rng.choice(np.arange(4, 56), 3, replace=False)
+        flagged = np.zeros(60, dtype=bool)
+        flagged[spikes] = True
+        peak = members.max()
+        for t in spikes:
+            new[t] *= 1.0 + 1.5 * (1.0 - saturation * members[t - 1] / peak)
+        for t in range(60):
+            rows.append(
+                {
+                    "unique_id": f"s{s}",
+                    "ds": pd.Timestamp("2021-01-01") + pd.DateOffset(months=t),
+                    "total_members": members[t],
+                    "new_members": new[t],
+                    "churned_members": 0.05 * members[t],
+                    "retention_rate": 0.95,
+                    "avg_ticket_price": 120.0,
+                    "total_classes_held": 200.0,
+                    "total_class_attendance": 2800.0,
+                    "class_attendance_rate": 0.7,
+                    "total_revenue": members[t] * 120.0,
+                    "is_outlier": bool(flagged[t]),
+                    "split": "train",
+                    "studio_type": "yoga",
+                    "max_capacity": 20.0,
+                }
+            )
+    return validate_frame(pd.DataFrame(rows))
+
+
+@pytest.mark.parametrize("saturation", [0.3, 0.8])
+def test_the_saturation_is_learned_from_sign_up_spikes(saturation):
+    learned = fit_responses(_spiky_chain(saturation))
+    assert learned.saturation == pytest.approx(saturation, abs=0.1)
+    assert learned.evidence["saturation"]["data_weight"] > 0.8
+
+
+def test_without_spikes_the_saturation_prior_stands():
+    learned = fit_responses(_chain(noise=0.0))
+    assert learned.saturation == PRIOR["saturation"]
+    assert learned.evidence["saturation"]["data_weight"] == 0.0
+
+
+def test_responses_saved_before_the_new_coefficients_answer_as_they_did():
+    """A model saved before the saturation, team and visit responses loads with
+    them switched off."""
+    payload = RESPONSES.to_json()
+    for name in ("saturation", "team", "follow"):
+        del payload[name]
+    again = Responses.from_json(payload)
+    assert (again.saturation, again.team, again.follow) == (0.0, 0.0, 0.0)
+    assert again.headroom(100.0, 100.0) == 1.0
+
+
+def test_a_generated_chain_moves_the_price_and_market_responses_towards_its_own():
+    """The generator's own chain (SPEC §12): its price moves and promotions carry
+    the sign-up response and the market's saturation (recovery within tolerance)."""
+    from forecasting.ml.frame import frame_from_generated
+    from studios.generator import generate
+    from studios.generator.demand import DEMAND
+
+    data = generate(150, 60, seed=0)
+    truth = np.mean([DEMAND[t].sign_ups for t in data.studios["studio_type"]])
+    learned = fit_responses(frame_from_generated(data))
+    assert learned.evidence["sign_ups"]["data_weight"] > 0.5
+    assert learned.sign_ups == pytest.approx(truth, abs=0.25)
+    # promotions lift sign-ups less near the peak: a real saturation
+    assert learned.evidence["saturation"]["data_weight"] > 0.9
+    assert 0.5 < learned.saturation < 1.0
+    # a bigger team keeps members longer (SPEC §2.4: staff ~ retention)
+    assert learned.evidence["team"]["data_weight"] > 0.9
+    assert learned.team > 0.01
+    # and members are who comes to class
+    assert learned.follow == pytest.approx(1.0, abs=0.2)
+
+
+def test_utilisation_without_more_classes_is_a_smaller_team_that_keeps_fewer():
+    staffed = Responses(**{**RESPONSES.to_json(), "team": 0.03})
+    out = staffed.apply(plan(staff_utilization_rate=0.05), REFERENCE, KNOWN)[0]
+    # 80% -> 85% on the same timetable: the team is 0.80 / 0.85 of what it was
+    assert out[:, R] == pytest.approx(REFERENCE[R] + 0.03 * np.log(0.80 / 0.85))
+    # more classes with the same team stretch it (the penalty) but shrink nothing
+    more = plan(total_classes_held=40.0)
+    np.testing.assert_allclose(
+        staffed.apply(more, REFERENCE, KNOWN), RESPONSES.apply(more, REFERENCE, KNOWN)
+    )
+
+
+def test_rows_apply_like_one_plan_at_a_time():
+    responses = Responses(**{**RESPONSES.to_json(), "team": 0.03, "saturation": 0.5})
+    paths = np.concatenate(
+        [
+            plan(avg_ticket_price=15.0),
+            plan(total_classes_held=40.0, staff_utilization_rate=-0.05),
+            plan(staff_utilization_rate=0.1),
+        ]
+    )
+    reference = np.repeat(REFERENCE[None, :], 3, axis=0)
+    known = np.repeat(KNOWN[None, :], 3, axis=0)
+    known[2, C] = False
+    rows = responses.apply_rows(paths, reference, known)
+    for i in range(3):
+        one = responses.apply(paths[i : i + 1], reference[i], known[i])[0]
+        np.testing.assert_allclose(rows[i], one)

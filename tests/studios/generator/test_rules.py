@@ -256,9 +256,13 @@ def consecutive(m: pd.DataFrame) -> pd.Series:
 
 
 def price_settled(metrics: pd.DataFrame) -> pd.Series:
-    """Months a year or more after the studio's last own price change (and after
-    its first year): its members have got used to the price, so the price moves
-    retention no more from one month to the next."""
+    """Months a year or more after the studio's last own price change (a rise, or
+    the start or end of a promotion; and after its first year): its members have
+    got used to the price, so the price moves retention from one month to the next
+    by under a ten-thousandth or so (the end of a promotion is a rise of up to
+    14%, a twentieth of which is left a year on). ``metrics`` must hold every
+    month, outliers included: a promotion may start or end in one, and an
+    outlier's own ticket shock counts as a change (which only leaves more out)."""
     m = metrics.sort_values(["studio_name", "month_year"])
     step = m["expected_avg_ticket_price"] / m["expected_avg_ticket_price"].shift()
     same = m["studio_name"].eq(m["studio_name"].shift())
@@ -273,11 +277,12 @@ def price_settled(metrics: pd.DataFrame) -> pd.Series:
 
 
 def test_more_staff_raises_expected_retention_until_staff_are_overstretched(
-    regular: pd.DataFrame,
+    metrics: pd.DataFrame, regular: pd.DataFrame
 ) -> None:
     """Within a studio, expected retention moves with the staff count when staff
     utilisation stays at or below 85% and the price has settled."""
-    m = regular[price_settled(regular)].sort_values(["studio_name", "month_year"])
+    settled = price_settled(metrics).reindex(regular.index)
+    m = regular[settled].sort_values(["studio_name", "month_year"])
     same = m["studio_name"].eq(m["studio_name"].shift()) & consecutive(m)
     calm = (m["expected_staff_utilization_rate"] <= 0.85) & (
         m["expected_staff_utilization_rate"].shift() <= 0.85
@@ -287,23 +292,28 @@ def test_more_staff_raises_expected_retention_until_staff_are_overstretched(
     d_retention = m["expected_retention_rate"].diff()[pairs]
     assert (d_staff != 0).sum() > 100
     # A staff member moves retention by 0.002; what is left of an old price
-    # change by under a twentieth of that.
-    settled = d_retention.where(d_retention.abs() > 1e-4, 0.0)
+    # change by under a tenth of that.
+    settled = d_retention.where(d_retention.abs() > 2e-4, 0.0)
     assert (np.sign(settled) == np.sign(d_staff)).all()
 
 
-def test_overstretched_staff_lower_retention(regular: pd.DataFrame) -> None:
+def test_overstretched_staff_lower_retention(
+    metrics: pd.DataFrame, regular: pd.DataFrame
+) -> None:
     """Utilisation above 85% costs expected retention (same studio, same staff,
     settled price)."""
-    m = regular[price_settled(regular)].sort_values(["studio_name", "month_year"])
+    settled = price_settled(metrics).reindex(regular.index)
+    m = regular[settled].sort_values(["studio_name", "month_year"])
     same = (
         m["studio_name"].eq(m["studio_name"].shift())
         & consecutive(m)
         & (m["staff_count"].diff() == 0)
     )
     util = m["expected_staff_utilization_rate"]
-    up = same & (util > 0.85) & (util.diff() > 0.01)
-    assert up.sum() > 20
+    # Half a point or more above the threshold, so that the penalty (0.15 per
+    # point) outweighs what is left of an old price change.
+    up = same & (util > 0.855) & (util.diff() > 0.01)
+    assert up.sum() > 15
     assert (m["expected_retention_rate"].diff()[up] < 0).all()
 
 

@@ -4,6 +4,7 @@ way they act on a business, and a plan can be run forward from a studio's state.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from studios.generator import PLAN_LEVERS, generate, generate_world, run_plan
@@ -54,6 +55,24 @@ def test_every_studio_raises_its_price_and_moves_its_timetable(world):
         .std()
     )
     assert (spread > 0).mean() > 0.5
+
+
+def test_studios_run_promotions_that_end_and_stay_out_of_the_last_year(world):
+    """Price cuts of 5-12% for 2-4 months, then the full price again: the
+    up-and-down variation the price response is learned from."""
+    data, *_ = world
+    m = data.metrics.sort_values(["studio_name", "month_year"])
+    ratio = (
+        m["expected_avg_ticket_price"] / m["expected_avg_ticket_price"].shift()
+    ).where(m["studio_name"].eq(m["studio_name"].shift()))
+    regular = ~m["is_outlier"] & ~m["is_outlier"].shift(fill_value=False)
+    cuts = (regular & (ratio < 0.96)).groupby(m["studio_name"]).sum()
+    assert (cuts >= 1).mean() > 0.9
+    # a cut is a promotion, not a new price: most are back within 2-4 months
+    months = m.groupby("studio_name").cumcount()
+    assert not (regular & (ratio < 0.96) & (months >= 48)).any()
+    steps = np.log(ratio[regular & ((ratio < 0.96) | (ratio > 1.04))])
+    assert abs(steps.mean()) < 0.03  # down and up again, on the whole
 
 
 def test_a_dearer_ticket_loses_members_and_gains_ever_less_revenue(world):
@@ -126,6 +145,26 @@ def test_attendance_saturates_below_the_ceiling():
     assert rate[0] == pytest.approx(0.2, rel=1e-4)
     assert np.all(np.diff(rate) > 0) and np.all(rate < ATTENDANCE_CEILING)
     assert rate[-1] == pytest.approx(ATTENDANCE_CEILING, rel=1e-3)
+
+
+def test_a_promotions_extra_sign_ups_saturate_with_the_market(world):
+    """A major promotion is extra marketing: it lifts sign-ups less the nearer a
+    studio is to its market (here: its members over its size)."""
+    data, w, _ = world
+    m = data.metrics.assign(
+        order=pd.Categorical(data.metrics["studio_name"], data.studios["name"])
+    ).sort_values(["order", "month_year"])  # the world's order of studios
+    new = m["new_members"].to_numpy(dtype=float).reshape(N_STUDIOS, -1)
+    members = m["total_members"].to_numpy(dtype=float).reshape(N_STUDIOS, -1)
+    reason = m["outlier_reason"].to_numpy().reshape(N_STUDIOS, -1)
+    studio, t = np.nonzero(reason == "promotion")
+    keep = (t >= 2) & (t < new.shape[1] - 2)
+    studio, t = studio[keep], t[keep]
+    usual = np.median(np.stack([new[studio, t + k] for k in (-2, -1, 1, 2)]), axis=0)
+    lift = new[studio, t] / usual - 1.0
+    fullness = members[studio, t - 1] / w.p.size[studio]
+    assert len(lift) > 15
+    assert np.corrcoef(fullness, lift)[0, 1] < -0.3
 
 
 def test_extra_marketing_saturates_with_the_market(world):
