@@ -414,6 +414,12 @@ class BatchForecastChunk(models.Model):
     )
     forecast_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
+    skipped_studios = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The studios that could not be forecast, each with the reason: "
+        '[{"studio": UUID, "reason": text}].',
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     error_message = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
