@@ -218,10 +218,10 @@ def _lag(x: np.ndarray, k: int) -> np.ndarray:
 
 def _window_sums(values: np.ndarray, window: int) -> np.ndarray:
     """``sum(values[t - window + 1 .. t])`` for every ``t`` (fewer at the start)."""
-    csum = np.cumsum(values, axis=-1)
-    csum = np.concatenate([np.zeros(csum.shape[:-1] + (1,)), csum], axis=-1)
-    idx = np.arange(1, values.shape[-1] + 1)
-    return csum[..., idx] - csum[..., np.maximum(idx - window, 0)]
+    csum = np.cumsum(values, axis=-1, dtype=np.float64)
+    out = csum.copy()
+    out[..., window:] -= csum[..., :-window]
+    return out
 
 
 def _trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
