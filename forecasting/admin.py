@@ -926,6 +926,7 @@ class BatchForecastChunkAdmin(admin.ModelAdmin):
         "skipped_count",
         "skipped_display",
         "attempts",
+        "cpu_seconds",
         "error_message",
         "started_at",
         "finished_at",

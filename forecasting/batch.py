@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from uuid import UUID
@@ -306,6 +307,7 @@ def batch_forecast_chunk_run(*, chunk_id: int) -> dict:
     BatchForecast.objects.filter(pk=run.pk, status=BatchForecastStatus.QUEUED).update(
         status=BatchForecastStatus.RUNNING, started_at=chunk.started_at
     )
+    cpu = time.process_time()
     try:
         rows, skipped = _chunk_forecasts(chunk)
         with transaction.atomic():
@@ -319,6 +321,7 @@ def batch_forecast_chunk_run(*, chunk_id: int) -> dict:
                 forecast_count=len(rows),
                 skipped_count=len(skipped),
                 skipped_studios=skipped,
+                cpu_seconds=time.process_time() - cpu,
                 finished_at=timezone.now(),
             )
     except Exception as exc:

@@ -354,7 +354,8 @@ class BatchForecast(models.Model):
     )
     skipped_count = models.PositiveIntegerField(
         default=0,
-        help_text="Studios without enough history up to their latest month.",
+        help_text="Studios not forecast (no data, too short a history, data the "
+        "model refuses); each chunk lists them with the reason.",
     )
     failed_chunk_count = models.PositiveIntegerField(default=0)
     requested_by = models.ForeignKey(
@@ -422,6 +423,12 @@ class BatchForecastChunk(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    cpu_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="CPU time the chunk took in its worker process (all its threads); "
+        "its studios over this are the per-core throughput.",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
