@@ -426,8 +426,9 @@ class BatchForecastChunk(models.Model):
     cpu_seconds = models.FloatField(
         null=True,
         blank=True,
-        help_text="CPU time the chunk took in its worker process (all its threads); "
-        "its studios over this are the per-core throughput.",
+        help_text="CPU time the chunk's forecasting took in its worker process (all "
+        "its threads; loading the model excluded): its studios over this are the "
+        "per-core throughput.",
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
