@@ -16,11 +16,13 @@ state, Celery only carries ids. The life of a run:
 ``batch_forecast_chunk_run``
     Claims the chunk with a conditional UPDATE (a redelivered task finds it
     claimed and does nothing) and forecasts its studios on the library path:
-    one ``history_frame`` query, ``states_for_frame`` (the learners called once
-    per chunk), one vectorised ``forecast_status_quo``, and one ``bulk_create``
-    of :class:`~forecasting.models.StudioForecast` rows. Any error is recorded on
-    the chunk (failed, with the error) and the task returns normally, so the
-    chord's callback still runs.
+    one ``history_frame`` query, ``ForwardModel.forecast_latest`` (the chunk's
+    features as blocks of studios, the learners called once, one vectorised
+    status quo), and one ``bulk_create`` of
+    :class:`~forecasting.models.StudioForecast` rows. A studio that cannot be
+    forecast is skipped and listed on the chunk with the reason; the chunk's CPU
+    time is recorded. Any error is recorded on the chunk (failed, with the
+    error) and the task returns normally, so the chord's callback still runs.
 
 ``batch_forecast_finish``
     Once no chunk is queued or running: the run's counts, and its status,

@@ -266,6 +266,10 @@ def test_command_in_process_and_bad_options(active_version, loaded_studios):
     out = StringIO()
     call_command("forecast_all", "--in-process", "--months", "2", stdout=out)
     assert "Succeeded: 16 studios forecast" in out.getvalue()
+    # the chunks' own CPU time gives the per-core throughput
+    [cpu] = BatchForecastChunk.objects.values_list("cpu_seconds", flat=True)
+    assert cpu > 0
+    assert f"{16 / cpu:,.0f} studios per CPU-second" in out.getvalue()
     with pytest.raises(CommandError, match="--months"):
         call_command("forecast_all", "--months", "20", stdout=StringIO())
     with pytest.raises(CommandError, match="--retry"):
