@@ -3,8 +3,12 @@
 Everything at base month ``t`` is computed from a studio's rows up to and including
 ``t`` only (trailing windows and lags, never leads), so the same function gives the
 same numbers whether it runs over a whole history for training or over a history cut
-at ``t`` for serving. :func:`studio_features` is that one function; the training path
-calls it once per studio and the serving path once per request.
+at ``t`` for serving. :func:`block_features` is that one function, over a block of
+studios with histories of the same length (``(studios, months)`` arrays, every
+operation along the months axis); :func:`studio_features` is a block of one studio
+(the serving path, once per request) and :func:`frame_features` groups a frame's
+studios into blocks (training, evaluation and batch forecasts), with each studio's
+numbers the ones it gets alone.
 
 Four groups come out of it:
 
