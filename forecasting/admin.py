@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join, json_script
+from django.utils.safestring import mark_safe
 
 from forecasting.batch import batch_forecast_retry
 from forecasting.jobs import (
@@ -923,7 +924,9 @@ class BatchForecastChunkAdmin(admin.ModelAdmin):
         "studios",
         "forecast_count",
         "skipped_count",
+        "skipped_display",
         "attempts",
+        "cpu_seconds",
         "error_message",
         "started_at",
         "finished_at",
@@ -940,6 +943,16 @@ class BatchForecastChunkAdmin(admin.ModelAdmin):
     @admin.display(description="Studios")
     def studios(self, obj: BatchForecastChunk) -> int:
         return obj.studio_count
+
+    @admin.display(description="Skipped studios")
+    def skipped_display(self, obj: BatchForecastChunk) -> str:
+        if not obj.skipped_studios:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {}",
+            ((item["studio"], item["reason"]) for item in obj.skipped_studios),
+        )
 
     @admin.display(description="Duration")
     def duration_display(self, obj: BatchForecastChunk) -> str:

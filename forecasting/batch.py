@@ -16,11 +16,13 @@ state, Celery only carries ids. The life of a run:
 ``batch_forecast_chunk_run``
     Claims the chunk with a conditional UPDATE (a redelivered task finds it
     claimed and does nothing) and forecasts its studios on the library path:
-    one ``history_frame`` query, ``states_for_frame`` (the learners called once
-    per chunk), one vectorised ``forecast_status_quo``, and one ``bulk_create``
-    of :class:`~forecasting.models.StudioForecast` rows. Any error is recorded on
-    the chunk (failed, with the error) and the task returns normally, so the
-    chord's callback still runs.
+    one ``history_frame`` query, ``ForwardModel.forecast_latest`` (the chunk's
+    features as blocks of studios, the learners called once, one vectorised
+    status quo), and one ``bulk_create`` of
+    :class:`~forecasting.models.StudioForecast` rows. A studio that cannot be
+    forecast is skipped and listed on the chunk with the reason; the chunk's CPU
+    time is recorded. Any error is recorded on the chunk (failed, with the
+    error) and the task returns normally, so the chord's callback still runs.
 
 ``batch_forecast_finish``
     Once no chunk is queued or running: the run's counts, and its status,
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from uuid import UUID
@@ -307,7 +310,11 @@ def batch_forecast_chunk_run(*, chunk_id: int) -> dict:
         status=BatchForecastStatus.RUNNING, started_at=chunk.started_at
     )
     try:
-        rows = _chunk_forecasts(chunk)
+        # Loaded (once per process) before the clock starts: the chunk's CPU
+        # time is its forecasting's.
+        _model_for(run.model_version)
+        cpu = time.process_time()
+        rows, skipped = _chunk_forecasts(chunk)
         with transaction.atomic():
             # A retried chunk replaces what an earlier attempt wrote.
             StudioForecast.objects.filter(
@@ -317,7 +324,9 @@ def batch_forecast_chunk_run(*, chunk_id: int) -> dict:
             BatchForecastChunk.objects.filter(pk=chunk.pk).update(
                 status=BatchForecastStatus.SUCCEEDED,
                 forecast_count=len(rows),
-                skipped_count=len(chunk.studio_ids) - len(rows),
+                skipped_count=len(skipped),
+                skipped_studios=skipped,
+                cpu_seconds=time.process_time() - cpu,
                 finished_at=timezone.now(),
             )
     except Exception as exc:
@@ -340,34 +349,52 @@ def batch_forecast_chunk_fail(*, chunk_id: int, error: str) -> bool:
     )
 
 
-def _chunk_forecasts(chunk: BatchForecastChunk) -> list[StudioForecast]:
-    """The chunk's forecasts, unsaved: one query, one learner pass, one predict.
+def _chunk_forecasts(
+    chunk: BatchForecastChunk,
+) -> tuple[list[StudioForecast], list[dict[str, str]]]:
+    """The chunk's forecasts, unsaved, and the studios skipped with the reason.
 
-    A studio without enough history up to its latest month gets no row (it is
-    counted as skipped).
+    One history query, and :meth:`ForwardModel.forecast_latest`: features for
+    the chunk's studios at once, one learner pass, one vectorised status quo. A
+    studio that cannot be forecast (no data, too short a history, data that
+    breaks the frame contract) gets no row and is listed with the reason; the
+    others are forecast.
     """
     run = chunk.run
     model = _model_for(run.model_version)
     frame = history_frame(studio_ids=chunk.studio_ids)
     if frame.empty:
-        return []
-    states = list(model.states_for_frame(frame, base_months="latest").values())
-    result = model.forecast_status_quo(states, run.months, COVERAGE)
+        latest = None
+        reasons: dict[str, str] = {}
+    else:
+        latest = model.forecast_latest(frame, run.months, COVERAGE)
+        reasons = latest.skipped
+    forecast = set(latest.unique_ids) if latest else set()
+    skipped = [
+        {
+            "studio": studio_id,
+            "reason": reasons.get(studio_id, "no monthly data"),
+        }
+        for studio_id in chunk.studio_ids
+        if studio_id not in forecast
+    ]
+    if latest is None or not latest.unique_ids:
+        return [], skipped
+    result = latest.result
     revenue = np.round(result.revenue, 2)
     lower = np.round(result.revenue_lower, 2)
     upper = np.round(result.revenue_upper, 2)
     members = np.round(result.members, 1)
     confidence = np.round(result.confidence, 4)
     total = np.round(result.revenue.sum(axis=1), 2)
-    base_revenue = np.array([state.revenue for state in states])
-    growth = result.revenue[:, -1] / base_revenue - 1.0
+    growth = result.revenue[:, -1] / latest.base_revenue - 1.0
     now = timezone.now()
-    return [
+    rows = [
         StudioForecast(
-            studio_id=uuid.UUID(state.unique_id),
+            studio_id=uuid.UUID(studio_id),
             model_version_id=run.model_version_id,
             run_id=run.pk,
-            base_month=state.base_month.date(),
+            base_month=latest.base_months[i].date(),
             months=run.months,
             revenue=revenue[i].tolist(),
             revenue_lower=lower[i].tolist(),
@@ -378,8 +405,9 @@ def _chunk_forecasts(chunk: BatchForecastChunk) -> list[StudioForecast]:
             growth_rate=float(growth[i]),
             created_at=now,
         )
-        for i, state in enumerate(states)
+        for i, studio_id in enumerate(latest.unique_ids)
     ]
+    return rows, skipped
 
 
 # --- finishing a run ---------------------------------------------------------------------

@@ -354,7 +354,8 @@ class BatchForecast(models.Model):
     )
     skipped_count = models.PositiveIntegerField(
         default=0,
-        help_text="Studios without enough history up to their latest month.",
+        help_text="Studios not forecast (no data, too short a history, data the "
+        "model refuses); each chunk lists them with the reason.",
     )
     failed_chunk_count = models.PositiveIntegerField(default=0)
     requested_by = models.ForeignKey(
@@ -414,8 +415,21 @@ class BatchForecastChunk(models.Model):
     )
     forecast_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
+    skipped_studios = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The studios that could not be forecast, each with the reason: "
+        '[{"studio": UUID, "reason": text}].',
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     error_message = models.TextField(blank=True)
+    cpu_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="CPU time the chunk's forecasting took in its worker process (all "
+        "its threads; loading the model excluded): its studios over this are the "
+        "per-core throughput.",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -82,35 +82,43 @@ def _peer_version(studio_type: str) -> tuple[int, int]:
     return int(totals["version"] or 0), int(totals["studios"] or 0)
 
 
-def _compute(studio: Studio, base_month: dt.date) -> dict[str, list[float | None]]:
-    rows = MonthlyMetric.objects.filter(is_outlier=False)
+def _own(studio: Studio, base_month: dt.date) -> list[list[float | None]]:
+    """Each lever's [min, max] in the studio's non-outlier months up to base_month."""
     own = np.array(
         list(
-            rows.filter(studio=studio, month_year__lte=base_month).values_list(
-                *LEVER_COLUMNS
-            )
+            MonthlyMetric.objects.filter(
+                is_outlier=False, studio=studio, month_year__lte=base_month
+            ).values_list(*LEVER_COLUMNS)
         ),
         dtype=float,
     ).reshape(-1, len(LEVERS))
+    out = []
+    for i in range(len(LEVERS)):
+        mine = own[:, i][np.isfinite(own[:, i])]
+        out.append(
+            [float(mine.min()), float(mine.max())] if len(mine) else [None, None]
+        )
+    return out
+
+
+def _peers(studio_type: str) -> list[list[float | None]]:
+    """Each lever's percentiles over the non-outlier months of the type's studios."""
     peers = np.array(
         list(
-            rows.filter(studio__studio_type=studio.studio_type).values_list(
-                *LEVER_COLUMNS
-            )
+            MonthlyMetric.objects.filter(
+                is_outlier=False, studio__studio_type=studio_type
+            ).values_list(*LEVER_COLUMNS)
         ),
         dtype=float,
     ).reshape(-1, len(LEVERS))
-    out: dict[str, list[float | None]] = {}
-    for i, lever in enumerate(LEVERS):
-        mine = own[:, i][np.isfinite(own[:, i])]
+    out = []
+    for i in range(len(LEVERS)):
         theirs = peers[:, i][np.isfinite(peers[:, i])]
-        history = [float(mine.min()), float(mine.max())] if len(mine) else [None, None]
-        peer = (
+        out.append(
             [float(v) for v in np.percentile(theirs, PEER_PERCENTILES)]
             if len(theirs)
             else [None, None]
         )
-        out[lever] = history + peer
     return out
 
 
@@ -118,18 +126,27 @@ def lever_ranges(*, studio: Studio, base_month: dt.date) -> dict[str, LeverRange
     """Each lever's range in the studio's own history and across its peers.
 
     ``history_*`` is None for a lever the studio has no value of on record up to
-    ``base_month``; ``peer_*`` is None when no studio of its type has one.
+    ``base_month``; ``peer_*`` is None when no studio of its type has one. The
+    peers' percentiles read every month of the type's studios, so they are
+    cached once per type (and its data version), not once per studio: a chain's
+    studios share them.
     """
     version, count = _peer_version(studio.studio_type)
+    peers_key = f"lever-ranges:peers:v1:{studio.studio_type}-{version}-{count}"
     key = (
-        f"lever-ranges:v1:{studio.pk}:data{studio.data_version}:"
+        f"lever-ranges:v2:{studio.pk}:data{studio.data_version}:"
         f"{base_month.isoformat()}:peers-{studio.studio_type}-{version}-{count}"
     )
     # Straight to the cache, not through cached_json: the ranges are a part of
     # an answer, and the hit and miss counts are of whole answers.
     values = cache.get(key)
     if values is None:
-        values = _compute(studio, base_month)
+        peers = cache.get(peers_key)
+        if peers is None:
+            peers = _peers(studio.studio_type)
+            cache.set(peers_key, peers)
+        own = _own(studio, base_month)
+        values = {lever: own[i] + peers[i] for i, lever in enumerate(LEVERS)}
         cache.set(key, values)
     return {lever: LeverRange(lever, *values[lever]) for lever in LEVERS}
 

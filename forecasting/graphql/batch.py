@@ -28,6 +28,7 @@ from studiosim.graphql_security import IsStaff
 
 __all__ = [
     "BatchForecastChunkType",
+    "BatchForecastSkipType",
     "BatchForecastStatusEnum",
     "BatchForecastType",
     "ForecastAllInput",
@@ -42,6 +43,16 @@ BatchForecastStatusEnum = strawberry.enum(
     name="BatchForecastStatus",
     description="QUEUED -> RUNNING -> SUCCEEDED | FAILED (a chunk failed; retry it).",
 )
+
+
+@strawberry.type(
+    name="BatchForecastSkip",
+    description="A studio a chunk could not forecast, and why (the chunk's other "
+    "studios were forecast).",
+)
+class BatchForecastSkipType:
+    studio_id: strawberry.ID
+    reason: str
 
 
 @strawberry_django.type(
@@ -68,6 +79,17 @@ class BatchForecastChunkType:
     def error(self, root: models.BatchForecastChunk) -> str | None:
         return root.error_message or None
 
+    @strawberry_django.field(
+        only=["skipped_studios"],
+        description="The studios not forecast (no data, too short a history, data "
+        "the model refuses), each with the reason.",
+    )
+    def skipped(self, root: models.BatchForecastChunk) -> list[BatchForecastSkipType]:
+        return [
+            BatchForecastSkipType(studio_id=item["studio"], reason=item["reason"])
+            for item in root.skipped_studios
+        ]
+
 
 @strawberry_django.type(
     models.BatchForecast,
@@ -87,7 +109,8 @@ class BatchForecastType:
         description="Studios forecast (set when the run finishes)."
     )
     skipped_count: int = strawberry_django.field(
-        description="Studios without enough history up to their latest month."
+        description="Studios not forecast (set when the run finishes); which and "
+        "why: each chunk's skipped."
     )
     failed_chunk_count: int
     created_at: datetime

@@ -3,8 +3,12 @@
 Everything at base month ``t`` is computed from a studio's rows up to and including
 ``t`` only (trailing windows and lags, never leads), so the same function gives the
 same numbers whether it runs over a whole history for training or over a history cut
-at ``t`` for serving. :func:`studio_features` is that one function; the training path
-calls it once per studio and the serving path once per request.
+at ``t`` for serving. :func:`block_features` is that one function, over a block of
+studios with histories of the same length (``(studios, months)`` arrays, every
+operation along the months axis); :func:`studio_features` is a block of one studio
+(the serving path, once per request) and :func:`frame_features` groups a frame's
+studios into blocks (training, evaluation and batch forecasts), with each studio's
+numbers the ones it gets alone.
 
 Four groups come out of it:
 
@@ -33,6 +37,7 @@ import pandas as pd
 from forecasting.ml.frame import LEVER_COLUMNS, LEVERS, METRIC_FIELDS, STUDIO_TYPES
 
 __all__ = [
+    "BLOCK_STUDIOS",
     "CONSTANTS",
     "CONTEXT_FEATURES",
     "DEFAULT_ATTENDANCE_SHARE",
@@ -41,8 +46,11 @@ __all__ = [
     "FLOW_WINDOW",
     "MAX_HORIZON",
     "TARGET_FEATURES",
+    "FeatureBlock",
     "StudioFeatures",
     "attendance_share",
+    "block_features",
+    "frame_feature_blocks",
     "frame_features",
     "member_flow_residual",
     "studio_features",
@@ -199,18 +207,25 @@ class StudioFeatures:
     capacity: float
 
 
+# Every helper below works along the last axis: one studio's months (T,) or a
+# block of studios with histories of equal length (S, T), so the same code
+# serves one studio per request and thousands per batch, with the same numbers.
+
+
 def _lag(x: np.ndarray, k: int) -> np.ndarray:
     out = np.full_like(x, np.nan)
-    if k < len(x):
-        out[k:] = x[: len(x) - k]
+    n = x.shape[-1]
+    if k < n:
+        out[..., k:] = x[..., : n - k]
     return out
 
 
 def _window_sums(values: np.ndarray, window: int) -> np.ndarray:
     """``sum(values[t - window + 1 .. t])`` for every ``t`` (fewer at the start)."""
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    idx = np.arange(1, len(values) + 1)
-    return csum[idx] - csum[np.maximum(idx - window, 0)]
+    csum = np.cumsum(values, axis=-1, dtype=np.float64)
+    out = csum.copy()
+    out[..., window:] -= csum[..., :-window]
+    return out
 
 
 def _trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -246,7 +261,7 @@ def _trailing_ratio(
         _window_sums(den * kept, window),
     )
     all_num, all_den = _window_sums(num, window), _window_sums(den, window)
-    long_num, long_den = np.cumsum(num), np.cumsum(den)
+    long_num, long_den = np.cumsum(num, axis=-1), np.cumsum(den, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(kept_den > 0, kept_num / kept_den, all_num / all_den)
         ratio = np.where(np.isfinite(ratio), ratio, long_num / long_den)
@@ -268,8 +283,10 @@ def _safe_log(x: np.ndarray) -> np.ndarray:
 def _forward_fill(x: np.ndarray) -> np.ndarray:
     """Each missing value replaced by the last known one (NaN before any)."""
     valid = np.isfinite(x)
-    last = np.maximum.accumulate(np.where(valid, np.arange(len(x)), -1))
-    return np.where(last >= 0, x[np.maximum(last, 0)], np.nan)
+    positions = np.broadcast_to(np.arange(x.shape[-1]), x.shape)
+    last = np.maximum.accumulate(np.where(valid, positions, -1), axis=-1)
+    filled = np.take_along_axis(x, np.maximum(last, 0), axis=-1)
+    return np.where(last >= 0, filled, np.nan)
 
 
 def _reference_levels(
@@ -284,7 +301,7 @@ def _reference_levels(
     month; without them the plain mean stands. Months without a value are left
     out; NaN where the window has no value at all.
     """
-    n = len(x)
+    n = x.shape[-1]
     k = np.arange(n, dtype=np.float64)
     valid = np.isfinite(x)
     x0 = np.where(valid, x, 0.0)
@@ -320,15 +337,23 @@ def _reference_levels(
 
 
 def _trailing_median(x: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
-    """Median of the kept, finite ``x`` over the last ``window`` months (NaN if none)."""
+    """Median of the kept, finite ``x`` over the last ``window`` months (NaN if none).
+
+    The middle of the sorted window (missing values sort last), the mean of the
+    two middle values for an even count: what ``numpy.nanmedian`` gives, for
+    every window of every studio at once.
+    """
     values = np.where(keep & np.isfinite(x), x, np.nan)
-    padded = np.concatenate([np.full(window - 1, np.nan), values])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    out = np.full(len(x), np.nan)
-    has = np.isfinite(windows).any(axis=1)
-    if has.any():
-        out[has] = np.nanmedian(windows[has], axis=1)
-    return out
+    padded = np.concatenate(
+        [np.full(values.shape[:-1] + (window - 1,), np.nan), values], axis=-1
+    )
+    windows = np.sort(
+        np.lib.stride_tricks.sliding_window_view(padded, window, axis=-1), axis=-1
+    )
+    count = np.isfinite(windows).sum(axis=-1)
+    low = np.take_along_axis(windows, np.maximum((count - 1) // 2, 0)[..., None], -1)
+    high = np.take_along_axis(windows, (count // 2)[..., None], -1)
+    return np.where(count > 0, (low[..., 0] + high[..., 0]) / 2.0, np.nan)
 
 
 def member_flow_residual(
@@ -347,7 +372,7 @@ def member_flow_residual(
     leave one. The studio's residual is the median over its last ``window``
     kept months (robust to a one-off clean-up), shrunk towards 0 by
     ``n / (n + 3)`` for ``n`` such months, and bounded to ``+-FLOW_LIMIT``.
-    Exactly 0 wherever the identity holds.
+    Exactly 0 wherever the identity holds. Arrays are (T,) or (studios, T).
     """
     previous = _lag(members, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -405,6 +430,51 @@ def _formula_components(
     }
 
 
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Features of ``S`` studios whose histories have the same length ``T``.
+
+    The arrays of :class:`StudioFeatures` with a leading studio axis (``ds`` is
+    (S, T), ``context`` (S, T, F), ...), ``capacity`` (S,) and the studios' ids;
+    :meth:`studio` is one studio's :class:`StudioFeatures` (views, no copy).
+    """
+
+    unique_ids: list[str]
+    ds: np.ndarray
+    context: np.ndarray
+    constants: np.ndarray
+    levers: np.ndarray
+    reference: np.ndarray
+    has_data: np.ndarray
+    known: np.ndarray
+    flow: np.ndarray
+    members: np.ndarray
+    log_revenue: np.ndarray
+    is_gap: np.ndarray
+    month_of_year: np.ndarray
+    capacity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.unique_ids)
+
+    def studio(self, i: int) -> StudioFeatures:
+        return StudioFeatures(
+            ds=self.ds[i],
+            context=self.context[i],
+            constants=self.constants[i],
+            levers=self.levers[i],
+            reference=self.reference[i],
+            has_data=self.has_data[i],
+            known=self.known[i],
+            flow=self.flow[i],
+            members=self.members[i],
+            log_revenue=self.log_revenue[i],
+            is_gap=self.is_gap[i],
+            month_of_year=self.month_of_year[i],
+            capacity=float(self.capacity[i]),
+        )
+
+
 def studio_features(
     columns: Mapping[str, np.ndarray],
     *,
@@ -439,22 +509,76 @@ def studio_features(
     Returns
     -------
     StudioFeatures
-        Row ``t`` of every array depends on rows ``<= t`` only.
+        Row ``t`` of every array depends on rows ``<= t`` only. The numbers are
+        :func:`block_features`' for a block of this one studio.
     """
-    ds = np.asarray(columns["ds"], dtype="datetime64[M]")
-    n = len(ds)
+    n = len(columns["ds"])
+    block = block_features(
+        {
+            name: np.asarray(values)[None, :]
+            for name, values in columns.items()
+            if name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
+        }
+        | ({} if "is_gap" in columns else {"is_gap": np.zeros((1, n), dtype=bool)}),
+        unique_ids=[""],
+        studio_type=[studio_type],
+        max_capacity=np.array([max_capacity], dtype=np.float64),
+        square_footage=np.array(
+            [np.nan if pd.isna(square_footage) else float(square_footage)]
+        ),
+        opening_date=np.array(
+            [
+                np.datetime64("NaT", "M")
+                if pd.isna(opening_date)
+                else np.datetime64(
+                    pd.Timestamp(opening_date).to_period("M").to_timestamp(), "M"
+                )
+            ]
+        ),
+        window=window,
+        reference_window=reference_window,
+        trend_span=trend_span,
+        attendance_share=attendance_share,
+    )
+    return block.studio(0)
+
+
+def block_features(
+    columns: Mapping[str, np.ndarray],
+    *,
+    unique_ids: list[str],
+    studio_type: list[str] | np.ndarray,
+    max_capacity: np.ndarray,
+    square_footage: np.ndarray,
+    opening_date: np.ndarray,
+    window: int = DEFAULT_WINDOW,
+    reference_window: int = 12,
+    trend_span: int = 36,
+    attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+) -> FeatureBlock:
+    """:func:`studio_features` of ``S`` studios with ``T`` months each, at once.
+
+    ``columns`` holds (S, T) arrays (``ds``, ``is_outlier``, ``is_gap`` and every
+    MonthlyMetric field); the statics are (S,) arrays (``square_footage`` NaN and
+    ``opening_date``, datetime64[M], NaT where missing). Every operation runs
+    along the months axis, so each studio's numbers are the ones it gets alone.
+    """
+    ds = np.asarray(columns["ds"]).astype("datetime64[M]")
+    s, n = ds.shape
     col = {name: np.asarray(columns[name], dtype=np.float64) for name in METRIC_FIELDS}
     outlier = np.asarray(columns["is_outlier"], dtype=bool)
-    is_gap = np.asarray(columns.get("is_gap", np.zeros(n, dtype=bool)), dtype=bool)
+    is_gap = np.asarray(columns["is_gap"], dtype=bool)
     keep = (~outlier & ~is_gap).astype(np.float64)
+    max_capacity = np.asarray(max_capacity, dtype=np.float64)
+    capacity = max_capacity[:, None]
 
     members = col["total_members"]
     revenue = col["total_revenue"]
     previous_members = _lag(members, 1)
     # Retention and the attendance rate follow from the required columns where a
     # studio did not report them (the first month's previous count from the flows).
-    previous_members[0:1] = (
-        members[0:1] - col["new_members"][0:1] + col["churned_members"][0:1]
+    previous_members[:, 0:1] = (
+        members[:, 0:1] - col["new_members"][:, 0:1] + col["churned_members"][:, 0:1]
     )
     derived_retention = np.clip(
         1.0 - _safe_div(col["churned_members"], previous_members), 0.0, 1.0
@@ -464,9 +588,7 @@ def studio_features(
     )
     col["retention_rate"] = retention
     derived_attendance = np.clip(
-        _safe_div(
-            col["total_class_attendance"], col["total_classes_held"] * max_capacity
-        ),
+        _safe_div(col["total_class_attendance"], col["total_classes_held"] * capacity),
         0.0,
         1.0,
     )
@@ -485,37 +607,37 @@ def studio_features(
         return _trailing_ratio(num, den, keep, window)
 
     parts = _formula_components(col, attendance_share)
-    constants = np.column_stack(
+    constants = np.stack(
         [
             ratio(parts["membership"], parts["billed"]),
             ratio(parts["class_pack"], col["total_class_attendance"]),
             ratio(parts["intro"], col["new_members"]),
             ratio(parts["per_member"], members),
             ratio(parts["upsell"], members * col["upsell_rate"]),
-        ]
+        ],
+        axis=-1,
     )
-    raw_levers = np.column_stack([col[c] for c in LEVER_COLUMNS])
-    reference = np.column_stack(
-        [
-            _reference_levels(raw_levers[:, j], keep, reference_window, trend_span)
-            for j in range(raw_levers.shape[1])
-        ]
+    # Levers on the axis before the months: each lever is a series of its own.
+    raw_levers = np.stack([col[c] for c in LEVER_COLUMNS], axis=1)
+    reference = np.moveaxis(
+        _reference_levels(raw_levers, keep[:, None, :], reference_window, trend_span),
+        1,
+        2,
     )
     has_data = np.isfinite(reference)
     # A lever moves the forecast only through a constant of the formula; one
     # whose constant this studio's data leaves at 0 (upsell without upsell
     # revenue, attendance where no revenue goes with it) is not modelled either.
     effect = np.ones_like(has_data)
-    effect[:, _TICKET] = constants[:, 0] > 0
-    effect[:, _ATTENDANCE] = constants[:, 1] > 0
-    effect[:, _CLASSES] = constants[:, 1] > 0
-    effect[:, _UPSELL] = constants[:, 4] > 0
+    effect[..., _TICKET] = constants[..., 0] > 0
+    effect[..., _ATTENDANCE] = constants[..., 1] > 0
+    effect[..., _CLASSES] = constants[..., 1] > 0
+    effect[..., _UPSELL] = constants[..., 4] > 0
     known = has_data & effect
-    levers = np.column_stack(
-        [_forward_fill(raw_levers[:, j]) for j in range(raw_levers.shape[1])]
-    )
+    levers = np.moveaxis(_forward_fill(raw_levers), 1, 2)
     levers = np.where(has_data & np.isfinite(levers), levers, 0.0)
     reference = np.where(has_data, reference, 0.0)
+    raw_levers = np.moveaxis(raw_levers, 1, 2)
     flow = member_flow_residual(members, col["new_members"], retention, keep > 0)
 
     retention_3m = _trailing_mean(retention, 3)
@@ -524,24 +646,19 @@ def studio_features(
     # Revenue the formula gives from this month's own levers and the constants: the
     # gap to actual revenue says how unusual the base month was.
     structural_now = (
-        constants[:, 0] * members * ticket
-        + constants[:, 1] * col["total_class_attendance"]
-        + constants[:, 2] * col["new_members"]
-        + constants[:, 3] * members
-        + constants[:, 4] * members * np.nan_to_num(col["upsell_rate"], nan=0.0)
+        constants[..., 0] * members * ticket
+        + constants[..., 1] * col["total_class_attendance"]
+        + constants[..., 2] * col["new_members"]
+        + constants[..., 3] * members
+        + constants[..., 4] * members * np.nan_to_num(col["upsell_rate"], nan=0.0)
     )
-    opening = (
-        np.datetime64("NaT", "M")
-        if pd.isna(opening_date)
-        else np.datetime64(
-            pd.Timestamp(opening_date).to_period("M").to_timestamp(), "M"
-        )
+    opening = np.asarray(opening_date).astype("datetime64[M]")[:, None]
+    age_months = np.where(
+        np.isnat(opening), np.nan, (ds - opening).astype(np.int64).astype(np.float64)
     )
-    if np.isnat(opening):
-        age_months = np.full(n, np.nan)
-    else:
-        age_months = (ds - opening).astype(np.int64).astype(np.float64)
-    square_footage = np.nan if pd.isna(square_footage) else float(square_footage)
+
+    def static(values: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.asarray(values, dtype=np.float64)[:, None], (s, n))
 
     features = {
         "members": members,
@@ -555,10 +672,11 @@ def studio_features(
         "year_index": np.floor(age_months / 12.0),
         "base_month_sin": np.sin(angle),
         "base_month_cos": np.cos(angle),
-        **{f"lever_{c}": raw_levers[:, j] for j, c in enumerate(LEVER_COLUMNS)},
+        **{f"lever_{c}": raw_levers[..., j] for j, c in enumerate(LEVER_COLUMNS)},
         **{
             f"lever_{c}_vs_reference": _safe_div(
-                raw_levers[:, j], np.where(has_data[:, j], reference[:, j], np.nan)
+                raw_levers[..., j],
+                np.where(has_data[..., j], reference[..., j], np.nan),
             )
             for j, c in enumerate(LEVER_COLUMNS)
         },
@@ -571,7 +689,7 @@ def studio_features(
         "revenue_per_member": _safe_div(revenue, members),
         "class_utilization_3m": _trailing_mean(
             _safe_div(
-                col["total_class_attendance"], col["total_classes_held"] * max_capacity
+                col["total_class_attendance"], col["total_classes_held"] * capacity
             ),
             3,
         ),
@@ -590,7 +708,7 @@ def studio_features(
         "base_is_outlier": outlier.astype(np.float64),
         "outliers_last_3m": _trailing_mean(outlier.astype(np.float64), 3)
         * np.minimum(month_index + 1, 3),
-        **{name: constants[:, j] for j, name in enumerate(CONSTANTS)},
+        **{name: constants[..., j] for j, name in enumerate(CONSTANTS)},
         "membership_share": _safe_div(col["membership_revenue"], revenue),
         "structural_gap": _safe_log(_safe_div(revenue, structural_now)),
         "flow_residual": flow,
@@ -599,14 +717,15 @@ def studio_features(
         # towards their level after a noisy month.
         "members_vs_year": _safe_log(_safe_div(members, _trailing_mean(members, 12))),
         "revenue_vs_year": _safe_log(_safe_div(revenue, _trailing_mean(revenue, 12))),
-        "studio_type_code": np.full(n, float(STUDIO_TYPES.index(studio_type))),
-        "max_capacity": np.full(n, float(max_capacity)),
-        "square_footage": np.full(n, square_footage),
+        "studio_type_code": static([STUDIO_TYPES.index(t) for t in studio_type]),
+        "max_capacity": static(max_capacity),
+        "square_footage": static(square_footage),
         "age_months": age_months,
     }
-    return StudioFeatures(
+    return FeatureBlock(
+        unique_ids=list(unique_ids),
         ds=ds,
-        context=np.column_stack([features[name] for name in CONTEXT_FEATURES]),
+        context=np.stack([features[name] for name in CONTEXT_FEATURES], axis=-1),
         constants=constants,
         levers=levers,
         reference=reference,
@@ -617,7 +736,7 @@ def studio_features(
         log_revenue=log_revenue,
         is_gap=is_gap,
         month_of_year=month_of_year,
-        capacity=float(max_capacity),
+        capacity=max_capacity,
     )
 
 
@@ -625,6 +744,7 @@ def target_features(
     base_index: np.ndarray,
     horizon: np.ndarray,
     studio: StudioFeatures,
+    offset: np.ndarray | int = 0,
 ) -> np.ndarray:
     """Features of the target months ``base_index + horizon``.
 
@@ -636,6 +756,10 @@ def target_features(
         Months ahead, 1..12, same shape as ``base_index``.
     studio : StudioFeatures
         The studio's features; only rows ``<= base_index`` are read.
+    offset : numpy.ndarray of int or int, default 0
+        Where each pair's studio starts in ``studio``'s arrays, when they hold
+        several studios' months end to end (a flattened
+        :class:`FeatureBlock`); positions are still counted within the studio.
 
     Returns
     -------
@@ -644,7 +768,8 @@ def target_features(
     """
     base_index = np.asarray(base_index, dtype=np.int64)
     horizon = np.asarray(horizon, dtype=np.int64)
-    target_moy = (studio.month_of_year[base_index] - 1 + horizon) % 12 + 1
+    offset = np.broadcast_to(np.asarray(offset, dtype=np.int64), base_index.shape)
+    target_moy = (studio.month_of_year[offset + base_index] - 1 + horizon) % 12 + 1
     angle = 2.0 * np.pi * (target_moy - 1) / 12.0
     # Same month last year against the base month's own month last year: the
     # studio's seasonal swing from t to t + h, read from history up to t.
@@ -653,7 +778,8 @@ def target_features(
     ok = base_last_year >= 0
     seasonal = np.full(base_index.shape, np.nan)
     seasonal[ok] = (
-        studio.log_revenue[last_year[ok]] - studio.log_revenue[base_last_year[ok]]
+        studio.log_revenue[(offset + last_year)[ok]]
+        - studio.log_revenue[(offset + base_last_year)[ok]]
     )
     # The same swing averaged over every earlier year the history holds (up to
     # four): one year's ratio carries that year's noise.
@@ -663,7 +789,8 @@ def target_features(
         at = base_index - 12 * k
         has = at >= 0
         swings[has] += (
-            studio.log_revenue[(at + horizon)[has]] - studio.log_revenue[at[has]]
+            studio.log_revenue[(offset + at + horizon)[has]]
+            - studio.log_revenue[(offset + at)[has]]
         )
         years += has
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -715,6 +842,90 @@ def attendance_share(frame: pd.DataFrame, *, min_months: int = 12) -> float:
     return float(np.clip(rows["class_pack_revenue"].sum() / total, 0.0, 1.0))
 
 
+#: Studios whose features are computed together (bounds the memory of a block:
+#: about 2,000 x 60 months x 90 features of float64, 90 MB).
+BLOCK_STUDIOS = 2_000
+
+
+def frame_feature_blocks(
+    frame: pd.DataFrame,
+    *,
+    window: int = DEFAULT_WINDOW,
+    reference_window: int = 12,
+    trend_span: int = 36,
+    attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+    block_studios: int = BLOCK_STUDIOS,
+) -> list[FeatureBlock]:
+    """The features of every studio of a validated frame, in blocks.
+
+    Studios are grouped by the length of their history (each block's studios
+    have the same number of months, so nothing is padded) and computed together
+    by :func:`block_features`, at most ``block_studios`` at a time.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A frame that passed :func:`forecasting.ml.frame.validate_frame`.
+    window, reference_window, trend_span : int
+    attendance_share : float
+        Passed through to :func:`block_features`.
+
+    Returns
+    -------
+    list of FeatureBlock
+        Studios in frame order within each block.
+    """
+    if frame.empty:
+        return []
+    # The frame is sorted by studio: each studio is a run of rows.
+    names = [
+        name
+        for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
+        if name in frame.columns
+    ]
+    arrays = {name: frame[name].to_numpy() for name in names}
+    if "is_gap" not in arrays:
+        arrays["is_gap"] = np.zeros(len(frame), dtype=bool)
+    uids = frame["unique_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, uids[1:] != uids[:-1]])
+    lengths = np.diff(np.r_[starts, len(uids)])
+    statics = {
+        name: frame[name].to_numpy()[starts]
+        for name in ("studio_type", "max_capacity", "square_footage")
+    }
+    opening = (
+        pd.to_datetime(pd.Series(frame["opening_date"].to_numpy()[starts]))
+        .to_numpy()
+        .astype("datetime64[M]")
+    )
+    blocks = []
+    for length in np.unique(lengths):
+        studios = np.flatnonzero(lengths == length)
+        for first in range(0, len(studios), block_studios):
+            chosen = studios[first : first + block_studios]
+            rows = (starts[chosen][:, None] + np.arange(length)).ravel()
+            blocks.append(
+                block_features(
+                    {
+                        name: values[rows].reshape(len(chosen), length)
+                        for name, values in arrays.items()
+                    },
+                    unique_ids=[str(u) for u in uids[starts[chosen]]],
+                    studio_type=statics["studio_type"][chosen],
+                    max_capacity=statics["max_capacity"][chosen],
+                    square_footage=np.asarray(
+                        statics["square_footage"][chosen], dtype=np.float64
+                    ),
+                    opening_date=opening[chosen],
+                    window=window,
+                    reference_window=reference_window,
+                    trend_span=trend_span,
+                    attendance_share=attendance_share,
+                )
+            )
+    return blocks
+
+
 def frame_features(
     frame: pd.DataFrame,
     *,
@@ -723,49 +934,26 @@ def frame_features(
     trend_span: int = 36,
     attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
 ) -> dict[str, StudioFeatures]:
-    """Run :func:`studio_features` over every studio of a validated frame.
+    """:func:`studio_features` of every studio of a validated frame.
 
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A frame that passed :func:`forecasting.ml.frame.validate_frame`.
-    window, reference_window, trend_span : int
-    attendance_share : float
-        Passed through to :func:`studio_features`.
+    Computed in blocks (:func:`frame_feature_blocks`); the numbers are each
+    studio's own.
 
     Returns
     -------
     dict of str to StudioFeatures
         Keyed by ``unique_id``, in frame order.
     """
-    out: dict[str, StudioFeatures] = {}
-    if frame.empty:
-        return out
-    # The frame is sorted by studio: each studio is a run of rows, so every
-    # column is converted to an array once and sliced, rather than per group.
-    names = [
-        name
-        for name in ("ds", "is_outlier", "is_gap", *METRIC_FIELDS)
-        if name in frame.columns
-    ]
-    arrays = {name: frame[name].to_numpy() for name in names}
-    uids = frame["unique_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, uids[1:] != uids[:-1]])
-    stops = np.r_[starts[1:], len(uids)]
-    statics = {
-        name: frame[name].to_numpy()[starts]
-        for name in ("studio_type", "max_capacity", "square_footage", "opening_date")
-    }
-    for k, (start, stop) in enumerate(zip(starts, stops, strict=True)):
-        out[str(uids[start])] = studio_features(
-            {name: values[start:stop] for name, values in arrays.items()},
-            studio_type=statics["studio_type"][k],
-            max_capacity=statics["max_capacity"][k],
-            square_footage=statics["square_footage"][k],
-            opening_date=statics["opening_date"][k],
-            window=window,
-            reference_window=reference_window,
-            trend_span=trend_span,
-            attendance_share=attendance_share,
-        )
-    return out
+    by_uid = {}
+    for block in frame_feature_blocks(
+        frame,
+        window=window,
+        reference_window=reference_window,
+        trend_span=trend_span,
+        attendance_share=attendance_share,
+    ):
+        for i, uid in enumerate(block.unique_ids):
+            by_uid[uid] = block.studio(i)
+    # Frame order: the blocks group studios by history length.
+    order = pd.unique(frame["unique_id"].astype(str)) if not frame.empty else []
+    return {uid: by_uid[uid] for uid in order}

@@ -279,10 +279,13 @@ def check_frame(frame: pd.DataFrame, *, require_split: bool = False) -> FrameChe
         else np.full(len(uid), np.datetime64("NaT"), dtype="datetime64[ns]")
     )
     columns["opening_date"] = opening
-    types = np.array(
-        [_studio_type_value(t) for t in frame["studio_type"].to_numpy()[order]],
-        dtype=object,
+    # Mapped once per distinct value: a chain's frame repeats a handful of them.
+    codes, distinct = pd.factorize(
+        frame["studio_type"].to_numpy()[order], use_na_sentinel=False
     )
+    types = np.array(
+        [_studio_type_value(value) for value in distinct] + [None], dtype=object
+    )[codes]
     unknown_type = np.array([t is None for t in types])
     if unknown_type.any():
         raw = frame["studio_type"].to_numpy()[order]

@@ -72,8 +72,10 @@ from forecasting.ml.features import (
     DEFAULT_ATTENDANCE_SHARE,
     DEFAULT_WINDOW,
     MAX_HORIZON,
+    FeatureBlock,
     StudioFeatures,
     attendance_share,
+    frame_feature_blocks,
     frame_features,
     studio_features,
 )
@@ -93,6 +95,7 @@ __all__ = [
     "CORRECTIONS",
     "ForecastResult",
     "ForwardModel",
+    "LatestForecast",
     "PlanSemantics",
     "StudioState",
 ]
@@ -287,6 +290,22 @@ class BatchForecastResult:
     confidence: np.ndarray
     base_months: list[pd.Timestamp]
     coverage: float
+
+
+@dataclass(frozen=True)
+class LatestForecast:
+    """Each studio's status quo from its latest month (:meth:`ForwardModel.forecast_latest`).
+
+    Row ``i`` of ``result`` is studio ``unique_ids[i]`` from ``base_months[i]``,
+    whose revenue was ``base_revenue[i]``; ``skipped`` maps each studio that
+    could not be forecast to the reason.
+    """
+
+    unique_ids: list[str]
+    base_months: list[pd.Timestamp]
+    base_revenue: np.ndarray
+    result: BatchForecastResult
+    skipped: dict[str, str]
 
 
 def _sha256(path: Path) -> str:
@@ -1194,6 +1213,28 @@ class ForwardModel:
         BatchForecastResult
         """
         self._check_fitted()
+        self._check_horizon(horizon, coverage)
+        if not states:
+            empty = np.zeros((0, horizon))
+            return BatchForecastResult(
+                empty, empty, empty, empty, empty, empty, [], float(coverage)
+            )
+        return self._status_quo(
+            np.stack([s.reference for s in states]),
+            np.stack([s.known for s in states]),
+            np.array([s.members for s in states]),
+            np.stack([s.constants for s in states]),
+            np.array([s.capacity for s in states], dtype=np.float64),
+            np.array([s.flow for s in states]),
+            np.stack([s.revenue_correction[:horizon] for s in states]),
+            np.stack([s.members_correction[:horizon] for s in states]),
+            seen=np.array([s.seen for s in states]),
+            base_months=[s.base_month for s in states],
+            horizon=horizon,
+            coverage=coverage,
+        )
+
+    def _check_horizon(self, horizon: int, coverage: float) -> None:
         if (
             not isinstance(horizon, int | np.integer)
             or not 1 <= horizon <= self.max_horizon
@@ -1203,14 +1244,25 @@ class ForwardModel:
             )
         if not 0.0 < coverage < 1.0:
             raise ValueError(f"coverage must be in (0, 1), got {coverage!r}")
-        n = len(states)
-        if n == 0:
-            empty = np.zeros((0, horizon))
-            return BatchForecastResult(
-                empty, empty, empty, empty, empty, empty, [], float(coverage)
-            )
-        reference = np.stack([s.reference for s in states])
-        known = np.stack([s.known for s in states])
+
+    def _status_quo(
+        self,
+        reference: np.ndarray,
+        known: np.ndarray,
+        members0: np.ndarray,
+        constants: np.ndarray,
+        capacity: np.ndarray,
+        flow: np.ndarray,
+        g_revenue: np.ndarray,
+        g_members: np.ndarray,
+        *,
+        seen: np.ndarray,
+        base_months: list[pd.Timestamp],
+        horizon: int,
+        coverage: float,
+    ) -> BatchForecastResult:
+        """The status quo of ``n`` studios from their states' arrays (rows)."""
+        n = len(reference)
         # The status quo as predict() runs it: the base levers' change (none)
         # applied to the reference levels.
         path = np.repeat(
@@ -1218,20 +1270,9 @@ class ForwardModel:
         )
         if self.responses_ is not None:
             path = self.responses_.apply_rows(path, reference, known)
-        members, revenue = structural_path(
-            np.array([s.members for s in states]),
-            path,
-            np.stack([s.constants for s in states]),
-            np.array([s.capacity for s in states], dtype=np.float64),
-            np.array([s.flow for s in states]),
-        )
-        revenue = revenue * np.exp(
-            np.stack([s.revenue_correction[:horizon] for s in states])
-        )
-        members = members * np.exp(
-            np.stack([s.members_correction[:horizon] for s in states])
-        )
-        seen = np.array([s.seen for s in states])
+        members, revenue = structural_path(members0, path, constants, capacity, flow)
+        revenue = revenue * np.exp(g_revenue)
+        members = members * np.exp(g_members)
         lower = np.empty((n, horizon))
         upper = np.empty((n, horizon))
         confidence = np.empty((n, horizon))
@@ -1250,9 +1291,184 @@ class ForwardModel:
             revenue_lower=lower,
             revenue_upper=upper,
             confidence=confidence,
-            base_months=[s.base_month for s in states],
+            base_months=list(base_months),
             coverage=float(coverage),
         )
+
+    def forecast_latest(
+        self, frame: pd.DataFrame, horizon: int = 3, coverage: float = 0.8
+    ) -> LatestForecast:
+        """Every studio's status quo from its latest month, vectorised over studios.
+
+        The batch forecast job's path. Row ``i`` equals ``predict(make_state(
+        history_i, latest month), levers=state.levers, horizon, coverage)`` up to
+        floating-point rounding: the same features (computed for blocks of
+        studios at once), the learners called once per block, and only the rows
+        of the ``horizon`` months asked for (each row's prediction depends on
+        that row alone).
+
+        A studio that cannot be forecast does not stop the others: one that
+        breaks the frame contract, has fewer than ``min_history`` months, or no
+        data in its latest month is left out, with the reason, in
+        ``skipped``.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Long-format history of one or more studios.
+        horizon : int, default 3
+            Months to project, 1..max_horizon.
+        coverage : float, default 0.8
+            Coverage of the revenue interval, in (0, 1).
+
+        Returns
+        -------
+        LatestForecast
+        """
+        self._check_fitted()
+        self._check_horizon(horizon, coverage)
+        frame, skipped = self._valid_studios(frame)
+        parts = [
+            self._latest_of_block(block, horizon, skipped)
+            for block in frame_feature_blocks(frame, **self._feature_params())
+        ]
+        parts = [part for part in parts if part]
+        if not parts:
+            empty = np.zeros((0, horizon))
+            return LatestForecast(
+                unique_ids=[],
+                base_months=[],
+                base_revenue=np.zeros(0),
+                result=BatchForecastResult(
+                    empty, empty, empty, empty, empty, empty, [], float(coverage)
+                ),
+                skipped=skipped,
+            )
+        # Back to frame order (the blocks group studios by history length).
+        position = {uid: i for i, uid in enumerate(pd.unique(frame["unique_id"]))}
+        uids = [uid for part in parts for uid in part["unique_ids"]]
+        rank = np.argsort([position[uid] for uid in uids], kind="stable")
+        rows = {
+            name: np.concatenate([part[name] for part in parts])[rank]
+            for name in parts[0]
+            if name != "unique_ids"
+        }
+        base_months = [pd.Timestamp(month) for month in rows["base_month"]]
+        result = self._status_quo(
+            rows["reference"],
+            rows["known"],
+            rows["members"],
+            rows["constants"],
+            rows["capacity"],
+            rows["flow"],
+            rows["g_revenue"],
+            rows["g_members"],
+            seen=rows["seen"],
+            base_months=base_months,
+            horizon=horizon,
+            coverage=coverage,
+        )
+        return LatestForecast(
+            unique_ids=[uids[i] for i in rank],
+            base_months=base_months,
+            base_revenue=rows["base_revenue"],
+            result=result,
+            skipped=skipped,
+        )
+
+    def _valid_studios(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+        """The frame validated, without the studios that break the contract
+        (each with the reason)."""
+        skipped: dict[str, str] = {}
+        try:
+            return validate_frame(frame), skipped
+        except FrameError:
+            pass
+        # Only when something is wrong: find the studios at fault, one at a time.
+        keep = []
+        for uid, history in frame.groupby(frame["unique_id"].astype(str), sort=False):
+            try:
+                validate_frame(history)
+            except FrameError as exc:
+                skipped[uid] = str(exc)
+            else:
+                keep.append(uid)
+        wanted = frame["unique_id"].astype(str).isin(keep)
+        return validate_frame(frame.loc[wanted].reset_index(drop=True)), skipped
+
+    def _latest_of_block(
+        self, block: FeatureBlock, horizon: int, skipped: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """The status-quo inputs of a block's studios at their latest month."""
+        length = block.ds.shape[1]
+        base = length - 1
+        usable = ~block.is_gap[:, base]
+        if length < self.min_history:
+            usable[:] = False
+        for i in np.flatnonzero(~usable):
+            uid = block.unique_ids[i]
+            month = pd.Timestamp(block.ds[i, base])
+            skipped[uid] = (
+                f"studio {uid!r} has {length} months of history up to "
+                f"{month:%Y-%m}; the model needs at least {self.min_history}"
+                if length < self.min_history
+                else f"studio {uid!r} has no data for base month {month:%Y-%m}"
+            )
+        rows = np.flatnonzero(usable)
+        if len(rows) == 0:
+            return None
+        n = len(rows)
+        reference = block.reference[rows, base]
+        members = block.members[rows, base]
+        constants = block.constants[rows, base]
+        capacity = block.capacity[rows]
+        flow = block.flow[rows, base]
+        # The learners' rows: every studio's latest month at horizons 1..horizon,
+        # on the block's arrays laid end to end.
+        plan = np.repeat(reference[:, None, :], horizon, axis=1)
+        sq_members, sq_revenue = structural_path(
+            members, plan, constants, capacity, flow
+        )
+        flat = StudioFeatures(
+            ds=block.ds.reshape(-1),
+            context=block.context.reshape(-1, block.context.shape[-1]),
+            constants=block.constants.reshape(-1, block.constants.shape[-1]),
+            levers=block.levers.reshape(-1, block.levers.shape[-1]),
+            reference=block.reference.reshape(-1, block.reference.shape[-1]),
+            has_data=block.has_data.reshape(-1, block.has_data.shape[-1]),
+            known=block.known.reshape(-1, block.known.shape[-1]),
+            flow=block.flow.reshape(-1),
+            members=block.members.reshape(-1),
+            log_revenue=block.log_revenue.reshape(-1),
+            is_gap=block.is_gap.reshape(-1),
+            month_of_year=block.month_of_year.reshape(-1),
+            capacity=float("nan"),
+        )
+        X = pair_feature_matrix(
+            flat,
+            np.full(n * horizon, base),
+            np.tile(np.arange(1, horizon + 1), n),
+            sq_revenue.ravel(),
+            sq_members.ravel(),
+            offset=np.repeat(rows * length, horizon),
+        )
+        uids = [block.unique_ids[i] for i in rows]
+        return {
+            "unique_ids": uids,
+            "reference": reference,
+            "known": block.known[rows, base],
+            "members": members,
+            "constants": constants,
+            "capacity": capacity,
+            "flow": flow,
+            "g_revenue": self._predict_g(X).reshape(n, horizon),
+            "g_members": self._predict_g(X, self.members_correction_).reshape(
+                n, horizon
+            ),
+            "seen": np.array([uid in self._training_studio_set for uid in uids]),
+            "base_revenue": np.exp(block.log_revenue[rows, base]),
+            "base_month": block.ds[rows, base].astype("datetime64[ns]"),
+        }
 
     def calibration_for(
         self, state: StudioState, plan: PlanSemantics = "relative"

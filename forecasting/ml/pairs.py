@@ -76,6 +76,7 @@ def pair_feature_matrix(
     horizon: np.ndarray,
     status_quo_revenue: np.ndarray,
     status_quo_members: np.ndarray,
+    offset: np.ndarray | int = 0,
 ) -> np.ndarray:
     """Design matrix of the correction model for pairs of one studio.
 
@@ -88,21 +89,28 @@ def pair_feature_matrix(
     status_quo_revenue, status_quo_members : numpy.ndarray
         Structural revenue and members of each pair under the status quo (the
         reference levers held); they depend on history up to ``t`` only.
+    offset : numpy.ndarray of int or int, default 0
+        Where each pair's studio starts in ``studio``'s arrays when they hold
+        several studios end to end (see
+        :func:`forecasting.ml.features.target_features`).
 
     Returns
     -------
     numpy.ndarray
         Shape (len(base_index), len(PAIR_FEATURES)).
     """
-    context = studio.context[base_index]
-    revenue = np.exp(studio.log_revenue[base_index])
-    members = studio.members[base_index]
+    base_index = np.asarray(base_index, dtype=np.int64)
+    offset = np.broadcast_to(np.asarray(offset, dtype=np.int64), base_index.shape)
+    at = offset + base_index
+    context = studio.context[at]
+    revenue = np.exp(studio.log_revenue[at])
+    members = studio.members[at]
     # The target's month last year against the status quo (the seasonal naive
     # forecast, as a correction); read from history up to t since h <= 12.
     last_year = base_index + horizon - 12
     seasonal_naive = np.full(len(base_index), np.nan)
     known = last_year >= 0
-    seasonal_naive[known] = studio.log_revenue[last_year[known]]
+    seasonal_naive[known] = studio.log_revenue[(offset + last_year)[known]]
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.log(status_quo_revenue / revenue)
         member_growth = np.log(status_quo_members / members)
@@ -115,7 +123,7 @@ def pair_feature_matrix(
     return np.column_stack(
         [
             context,
-            target_features(base_index, horizon, studio),
+            target_features(base_index, horizon, studio, offset),
             growth,
             member_growth,
             naive_gap,

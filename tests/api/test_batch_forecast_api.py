@@ -22,7 +22,10 @@ pytestmark = pytest.mark.django_db
 RUN_FIELDS = """
     id status months chunkSize studioCount chunkCount forecastCount skippedCount
     failedChunkCount studioType durationSeconds error modelVersion { version }
-    chunks { index status studioCount forecastCount attempts error }
+    chunks {
+      index status studioCount forecastCount skippedCount attempts error
+      skipped { studioId reason }
+    }
 """
 FORECAST_ALL_MUTATION = f"""
 mutation ForecastAll($input: ForecastAllInput!) {{
@@ -89,6 +92,28 @@ def test_staff_run_a_batch_forecast_and_poll_it_to_the_end(
     assert run["durationSeconds"] >= 0
     assert {c["status"] for c in run["chunks"]} == {"SUCCEEDED"}
     assert StudioForecast.objects.count() == 16
+
+
+def test_a_chunk_lists_the_studios_it_skipped_with_the_reason(
+    gql, ops, active_version, loaded_studios, django_capture_on_commit_callbacks
+):
+    """A studio without data does not fail its chunk: the chunk says which and why."""
+    from tests.factories import StudioFactory
+
+    empty = StudioFactory(name="Opened yesterday")
+    with django_capture_on_commit_callbacks(execute=True):
+        body = gql(ops).execute(FORECAST_ALL_MUTATION, {"input": {"chunkSize": 100}})
+    run_id = body["data"]["forecastAll"]["id"]
+
+    run = gql(ops).execute(BATCH_FORECAST_QUERY, {"id": run_id})["data"]
+    run = run["batchForecast"]
+    assert run["status"] == "SUCCEEDED"
+    assert (run["forecastCount"], run["skippedCount"]) == (16, 1)
+    [chunk] = run["chunks"]
+    assert chunk["skippedCount"] == 1
+    assert chunk["skipped"] == [
+        {"studioId": str(empty.pk), "reason": "no monthly data"}
+    ]
 
 
 def test_a_filtered_run_names_its_type(gql, ops, active_version, loaded_studios):

@@ -1,5 +1,6 @@
 """Batch forecasts: a run over every studio, its chunks, failures and retries."""
 
+import datetime as dt
 from io import StringIO
 
 import pytest
@@ -13,6 +14,7 @@ from forecasting.models import (
     BatchForecastStatus,
     StudioForecast,
 )
+from forecasting.registry import model_load
 from forecasting.selectors import studio_forecast_latest, studio_forecasts_latest
 from forecasting.services import forecast_predict
 from studios.models import Studio
@@ -264,6 +266,10 @@ def test_command_in_process_and_bad_options(active_version, loaded_studios):
     out = StringIO()
     call_command("forecast_all", "--in-process", "--months", "2", stdout=out)
     assert "Succeeded: 16 studios forecast" in out.getvalue()
+    # the chunks' own CPU time gives the per-core throughput
+    [cpu] = BatchForecastChunk.objects.values_list("cpu_seconds", flat=True)
+    assert cpu > 0
+    assert f"{16 / cpu:,.0f} studios per CPU-second" in out.getvalue()
     with pytest.raises(CommandError, match="--months"):
         call_command("forecast_all", "--months", "20", stdout=StringIO())
     with pytest.raises(CommandError, match="--retry"):
@@ -319,3 +325,46 @@ def test_the_admin_retries_failed_chunks_and_filters_runs(
         {"attempts": "2"},
     )
     assert chunks.context["cl"].result_count == 1
+
+
+def test_a_studio_that_cannot_be_forecast_is_skipped_with_the_reason(
+    client, superuser, active_version, loaded_studios, batch_forecast_create
+):
+    """A studio with too short a history and one with no data at all are listed
+    on their chunk with the reason (and in the admin); the chunk succeeds and
+    its other studios are forecast as they would be without them."""
+    from django.urls import reverse
+
+    from tests.factories import MonthlyMetricFactory, StudioFactory
+
+    # given two studios the model cannot forecast, besides the others
+    clean = batch_forecast_create(chunk_size=100, months=3)
+    short = StudioFactory(name="Short history")
+    for month in range(1, model_load(active_version).min_history):
+        MonthlyMetricFactory(studio=short, month_year=dt.date(2024, month, 1))
+    empty = StudioFactory(name="No data")
+
+    # when every studio is forecast in one chunk
+    run = batch_forecast_create(chunk_size=100, months=3)
+
+    # then the chunk and the run succeeded, with the two studios skipped
+    chunk = run.chunks.get()
+    assert (run.status, chunk.status) == (BatchForecastStatus.SUCCEEDED,) * 2
+    assert (run.forecast_count, run.skipped_count) == (len(loaded_studios), 2)
+    reasons = {item["studio"]: item["reason"] for item in chunk.skipped_studios}
+    assert set(reasons) == {str(short.pk), str(empty.pk)}
+    assert "the model needs at least" in reasons[str(short.pk)]
+    assert reasons[str(empty.pk)] == "no monthly data"
+    # and the other studios' forecasts are the ones of a run without them
+    for studio in loaded_studios:
+        mine = StudioForecast.objects.get(run=run, studio=studio)
+        before = StudioForecast.objects.get(run=clean, studio=studio)
+        assert mine.revenue == before.revenue
+    # and the admin's chunk page names them with the reason
+    client.force_login(superuser)
+    page = client.get(
+        reverse("admin:forecasting_batchforecastchunk_change", args=[chunk.pk])
+    )
+    assert page.status_code == 200
+    assert str(short.pk) in page.content.decode()
+    assert "no monthly data" in page.content.decode()

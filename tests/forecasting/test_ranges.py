@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from forecasting.ml.frame import LEVER_COLUMNS, LEVERS
 from forecasting.ranges import PEER_PERCENTILES, lever_ranges
@@ -62,6 +65,28 @@ def test_ranges_follow_new_data_of_the_studio(loaded_studios):
 
     assert before["avg_ticket_price"].history_high < 9999
     assert after["avg_ticket_price"].history_high == 9999
+
+
+def test_the_peers_of_a_type_are_read_once_for_all_its_studios(loaded_studios):
+    """A chain's studios of one type share the peers' percentiles: the second
+    studio's ranges read its own months only, and agree with a fresh read."""
+    studio_type = loaded_studios[0].studio_type
+    first, second = [s for s in loaded_studios if s.studio_type == studio_type][:2]
+    base = parse_base_month(BASE)
+    lever_ranges(studio=first, base_month=base)
+
+    with CaptureQueriesContext(connection) as queries:
+        ranges = lever_ranges(studio=second, base_month=base)
+
+    # the type's data version and the studio's own months; no read of the
+    # type's months
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert len(sql) == 2, sql
+    assert not any(
+        'FROM "studios_monthlymetric"' in q and '"studio_type"' in q for q in sql
+    ), sql
+    cache.clear()
+    assert lever_ranges(studio=second, base_month=base) == ranges
 
 
 def test_a_forecast_within_the_studios_range_has_no_warning(

@@ -135,18 +135,24 @@ class Command(BaseCommand):
         self.stdout.write(
             style(
                 f"{run.get_status_display()}: {run.forecast_count} studios forecast, "
-                f"{run.skipped_count} without enough history, "
+                f"{run.skipped_count} skipped (each chunk lists them and why), "
                 f"{run.failed_chunk_count} failed chunks{rate}."
             )
         )
-        busy = sum(
-            (chunk.finished_at - chunk.started_at).total_seconds()
-            for chunk in run.chunks.filter(status=BatchForecastStatus.SUCCEEDED).only(
-                "started_at", "finished_at"
+        chunks = list(
+            run.chunks.filter(status=BatchForecastStatus.SUCCEEDED).only(
+                "started_at", "finished_at", "cpu_seconds"
             )
         )
+        busy = sum((c.finished_at - c.started_at).total_seconds() for c in chunks)
+        cpu = sum(c.cpu_seconds or 0.0 for c in chunks)
         if busy > 0:
             self.stdout.write(
                 f"Chunks: {run.forecast_count / busy:,.0f} studios per second of "
                 "chunk time (one process's throughput)."
+            )
+        if cpu > 0:
+            self.stdout.write(
+                f"CPU: {run.forecast_count / cpu:,.0f} studios per CPU-second of the "
+                f"chunks' processes ({cpu:.2f} s; the database's work not included)."
             )
