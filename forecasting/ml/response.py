@@ -79,9 +79,6 @@ ADAPTATION = 0.25
 UTILISATION_THRESHOLD = 0.85
 # Months averaged before the slopes are taken.
 _WINDOW = 12
-# Studio-months (12-month averages) with utilisation above the threshold that the
-# utilisation penalty needs before the data's slope counts.
-_MIN_BUSY_MONTHS = 200
 # Below this reliability a regressor's variation is mostly noise (see _slope).
 _MIN_RELIABILITY = 0.5
 # Below this first-stage t (an F of 10, the usual rule of thumb of Staiger and
@@ -449,12 +446,6 @@ def _slope(
             return np.nan, np.nan, len(xs)
         slope, standard_error = slope / reliability, standard_error / reliability
     return sign * slope, standard_error, len(xs)
-
-
-def _busy_months(excess: list[np.ndarray]) -> int:
-    """Smoothed months noticeably above the utilisation threshold (after the
-    detrending, about a point of excess above the studio's own mean)."""
-    return int(sum((np.abs(v) > 0.01).sum() for v in excess))
 
 
 def _residual(values: np.ndarray, good: np.ndarray) -> np.ndarray:
