@@ -21,7 +21,7 @@ space.
 
 On PostgreSQL the log is partitioned by month (:mod:`forecasting.partitions`):
 each run first creates the partitions of the current month and the next
-``months_ahead``, then drops whole the monthly partitions entirely older than
+``months_ahead``, then drops the monthly partitions entirely older than
 the cutoff (after clearing the links of scenarios saved from their rows), and
 only then deletes row by row what is left before the cutoff: the month that
 straddles it, and old rows in the default partition. Dropping a month is one

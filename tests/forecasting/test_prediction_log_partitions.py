@@ -251,6 +251,39 @@ def test_the_command_reports_partitions_dropped(ddl_ready):
 
 
 @postgresql_only
+@pytest.mark.parametrize("whole_months", [False, True])
+def test_whole_months_keeps_the_month_the_cutoff_falls_in(ddl_ready, whole_months):
+    # given: a cutoff near the middle of a month, rows before it in that month
+    # and in the month before, each month with its partition
+    now = dt.datetime.now(dt.UTC)
+    edge = month_start(now - dt.timedelta(days=400))
+    days = (now - (edge + dt.timedelta(days=15))).days
+    before = month_start(edge - dt.timedelta(days=1))
+    with connection.cursor() as cursor:
+        for start in (before, edge):
+            if partition_name(start) not in partition_names():
+                partition_create(cursor, start)
+    [in_month_before, early_in_edge_month] = logs_at(
+        (before + dt.timedelta(days=3)).isoformat()[:19],
+        (edge + dt.timedelta(days=2)).isoformat()[:19],
+    )
+    args = ["--older-than-days", str(days)]
+    if whole_months:
+        args.append("--whole-months")
+    out = io.StringIO()
+
+    # when
+    call_command("prune_prediction_logs", *args, stdout=out)
+
+    # then: the month before is dropped either way; the edge month's early row
+    # is deleted row-wise, or kept until its whole month is past
+    assert partition_name(before) not in partition_names()
+    assert (early_in_edge_month.pk in remaining()) is whole_months
+    assert in_month_before.pk not in remaining()
+    assert ("back to the start of its month" in out.getvalue()) is whole_months
+
+
+@postgresql_only
 def test_a_query_for_recent_logs_reads_only_the_recent_partitions(ddl_ready):
     make_partitions("2024-01", "2024-02")
     this_month = month_start(dt.datetime.now(dt.UTC))

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from forecasting.partitions import month_start
 from forecasting.retention import prediction_logs_prune
 
 
@@ -40,6 +41,13 @@ class Command(BaseCommand):
             f"{settings.PREDICTION_LOG_PARTITIONS_AHEAD}).",
         )
         parser.add_argument(
+            "--whole-months",
+            action="store_true",
+            help="Move the cutoff back to the start of its month (UTC): logs are kept "
+            "up to a month longer, and on PostgreSQL a daily run then only ever drops "
+            "whole partitions instead of deleting the oldest month day by day.",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Count the logs that would be deleted and the partitions that "
@@ -70,9 +78,13 @@ class Command(BaseCommand):
             )
         now = timezone.now()
         cutoff = now - timedelta(days=days)
+        rounded = ""
+        if options["whole_months"]:
+            cutoff = month_start(cutoff)
+            rounded = ", back to the start of its month"
         self.stdout.write(
             f"Prediction logs created before {cutoff:%Y-%m-%d %H:%M %Z} "
-            f"(older than {days} days)..."
+            f"(older than {days} days{rounded})..."
         )
         report = prediction_logs_prune(
             older_than=cutoff,
