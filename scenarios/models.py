@@ -28,12 +28,17 @@ class Scenario(models.Model):
     # A JSON list of strings; on PostgreSQL a GIN index (migration 0002) serves
     # containment filters.
     tags = models.JSONField(default=list, blank=True)
+    # No database constraint: on PostgreSQL the prediction log is partitioned by
+    # month (forecasting.partitions) and a foreign key cannot reference its id
+    # alone. Django still clears the link when a log is deleted (SET_NULL is
+    # Django's), and retention clears it before dropping a month.
     prediction_log = models.ForeignKey(
         "forecasting.PredictionLog",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="scenarios",
+        db_constraint=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -185,6 +185,10 @@ RETRAIN_QUEUE_TIMEOUT = env.float("RETRAIN_QUEUE_TIMEOUT", default=1800.0)
 # 400 by default: predictions reach 12 months ahead, and a log deleted before its
 # months arrive never gets an actual outcome for live accuracy.
 PREDICTION_LOG_RETENTION_DAYS = env.int("PREDICTION_LOG_RETENTION_DAYS", default=400)
+# On PostgreSQL the log is partitioned by month (forecasting.partitions): each
+# prune run creates the current month's partition and this many after it, so rows
+# always find their month's partition even if a few runs are missed.
+PREDICTION_LOG_PARTITIONS_AHEAD = env.int("PREDICTION_LOG_PARTITIONS_AHEAD", default=3)
 
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")

@@ -49,7 +49,10 @@ def test_logs_older_than_the_cutoff_are_deleted_in_batches_and_recent_ones_kept(
     assert remaining() == {log.pk for log in recent}
     assert "batch 1: deleted 2 (2 of 5)" in output
     assert "batch 3: deleted 1 (5 of 5)" in output
-    assert "Deleted 5 prediction log(s) in 3 batch(es)." in output
+    assert (
+        "Deleted 5 prediction log(s): 5 in 3 batch(es), 0 by dropping 0 partition(s)"
+        in output
+    )
 
 
 def test_a_dry_run_deletes_nothing_and_counts_what_would_go():
@@ -59,7 +62,10 @@ def test_a_dry_run_deletes_nothing_and_counts_what_would_go():
     output = prune("--older-than-days", "90", "--dry-run")
 
     assert remaining() == before
-    assert "Dry run: 2 log(s) would be deleted; nothing was." in output
+    assert (
+        "Dry run: 2 log(s) would be deleted (0 of them by dropping 0 partition(s)), 0 partition(s) would be created; nothing was."
+        in output
+    )
 
 
 def test_the_retention_comes_from_the_setting_by_default(settings):
@@ -94,7 +100,7 @@ def test_nothing_to_prune_says_so():
 
     output = prune("--older-than-days", "90")
 
-    assert "Deleted 0 prediction log(s) in 0 batch(es)." in output
+    assert "Deleted 0 prediction log(s): 0 in 0 batch(es)" in output
     assert len(remaining()) == 1
 
 
@@ -109,6 +115,8 @@ def test_nothing_to_prune_says_so():
             "--batch-size must be between 1 and 100000, not 1000000",
         ),
         (["--older-than-days", "ninety"], "invalid int value: 'ninety'"),
+        (["--months-ahead", "-1"], "--months-ahead must be between 0 and 24, not -1"),
+        (["--months-ahead", "25"], "--months-ahead must be between 0 and 24, not 25"),
     ],
 )
 def test_bad_arguments_are_refused_and_nothing_is_deleted(args, message):
