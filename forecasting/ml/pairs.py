@@ -145,8 +145,10 @@ class Pairs:
         Base-month row position within the studio and months ahead.
     base_ds : numpy.ndarray of datetime64[M]
         Base month.
-    X : numpy.ndarray
-        Correction features, shape (n, len(PAIR_FEATURES)).
+    X : numpy.ndarray of float32
+        Correction features, shape (n, len(PAIR_FEATURES)): float32, half the
+        memory of a fit's largest arrays (the learners bin or scale them; a served
+        forecast's rows are built in float64 by ``pair_feature_matrix``).
     actual, base_revenue : numpy.ndarray
         Target-month and base-month revenue.
     expected : numpy.ndarray
@@ -296,10 +298,12 @@ def build_pairs(
         parts["base_index"].append(b)
         parts["horizon"].append(h)
         parts["base_ds"].append(studio.ds[b])
+        # Training rows are stored in float32 (half the memory of a fit; the
+        # boosted learners bin their inputs anyway); served rows stay float64.
         parts["X"].append(
             pair_feature_matrix(
                 studio, b, h, sq_revenue[row, col], sq_members[row, col]
-            )
+            ).astype(np.float32)
         )
         parts["actual"].append(revenue[target])
         parts["base_revenue"].append(revenue[b])
