@@ -91,6 +91,13 @@ _MIN_LIFT = 0.2
 _MIN_SPIKES = 10
 # Months (of both parities) each half's price reading averages.
 _PATH_WINDOW = 3
+# Studios a slope needs (clusters for its standard error): the utilisation
+# penalty is read only from studios that were over the threshold at times.
+_MIN_STUDIOS = {"retention": 10}
+# Months each utilisation reading averages: short enough to stay within a term's
+# timetable, long enough to take some of the month-level noise before the
+# threshold.
+_UTILISATION_WINDOW = 5
 
 _P = LEVERS.index("avg_ticket_price")
 _R = LEVERS.index("retention_rate")
@@ -593,6 +600,57 @@ def _monthly_price_series(
             )
         out["rate"] = _residual(rate, ok)
         out["members"] = _residual(log_members, ok)
+    out.update(_utilisation_series(group, keep))
+    return out
+
+
+def _utilisation_series(group: pd.DataFrame, keep: np.ndarray) -> dict[str, Any]:
+    """One studio's monthly series for the utilisation penalty: this month's
+    retention, two independent readings of this month's utilisation above
+    ``UTILISATION_THRESHOLD`` and the log staff count, each less its quadratic
+    trend over the studio's ordinary months; ``retention`` is None without the
+    data.
+
+    A month's measured utilisation carries month-level noise (5% in the
+    generator, SPEC §2.5), and above a threshold noise does not average out: a
+    studio at 80% would read as over it in a third of its months, and the slope
+    on such readings is a fraction of the true one. So the month's utilisation is
+    read twice: as reported, and as its classes per member of staff (scaled to
+    utilisation by the studio's median ratio of the two), whose noise is the
+    class count's, independent of the reported one's. Each reading is averaged
+    over a centred window of ``_UTILISATION_WINDOW`` months (a timetable stays
+    for a term, so the months around share its level) before the excess over the
+    threshold is taken, and each instruments the other (as for the price).
+    """
+    out: dict[str, Any] = {"retention": None}
+    if not {"staff_count", "staff_utilization_rate"} <= set(group.columns):
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        utilisation = group["staff_utilization_rate"].to_numpy(dtype=float)
+        staff = group["staff_count"].to_numpy(dtype=float)
+        per_staff = group["total_classes_held"].to_numpy(dtype=float) / staff
+        log_staff = np.log(staff)
+    retention = group["retention_rate"].to_numpy(dtype=float)
+    ok = keep & np.isfinite(retention) & np.isfinite(log_staff)
+    ok &= np.isfinite(utilisation) & (utilisation > 0)
+    ok &= np.isfinite(per_staff) & (per_staff > 0)
+    if ok.sum() < 2 * _WINDOW:
+        return out
+    scale = float(np.median(utilisation[ok] / per_staff[ok]))
+    for name, reading in (("excess0", utilisation), ("excess1", scale * per_staff)):
+        level = (
+            pd.Series(np.where(ok, reading, np.nan))
+            .rolling(_UTILISATION_WINDOW, center=True, min_periods=2)
+            .mean()
+            .to_numpy()
+        )
+        excess = np.maximum(level - UTILISATION_THRESHOLD, 0.0)
+        if not (excess[ok & np.isfinite(level)] > 0).any():
+            # Never over the threshold: nothing to learn the penalty from here.
+            return out
+        out[name] = _residual(excess, ok & np.isfinite(level))
+    out["staff"] = _residual(log_staff, ok)
+    out["retention"] = _residual(retention, ok)
     return out
 
 
@@ -611,6 +669,12 @@ def _price_slopes(
         ("new", ("price",), ("neighbours",), False),
         ("churn", ("level0", "rise0"), ("level1", "rise1"), True),
         ("rate", ("classes", "members"), ("classes_around", "members"), False),
+        (
+            "retention",
+            ("excess0", "staff"),
+            ("excess1", "staff"),
+            True,
+        ),
     )
     for key, regressors, instruments, both_ways in designs:
         xs, ys, zs, ms = [], [], [], []
@@ -637,7 +701,7 @@ def _price_slopes(
                 ms.append(month[ok])
         n = int(sum(len(v) for v in ys)) // (2 if both_ways else 1)
         fit = None
-        if len(xs) >= 3:
+        if len(xs) >= _MIN_STUDIOS.get(key, 3):
             all_months = np.concatenate(ms)
             for values in (xs, ys, zs):
                 pooled = np.concatenate(values)
@@ -653,6 +717,7 @@ def _price_slopes(
             "new": (("sign_ups",), -1.0),
             "churn": (("churn_level", "churn_rise"), 1.0),
             "rate": (("spread",), -1.0),
+            "retention": (("utilisation_penalty", "staff_in_month"), -1.0),
         }[key]
         for j, name in enumerate(names):
             if fit is None:
@@ -750,8 +815,9 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
       and on the part of its last rise the members have not got used to yet;
     * ``spread``: log attendance rate on log classes held (minus the slope), at a
       given membership;
-    * ``utilisation_penalty``: retention on utilisation above 85% (minus), both
-      averaged over the trailing 12 months;
+    * ``utilisation_penalty``: this month's retention on this month's
+      utilisation above 85% (minus), at a given log staff count, in studios that
+      were over 85% at times (:func:`_utilisation_series`);
     * ``team``: retention on the log staff count, both averaged over the trailing
       12 months;
     * ``follow``: log class attendance on log members, both averaged over the
@@ -767,15 +833,15 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
     noise is independent of it (:func:`_instrumented`, :func:`_price_paths`), and
     an instrument too weak to carry the slope (a first-stage F below 10) leaves
     the prior standing (``evidence`` records every estimate, its standard error and
-    its weight).
+    its weight). The utilisation is noisy too (5%), and its excess over a
+    threshold does not average out, so it is read twice, as reported and as
+    classes per member of staff, each reading instrumenting the other.
 
     Returns
     -------
     Responses
     """
     window = _WINDOW
-    excess_x: list[np.ndarray] = []
-    retention_y: list[np.ndarray] = []
     team_x: list[np.ndarray] = []
     team_y: list[np.ndarray] = []
     follow_x: list[np.ndarray] = []
@@ -794,15 +860,8 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         if price_series is not None:
             monthly.append(price_series)
             calendar.append(pd.DatetimeIndex(group["ds"]).month.to_numpy())
-        utilisation = group["staff_utilization_rate"].to_numpy(dtype=float)
-        excess = np.maximum(utilisation - UTILISATION_THRESHOLD, 0.0)
         retention = group["retention_rate"].to_numpy(dtype=float)
-        smooth_excess = _smoothed(excess, keep & np.isfinite(excess), window)
         smooth_retention = _smoothed(retention, keep & np.isfinite(retention), window)
-        good = np.isfinite(smooth_excess) & np.isfinite(smooth_retention)
-        if good.sum() >= window:
-            excess_x.append(_detrended(smooth_excess, good))
-            retention_y.append(_detrended(smooth_retention, good))
         with np.errstate(divide="ignore", invalid="ignore"):
             visits = np.log(group["total_class_attendance"].to_numpy(dtype=float))
             log_members = np.log(group["total_members"].to_numpy(dtype=float))
@@ -826,7 +885,7 @@ def fit_responses(frame: pd.DataFrame) -> Responses:
         "churn_level": price_slopes["churn_level"],
         "churn_rise": price_slopes["churn_rise"],
         "spread": price_slopes["spread"],
-        "utilisation_penalty": _slope(excess_x, retention_y, -1.0),
+        "utilisation_penalty": price_slopes["utilisation_penalty"],
         "saturation": _saturation_slope(lifts),
         "team": _slope(team_x, team_y, 1.0),
         "follow": _slope(follow_x, follow_y, 1.0),

@@ -103,6 +103,16 @@ LIFETIME_MIN, LIFETIME_MAX = 6.0, 24.0
 _ATTENDANCE_MAX = 0.95
 _UTILIZATION_MAX = 0.98
 _RAMP_MONTHS = 24
+# The studios' own timetables (see _timetable_moves; all assumptions): kept
+# within this factor of the planned timetable either way; the share of a
+# revision the rota follows at once (a new term's extra classes are mostly
+# taught by the team it has, as extra hours); classes are added only while the
+# studio's usual fill stays above _MIN_FILL and its team's usual utilisation
+# below _MAX_STRETCH.
+_TIMETABLE_BOUND = 1.12
+_ROTA_FOLLOWS = 0.25
+_MIN_FILL = 0.68
+_MAX_STRETCH = 0.87
 
 
 def _season_new(p: StudioParams, month: int) -> np.ndarray:
@@ -291,10 +301,10 @@ class World:
 
         # 1. Schedule and staff, planned from last month's members.
         schedule = planned_classes(members_prev, p.classes_at_size, p.size)
-        # The rota follows half of the studio's own timetable moves: a bigger
+        # The rota follows a quarter of the studio's own timetable moves: a bigger
         # timetable stretches the team it keeps.
         staff = planned_staff(
-            schedule * (1.0 + 0.5 * (schedule_move - 1.0)),
+            schedule * (1.0 + _ROTA_FOLLOWS * (schedule_move - 1.0)),
             p.classes_per_staff,
             p.staff_target_utilization,
         )
@@ -524,17 +534,46 @@ def _price_rises(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
     return factor * promotion
 
 
-def _timetable_moves(rng: np.random.Generator, n: int, months: int) -> np.ndarray:
-    """Each studio's own timetable reorganisations: a factor on its planned
-    timetable per month, moved by 3-8% either way about every 24 months and kept
-    within 5% of the plan."""
-    at = rng.random((n, months)) < 1.0 / 24.0
-    at[:, 0] = False
-    size = rng.uniform(np.log1p(0.03), np.log1p(0.08), (n, months))
-    sign = np.where(rng.random((n, months)) < 0.5, -1.0, 1.0)
-    return np.clip(
-        np.exp(np.cumsum(np.where(at, sign * size, 0.0), axis=1)), 0.95, 1.05
+def _timetable_moves(
+    rng: np.random.Generator, p: StudioParams, months: int
+) -> np.ndarray:
+    """Each studio's own timetable: a factor on its planned timetable per month.
+
+    Studios publish a new timetable each term: every 4-8 months (each studio its
+    own rhythm, the first 1-8 months into the window) the timetable moves by 4-10%
+    either way (a handful of classes a week more or fewer), down to 12% below the
+    plan and up to 12% above it only as far as the classes stay well attended (the
+    studio's usual fill over ``_MIN_FILL``) and the team, following a quarter of
+    the revision (:meth:`World.step`), stays below ``_MAX_STRETCH`` of its hours
+    (demand-led: a studio adds classes its members fill and its team can teach).
+    Like promotions, revisions stay out of the last 12 months of a history of 36
+    months or more, so that evaluation measures the models on regular months and a
+    plan starts from a settled timetable. All of these are assumptions (termly or
+    seasonal timetables are common practice); the revisions are the variation the
+    timetable's spread over attendance and the utilisation penalty are learned
+    from (SPEC §12).
+    """
+    n = p.n
+    # Classes are added only while they stay well attended and the team is not
+    # overstretched; cuts go down to 1 / _TIMETABLE_BOUND.
+    fill_room = p.attendance / _MIN_FILL
+    team_room = 1.0 + (_MAX_STRETCH / p.staff_target_utilization - 1.0) / (
+        1.0 - _ROTA_FOLLOWS
     )
+    high = np.clip(np.minimum(fill_room, team_room), 1.0, _TIMETABLE_BOUND)
+    factor = np.ones((n, months))
+    current = np.ones(n)
+    next_at = rng.integers(1, 9, n)
+    end = months - 12 if months - 12 >= 24 else months
+    for t in range(months):
+        revising = (t == next_at) & (t < end)
+        size = rng.uniform(np.log1p(0.04), np.log1p(0.10), n)
+        sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+        moved = np.clip(current * np.exp(sign * size), 1.0 / _TIMETABLE_BOUND, high)
+        current = np.where(revising, moved, current)
+        next_at = np.where(t == next_at, next_at + rng.integers(4, 9, n), next_at)
+        factor[:, t] = current
+    return factor
 
 
 def simulate(
@@ -581,7 +620,7 @@ def simulate(
         # (SPEC §12). Promotions cut the price for a few months only: over the
         # years SPEC §2.7's ticket still rises gradually.
         price_moves = _price_rises(moves_rng, n, months)
-        schedule_moves = _timetable_moves(moves_rng, n, months)
+        schedule_moves = _timetable_moves(moves_rng, p, months)
     else:
         price_moves = schedule_moves = np.ones((n, months))
     multipliers = np.stack(

@@ -306,3 +306,58 @@ def test_rows_apply_like_one_plan_at_a_time():
     for i in range(3):
         one = responses.apply(paths[i : i + 1], reference[i], known[i])[0]
         np.testing.assert_allclose(rows[i], one)
+
+
+def test_a_generated_chain_learns_its_worlds_answer_to_more_classes():
+    """The generator's studios revise their timetable each term, the rota
+    following a quarter of it (SPEC §12): the learned spread and utilisation
+    penalty give the world's answer to 10% more classes on the same team, its
+    sign and rough size (recovery on a chain of 40 studios, seed 0)."""
+    from forecasting.ml.frame import frame_from_generated
+    from forecasting.ml.structural import structural_path
+    from studios.generator import generate_world, run_plan
+
+    data, world, state = generate_world(40, 60, seed=0)
+    learned = fit_responses(frame_from_generated(data))
+    assert learned.evidence["spread"]["data_weight"] > 0.9
+    assert learned.evidence["utilisation_penalty"]["data_weight"] > 0.5
+
+    months = 6
+    base = run_plan(world, state, months)
+    classes = base["total_classes_held"][:, 0]
+    more = run_plan(world, state, months, {"total_classes_held": 0.1 * classes})
+    reference = np.column_stack(
+        [
+            base["retention_rate"][:, 0],
+            base["avg_ticket_price"][:, 0],
+            base["class_attendance_rate"][:, 0],
+            base["new_members"][:, 0],
+            base["staff_utilization_rate"][:, 0],
+            base["upsell_rate"][:, 0],
+            classes,
+        ]
+    )
+    members0 = state.members
+    world_rate, model_rate, world_members, model_members = [], [], [], []
+    for i, ref in enumerate(reference):
+        path = np.repeat(ref[None, None, :], months, axis=1)
+        path[:, :, C] *= 1.1
+        out = learned.apply(path, ref, KNOWN)
+        model_rate.append(out[0, 0, A] / ref[A] - 1.0)
+        world_rate.append(
+            more["class_attendance_rate"][i, 0] / base["class_attendance_rate"][i, 0]
+            - 1.0
+        )
+        # members by the same stock-flow roll, the status quo's flows held
+        status_quo = np.repeat(ref[None, None, :], months, axis=1)
+        moved, _ = structural_path(members0[i], out, np.zeros(5), 1.0)
+        held, _ = structural_path(members0[i], status_quo, np.zeros(5), 1.0)
+        model_members.append(moved[0, -1] / held[0, -1] - 1.0)
+        world_members.append(
+            more["total_members"][i, -1] / base["total_members"][i, -1] - 1.0
+        )
+    # the same demand over 10% more classes: the rate falls by about a tenth
+    assert np.mean(model_rate) == pytest.approx(np.mean(world_rate), rel=0.15)
+    # a stretched team loses members: the sign and rough size of the world's
+    assert np.mean(world_members) < -0.005
+    assert np.mean(model_members) == pytest.approx(np.mean(world_members), rel=0.3)
