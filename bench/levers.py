@@ -101,14 +101,14 @@ def _report(lever, world_plan, world_base, model_plan, model_base, results):
         print(line)
 
 
-def _response_error(lifts: list[tuple[int, float, float]]) -> float:
+def _response_error(lifts: list[tuple[int, float, float, str]]) -> float:
     """The relative response error: ``sqrt(sum (world - model)^2 / sum model^2)``.
 
     Over (studio, lever, size, horizon) cases of log revenue lifts: the least-squares
     estimate of ``k`` in "the model's lift ``L`` is off by a normal error of sd
     ``k x |L|``", bias included (SPEC §12, ``forecasting.ml.model.RESPONSE_ERROR``).
     """
-    array = np.array([(w, m) for _, w, m in lifts])
+    array = np.array([(w, m) for _, w, m, _ in lifts])
     return float(
         np.sqrt(np.sum((array[:, 0] - array[:, 1]) ** 2) / np.sum(array[:, 1] ** 2))
     )
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     # Per studio, lever, size and horizon: the log revenue lift of the world and
     # of the model, for the relative response error (see _response_error).
-    lifts: list[tuple[int, float, float]] = []
+    lifts: list[tuple[int, float, float, str]] = []
     for size in RESPONSE_SIZES:
         for lever, change, relative in CHANGES:
             world_plan, model_plan = _run_change(
@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                 )
                 lifts.extend(
-                    (h, w, m) for w, m in zip(world_lift, model_lift, strict=True)
+                    (h, w, m, lever)
+                    for w, m in zip(world_lift, model_lift, strict=True)
                 )
             if size != 1:
                 continue
@@ -202,6 +203,31 @@ def main(argv: list[str] | None = None) -> int:
             for h in HORIZONS
         )
         + f"; all {_response_error(lifts):.3f}"
+    )
+    print(
+        "  per lever (all horizons): "
+        + ", ".join(
+            f"{lever} {_response_error([c for c in lifts if c[3] == lever]):.3f}"
+            for lever, _, _ in CHANGES
+        )
+    )
+    # A plan only moves a lever the model sees revenue in (the inverse pulls back
+    # any change with no revenue impact): the (lever, horizon) cases whose mean
+    # modelled revenue response at 1x is at least the bench's 0.5%.
+    moved = {
+        (row["lever"], row["h"])
+        for row in results
+        if abs(row["revenue"][1]) >= _NEGLIGIBLE
+    }
+    planned = [c for c in lifts if (c[3], c[0]) in moved]
+    print(
+        "  levers a plan moves (modelled revenue response >= 0.5%): "
+        + ", ".join(
+            f"month {h} {_response_error([c for c in planned if c[0] == h]):.3f}"
+            for h in HORIZONS
+            if any(c[0] == h for c in planned)
+        )
+        + f"; all {_response_error(planned):.3f}"
     )
 
     # The revenue-maximising ticket at month 12.
