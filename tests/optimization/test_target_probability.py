@@ -78,6 +78,7 @@ def test_a_larger_lift_or_probability_asks_more_of_the_plan(
     without the response error the margin is the calibrated one alone."""
     studio = loaded_studios[0]
     base = _status_quo(studio)
+    model = active_model().model
 
     def margin(uplift: float, probability: float) -> float:
         out = inverse_predict(
@@ -90,10 +91,13 @@ def test_a_larger_lift_or_probability_asks_more_of_the_plan(
         assert out.reachable
         return out.expected_revenue / out.target_revenue
 
+    # With the model's own (default) response error, and with a wider one.
+    assert margin(0.06, 0.8) > margin(0.01, 0.8)
+    monkeypatch.setattr(model, "response_error", 0.3)
     small, large = margin(0.01, 0.8), margin(0.06, 0.8)
     assert large > small + 0.002
     assert margin(0.06, 0.9) > large
-    monkeypatch.setattr(active_model().model, "response_error", 0.0)
+    monkeypatch.setattr(model, "response_error", 0.0)
     assert margin(0.06, 0.8) < large - 0.002
     assert margin(0.06, 0.8) == pytest.approx(margin(0.01, 0.8), abs=0.002)
 
