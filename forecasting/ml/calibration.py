@@ -45,7 +45,7 @@ _NODES = np.array([NormalDist().inv_cdf((k + 0.5) / 64) for k in range(64)])
 # dominates and the quantile grows in proportion.
 _RHO = np.concatenate([[0.0], np.geomspace(1e-3, 40.0, 120)])
 # Points of the scaled-offset grid on which a convolved CDF is inverted.
-_GRID = 801
+_GRID = 1201
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,10 @@ class HorizonConformal:
         offsets (n, horizon) that actuals exceed with ``probability`` under the
         convolution of the calibrated distribution with that normal error; a
         spread of 0 gives :meth:`lower_quantile` exactly, and a larger spread a
-        lower offset (for ``probability`` above the calibrated median's).
+        lower offset (for ``probability`` above the calibrated median's) once it
+        is more than a few hundredths of the scale: below that the pooled
+        quantiles' local shape can move it by about 1e-3 of the scale either
+        way (checked by Monte Carlo), 1e-4 of revenue at the usual scales.
         """
         spread = np.asarray(spread, dtype=np.float64)
         if spread.ndim != 2 or spread.shape[1] != horizon:
@@ -167,8 +170,11 @@ class HorizonConformal:
 
     def _mixture_cdf(self, rho: float) -> tuple[np.ndarray, np.ndarray]:
         """Grid and CDF of ``Z + rho x N`` (Z the pooled scaled residual)."""
-        low = self.quantiles[0] - 6.0 * rho
-        high = self.quantiles[-1] + 6.0 * rho
+        # One grid for every rho up to 1, so that the inversion's interpolation
+        # error is the same as at rho 0 and cancels (small spreads stay monotone).
+        pad = 6.0 * max(rho, 1.0)
+        low = self.quantiles[0] - pad
+        high = self.quantiles[-1] + pad
         grid = np.linspace(low, high, _GRID)
         cdf = np.interp(
             grid[:, None] - rho * _NODES[None, :],
