@@ -20,6 +20,8 @@ Run from the repository root::
 
     .venv/bin/python bench/closed_loop.py
     .venv/bin/python bench/closed_loop.py --studios 40 --draws 200
+    .venv/bin/python bench/closed_loop.py --target-probability 0.9 \\
+        --reuse /tmp/studiosim-closed-loop-xxxx   # an earlier run's model, no training
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ HORIZON = 3
 
 
 def _setup(args: argparse.Namespace):
-    workdir = Path(tempfile.mkdtemp(prefix="studiosim-closed-loop-"))
+    reuse = args.reuse is not None
+    workdir = (
+        Path(args.reuse)
+        if reuse
+        else Path(tempfile.mkdtemp(prefix="studiosim-closed-loop-"))
+    )
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/bench.sqlite3"
     os.environ["MODEL_ARTIFACT_DIR"] = str(workdir / "models")
     os.environ.setdefault("DEBUG", "true")
@@ -57,8 +64,11 @@ def _setup(args: argparse.Namespace):
     from studios.generator import generate_world
     from studios.services import generated_data_load
 
-    call_command("migrate", verbosity=0)
     data, world, state = generate_world(args.studios, 60, seed=args.seed)
+    if reuse:
+        print(f"Reusing the chain and model of {workdir}")
+        return data, world, state
+    call_command("migrate", verbosity=0)
     generated_data_load(data=data)
     started = time.perf_counter()
     with open(os.devnull, "w") as devnull:
@@ -78,6 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--target-probability", type=float, default=None)
+    parser.add_argument(
+        "--reuse",
+        metavar="WORK_DIR",
+        default=None,
+        help="the work directory of an earlier run with the same --studios and "
+        "--seed: its chain and trained model, no training",
+    )
+    parser.add_argument(
+        "--response-error",
+        type=float,
+        default=None,
+        help="override the model's relative lever-response error (a sensitivity "
+        "check; default: the model's own)",
+    )
     args = parser.parse_args(argv)
     data, world, state = _setup(args)
 
@@ -93,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.target_probability is not None and not takes_probability:
         print("inverse_predict takes no target_probability here: plain plans only")
+    if args.response_error is not None:
+        from forecasting.registry import active_model
+
+        active_model().model.response_error = args.response_error
+        print(f"Relative lever-response error set to {args.response_error}")
     studios = {s.name: s for s in Studio.objects.all()}
     rng = np.random.default_rng(args.seed)
     rows = []

@@ -47,7 +47,71 @@ CHANGES: tuple[tuple[str, float, bool], ...] = (
     ("total_classes_held", 0.10, True),
 )
 _TOLERANCE = 0.25
+#: Multiples of CHANGES for the relative response error (the table shows 1x).
+RESPONSE_SIZES = (1, 2)
 _NEGLIGIBLE = 0.005
+
+
+def _run_change(model, world, state, states, base_levers, lever, change, relative):
+    """One lever moved by ``change`` in the world and in the model, every studio."""
+    j = LEVERS.index(lever)
+    months = max(HORIZONS)
+    delta = change * base_levers[:, j] if relative else np.full(len(states), change)
+    world_plan = run_plan(world, state, months, {lever: delta})
+    model_plan = []
+    for s, d in zip(states, delta, strict=True):
+        levers = s.levers.copy()
+        levers[j] += d
+        if lever in (
+            "retention_rate",
+            "class_attendance_rate",
+            "upsell_rate",
+            "staff_utilization_rate",
+        ):
+            levers[j] = min(levers[j], 1.0)
+        model_plan.append(model.predict(s, levers, months))
+    return world_plan, model_plan
+
+
+def _report(lever, world_plan, world_base, model_plan, model_base, results):
+    """Print (and keep) the mean responses of one lever change at each horizon."""
+    for h in HORIZONS:
+        row = {"lever": lever, "h": h}
+        for key, world_key, attr in (
+            ("revenue", "total_revenue", "revenue"),
+            ("members", "total_members", "members"),
+        ):
+            true = np.mean(
+                world_plan[world_key][:, h - 1] / world_base[world_key][:, h - 1] - 1
+            )
+            ours = np.mean(
+                [
+                    getattr(p, attr)[0, h - 1] / getattr(b, attr)[0, h - 1] - 1
+                    for p, b in zip(model_plan, model_base, strict=True)
+                ]
+            )
+            row[key] = (true, ours)
+        results.append(row)
+        line = f"{lever:<24}{h:>3}"
+        for key in ("revenue", "members"):
+            true, ours = row[key]
+            ratio = ours / true if abs(true) >= _NEGLIGIBLE else np.nan
+            line += f"{100 * true:>15.2f}%{100 * ours:>8.2f}%"
+            line += f"{ratio:>8.2f}" if np.isfinite(ratio) else f"{'-':>8}"
+        print(line)
+
+
+def _response_error(lifts: list[tuple[int, float, float, str]]) -> float:
+    """The relative response error: ``sqrt(sum (world - model)^2 / sum model^2)``.
+
+    Over (studio, lever, size, horizon) cases of log revenue lifts: the least-squares
+    estimate of ``k`` in "the model's lift ``L`` is off by a normal error of sd
+    ``k x |L|``", bias included (SPEC §12, ``forecasting.ml.model.RESPONSE_ERROR``).
+    """
+    array = np.array([(w, m) for _, w, m, _ in lifts])
+    return float(
+        np.sqrt(np.sum((array[:, 0] - array[:, 1]) ** 2) / np.sum(array[:, 1] ** 2))
+    )
 
 
 def _model_states(model: ForwardModel, data) -> list:
@@ -105,47 +169,66 @@ def main(argv: list[str] | None = None) -> int:
         f"{'members: world':>17}{'model':>9}{'ratio':>8}"
     )
     results = []
-    for lever, change, relative in CHANGES:
-        j = LEVERS.index(lever)
-        delta = change * base_levers[:, j] if relative else np.full(len(states), change)
-        world_plan = run_plan(world, state, months, {lever: delta})
-        model_plan = []
-        for s, d in zip(states, delta, strict=True):
-            levers = s.levers.copy()
-            levers[j] += d
-            if lever in (
-                "retention_rate",
-                "class_attendance_rate",
-                "upsell_rate",
-                "staff_utilization_rate",
-            ):
-                levers[j] = min(levers[j], 1.0)
-            model_plan.append(model.predict(s, levers, months))
-        for h in HORIZONS:
-            row = {"lever": lever, "h": h}
-            for key, world_key, attr in (
-                ("revenue", "total_revenue", "revenue"),
-                ("members", "total_members", "members"),
-            ):
-                true = np.mean(
-                    world_plan[world_key][:, h - 1] / world_base[world_key][:, h - 1]
-                    - 1
+    # Per studio, lever, size and horizon: the log revenue lift of the world and
+    # of the model, for the relative response error (see _response_error).
+    lifts: list[tuple[int, float, float, str]] = []
+    for size in RESPONSE_SIZES:
+        for lever, change, relative in CHANGES:
+            world_plan, model_plan = _run_change(
+                model, world, state, states, base_levers, lever, size * change, relative
+            )
+            for h in HORIZONS:
+                world_lift = np.log(
+                    world_plan["total_revenue"][:, h - 1]
+                    / world_base["total_revenue"][:, h - 1]
                 )
-                ours = np.mean(
+                model_lift = np.log(
                     [
-                        getattr(p, attr)[0, h - 1] / getattr(b, attr)[0, h - 1] - 1
+                        p.revenue[0, h - 1] / b.revenue[0, h - 1]
                         for p, b in zip(model_plan, model_base, strict=True)
                     ]
                 )
-                row[key] = (true, ours)
-            results.append(row)
-            line = f"{lever:<24}{h:>3}"
-            for key in ("revenue", "members"):
-                true, ours = row[key]
-                ratio = ours / true if abs(true) >= _NEGLIGIBLE else np.nan
-                line += f"{100 * true:>15.2f}%{100 * ours:>8.2f}%"
-                line += f"{ratio:>8.2f}" if np.isfinite(ratio) else f"{'-':>8}"
-            print(line)
+                lifts.extend(
+                    (h, w, m, lever)
+                    for w, m in zip(world_lift, model_lift, strict=True)
+                )
+            if size != 1:
+                continue
+            _report(lever, world_plan, world_base, model_plan, model_base, results)
+    print(
+        "\nRelative response error (log revenue lift, world against model, every "
+        "studio, lever, 1x and 2x the change): "
+        + ", ".join(
+            f"month {h} {_response_error([c for c in lifts if c[0] == h]):.3f}"
+            for h in HORIZONS
+        )
+        + f"; all {_response_error(lifts):.3f}"
+    )
+    print(
+        "  per lever (all horizons): "
+        + ", ".join(
+            f"{lever} {_response_error([c for c in lifts if c[3] == lever]):.3f}"
+            for lever, _, _ in CHANGES
+        )
+    )
+    # A plan only moves a lever the model sees revenue in (the inverse pulls back
+    # any change with no revenue impact): the (lever, horizon) cases whose mean
+    # modelled revenue response at 1x is at least the bench's 0.5%.
+    moved = {
+        (row["lever"], row["h"])
+        for row in results
+        if abs(row["revenue"][1]) >= _NEGLIGIBLE
+    }
+    planned = [c for c in lifts if (c[3], c[0]) in moved]
+    print(
+        "  levers a plan moves (modelled revenue response >= 0.5%): "
+        + ", ".join(
+            f"month {h} {_response_error([c for c in planned if c[0] == h]):.3f}"
+            for h in HORIZONS
+            if any(c[0] == h for c in planned)
+        )
+        + f"; all {_response_error(planned):.3f}"
+    )
 
     # The revenue-maximising ticket at month 12.
     factors = np.linspace(-0.3, 1.5, 37)

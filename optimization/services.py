@@ -414,13 +414,16 @@ def inverse_predict(
     """The cheapest lever changes that reach ``target_revenue``, with an action plan.
 
     With ``target_probability`` p the plan must reach the target with probability
-    p under the model's calibrated uncertainty (the distribution the forecast
-    intervals come from): the solver works on the revenue the actual reaches or
-    beats with probability p (the 1-p quantile, month by month) instead of the
-    point forecast, and every revenue figure of the answer except
+    p under the model's uncertainty: the calibrated distribution the forecast
+    intervals come from, convolved with the error of the model's lever responses,
+    whose spread grows with the plan's modelled lift over the status quo
+    (:meth:`ForwardModel.revenue_quantile`). The solver works on the revenue the
+    actual reaches or beats with probability p (the 1-p quantile, month by month)
+    instead of the point forecast, and every revenue figure of the answer except
     ``expected_revenue`` and ``monthly_revenue`` is that quantile. Without it the
     plan reaches the target in expectation. Either way ``reach_probability`` is
-    the calibrated probability that the recommended plan reaches the target.
+    the probability, under the same uncertainty, that the recommended plan
+    reaches the target.
 
     The target is the monthly revenue in month ``target_months`` (``target_kind``
     "month", the default) or the total over months 1..``target_months``
@@ -488,14 +491,17 @@ def inverse_predict(
             for lever, value in zip(LEVERS, values, strict=True)
         }
 
-    factor = (
-        model.revenue_quantile_factor(state, target_months, float(target_probability))
-        if target_probability is not None
-        else np.ones(target_months)
-    )
+    # The model's status quo (the base month's levers), against which a plan's
+    # lift, and with it its lever-response error, is measured.
+    status_quo = model.predict(state, state.levers, target_months).revenue[0]
 
     def predict_revenue(levers: np.ndarray) -> np.ndarray:
-        return model.predict(state, levers, target_months).revenue * factor
+        revenue = model.predict(state, levers, target_months).revenue
+        if target_probability is None:
+            return revenue
+        return model.revenue_quantile(
+            state, revenue, status_quo, float(target_probability)
+        )
 
     money_cost = plan_money_cost(current)
     scales = default_lever_scales(current, limits)
@@ -539,7 +545,11 @@ def inverse_predict(
         check.revenue[0, -1] if target_kind == "month" else check.revenue[0].sum()
     )
     reach = model.reach_probability(
-        state, check.revenue, float(target_revenue), total=target_kind == "total"
+        state,
+        check.revenue,
+        float(target_revenue),
+        total=target_kind == "total",
+        status_quo=status_quo,
     )[0]
     output = InverseOutput(
         studio_id=str(studio.pk),
@@ -556,7 +566,8 @@ def inverse_predict(
         + (
             f" Revenue figures are those reached with {target_probability:.0%} "
             f"probability; the plan reaches the target with {reach:.0%} probability "
-            "under the model's calibrated uncertainty."
+            "under the model's calibrated uncertainty and the error of its lever "
+            "responses."
             if target_probability is not None
             else ""
         ),

@@ -11,11 +11,20 @@ Pooling matters with few studios: a 12-month horizon of 40 studios has 240
 validation residuals from 40 histories, and its own 10% and 90% quantiles move by
 a third from one set of studios to the next; the scale (a central statistic) is
 stable, and the pooled tails rest on twelve times as many residuals.
+
+The residuals are those of forecasts with the levers the studio actually ran. A
+plan that moves the levers adds the error of the model's lever *responses*; the
+methods that take a ``spread`` add it as an independent normal error of that
+standard deviation on the log scale (per horizon; ``ForwardModel`` sets it to
+the relative response error times the plan's modelled log lift), convolved with
+the calibrated distribution: actual = forecast x exp(s_h x Z + spread x N).
+A spread of 0 gives the calibrated distribution unchanged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -28,6 +37,15 @@ LEVELS = np.linspace(0.0, 1.0, 1001)
 _MIN_PER_HORIZON = 20
 # Interquartile range of a standard normal: makes the scale a standard deviation.
 _IQR_TO_SD = 1.349
+# The response error's normal distribution, as equal-probability nodes (midpoints
+# of 64 bins): the convolution with it is a mean over them.
+_NODES = np.array([NormalDist().inv_cdf((k + 0.5) / 64) for k in range(64)])
+# Ratios (response spread / calibrated scale) at which the quantile of the
+# convolution is tabulated for the optimizer; beyond the last the normal term
+# dominates and the quantile grows in proportion.
+_RHO = np.concatenate([[0.0], np.geomspace(1e-3, 40.0, 120)])
+# Points of the scaled-offset grid on which a convolved CDF is inverted.
+_GRID = 1201
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,8 @@ class HorizonConformal:
     scale: np.ndarray
     quantiles: np.ndarray
     n: int
+    # Tabulated convolved quantiles per level (see _quantile_table); a cache.
+    _tables: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def fit(
@@ -115,10 +135,123 @@ class HorizonConformal:
         level = 1.0 - min(probability * (self.n + 1) / self.n, 1.0)
         return self.scale[:horizon] * float(np.interp(level, LEVELS, self.quantiles))
 
-    def exceedance(self, log_ratio: np.ndarray, horizon: int) -> np.ndarray:
-        """Probability that ``log(actual / forecast) >= log_ratio`` at ``horizon``."""
-        scaled = np.asarray(log_ratio, dtype=np.float64) / self.scale[horizon - 1]
-        return 1.0 - np.interp(scaled, self.quantiles, LEVELS, left=0.0, right=1.0)
+    def lower_quantile_with(
+        self, horizon: int, probability: float, spread: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`lower_quantile` with a response error of sd ``spread`` added.
+
+        ``spread`` has shape (n, horizon): the log-scale standard deviation of the
+        lever-response error of ``n`` plans at months 1..``horizon``. Returns the
+        offsets (n, horizon) that actuals exceed with ``probability`` under the
+        convolution of the calibrated distribution with that normal error; a
+        spread of 0 gives :meth:`lower_quantile` exactly, and a larger spread a
+        lower offset (for ``probability`` above the calibrated median's) once it
+        is more than a few hundredths of the scale: below that the pooled
+        quantiles' local shape can move it by about 1e-3 of the scale either
+        way (checked by Monte Carlo), 1e-4 of revenue at the usual scales.
+        """
+        spread = np.asarray(spread, dtype=np.float64)
+        if spread.ndim != 2 or spread.shape[1] != horizon:
+            raise ValueError(
+                f"spread must have shape (n, {horizon}), got {spread.shape}"
+            )
+        if (spread < 0).any() or not np.isfinite(spread).all():
+            raise ValueError("spread must be finite and non-negative")
+        level = 1.0 - min(probability * (self.n + 1) / self.n, 1.0)
+        table = self._quantile_table(level)
+        scale = self.scale[:horizon]
+        rho = spread / scale
+        inside = np.interp(np.minimum(rho, _RHO[-1]), _RHO, table)
+        # Past the table the normal term dominates: its quantile grows with rho.
+        beyond = table[-1] + (rho - _RHO[-1]) * (table[-1] - table[-2]) / (
+            _RHO[-1] - _RHO[-2]
+        )
+        return scale * np.where(rho <= _RHO[-1], inside, beyond)
+
+    def _mixture_cdf(self, rho: float) -> tuple[np.ndarray, np.ndarray]:
+        """Grid and CDF of ``Z + rho x N`` (Z the pooled scaled residual)."""
+        # One grid for every rho up to 1, so that the inversion's interpolation
+        # error is the same as at rho 0 and cancels (small spreads stay monotone).
+        pad = 6.0 * max(rho, 1.0)
+        low = self.quantiles[0] - pad
+        high = self.quantiles[-1] + pad
+        grid = np.linspace(low, high, _GRID)
+        cdf = np.interp(
+            grid[:, None] - rho * _NODES[None, :],
+            self.quantiles,
+            LEVELS,
+            left=0.0,
+            right=1.0,
+        ).mean(axis=1)
+        return grid, cdf
+
+    def _mixture_quantiles(
+        self, rho: float, levels: np.ndarray, at_zero: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Quantiles of ``Z + rho x N`` at ``levels``, exact at ``rho`` 0.
+
+        ``at_zero``: the grid inversion at ``rho`` 0 (computed when not given).
+        """
+        exact = np.interp(levels, LEVELS, self.quantiles)
+        if rho == 0.0:
+            return exact
+        if at_zero is None:
+            at_zero = _invert(levels, *self._mixture_cdf(0.0))
+        # The grid inversion's own error cancels against its value at rho 0.
+        return exact + _invert(levels, *self._mixture_cdf(rho)) - at_zero
+
+    def _quantile_table(self, level: float) -> np.ndarray:
+        """The ``level`` quantile of ``Z + rho x N`` at every tabulated ``rho``."""
+        key = round(float(level), 12)
+        if key not in self._tables:
+            levels = np.array([level])
+            at_zero = _invert(levels, *self._mixture_cdf(0.0))
+            self._tables[key] = np.array(
+                [self._mixture_quantiles(float(r), levels, at_zero)[0] for r in _RHO]
+            )
+        return self._tables[key]
+
+    def exceedance(
+        self, log_ratio: np.ndarray, horizon: int, spread: float = 0.0
+    ) -> np.ndarray:
+        """Probability that ``log(actual / forecast) >= log_ratio`` at ``horizon``.
+
+        With ``spread`` > 0, under the calibrated distribution convolved with a
+        normal response error of that standard deviation (see
+        :meth:`lower_quantile_with`).
+        """
+        if not np.isfinite(spread) or spread < 0:
+            raise ValueError("spread must be finite and non-negative")
+        scale = self.scale[horizon - 1]
+        scaled = np.asarray(log_ratio, dtype=np.float64) / scale
+        if spread == 0.0:
+            return 1.0 - np.interp(scaled, self.quantiles, LEVELS, left=0.0, right=1.0)
+        rho = spread / scale
+        cdf = np.interp(
+            scaled[..., None] - rho * _NODES,
+            self.quantiles,
+            LEVELS,
+            left=0.0,
+            right=1.0,
+        ).mean(axis=-1)
+        return 1.0 - cdf
+
+    def level_offsets(self, horizon: int, spread: np.ndarray) -> np.ndarray:
+        """Log offsets at every stored level, months 1..``horizon``: (levels, horizon).
+
+        The calibrated quantiles convolved with each month's response ``spread``
+        (shape (horizon,)); months err together (the same level every month).
+        """
+        spread = np.asarray(spread, dtype=np.float64)
+        if spread.shape != (horizon,) or (spread < 0).any():
+            raise ValueError(f"spread must be {horizon} non-negative values")
+        scale = self.scale[:horizon]
+        return np.column_stack(
+            [
+                scale[h] * self._mixture_quantiles(float(spread[h] / scale[h]), LEVELS)
+                for h in range(horizon)
+            ]
+        )
 
     def within(self, tolerance: float, horizon: int) -> np.ndarray:
         """Calibrated probability that ``|log(actual / forecast)| <= tolerance``."""
@@ -145,3 +278,10 @@ class HorizonConformal:
             quantiles=np.asarray(payload["quantiles"], dtype=np.float64),
             n=int(payload["n"]),
         )
+
+
+def _invert(levels: np.ndarray, grid: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """Where a non-decreasing ``cdf`` on ``grid`` reaches each of ``levels``."""
+    # Flat stretches of the CDF: keep the first grid point of each value.
+    keep = np.concatenate([[True], np.diff(cdf) > 0])
+    return np.interp(levels, cdf[keep], grid[keep])

@@ -93,6 +93,7 @@ from forecasting.ml.structural import LEVER_INDEX, structural_path
 
 __all__ = [
     "CORRECTIONS",
+    "RESPONSE_ERROR",
     "ForecastResult",
     "ForwardModel",
     "LatestForecast",
@@ -102,6 +103,20 @@ __all__ = [
 
 #: The values of ForwardModel's ``correction`` parameter.
 CORRECTIONS: tuple[str, ...] = ("ensemble", "lightgbm", "none", "mlp", "ensemble_mlp")
+
+#: The relative error of the model's lever responses: a plan whose modelled log
+#: revenue lift over the status quo is ``L`` is taken to be off by a normal error
+#: of standard deviation ``RESPONSE_ERROR x |L|`` on the log scale, on top of the
+#: calibrated forecast error (which is that of the levers the studios actually
+#: ran). Measured by ``bench/levers.py`` on held-out generated studios: the
+#: least-squares fit of the world's log lift against the model's, bias included,
+#: over every studio, 1x and 2x the bench's changes and months 1, 3, 6 of the
+#: levers a plan moves (those the model sees a revenue response of at least 0.5%
+#: in; the inverse pulls back any change without revenue): 0.149 (0.303 with
+#: classes held, whose modelled response is nil and which plans therefore never
+#: move; docs/benchmarks.md "Lever responses"). The default of the
+#: ``response_error`` parameter, and what a model saved without one loads with.
+RESPONSE_ERROR = 0.15
 
 PlanSemantics = Literal["relative", "absolute"]
 _SEMANTICS: tuple[str, ...] = ("relative", "absolute")
@@ -388,6 +403,9 @@ class ForwardModel:
         Seed of every learner.
     n_jobs : int, default 1
         Threads for training; predictions do not depend on it.
+    response_error : float, default :data:`RESPONSE_ERROR`
+        Relative error of the lever responses, for plans' probabilities (see
+        :meth:`response_spread`); 0 leaves it out.
     """
 
     def __init__(
@@ -412,6 +430,7 @@ class ForwardModel:
         min_child_samples: int = 40,
         random_state: int = 0,
         n_jobs: int = 1,
+        response_error: float = RESPONSE_ERROR,
     ) -> None:
         self.max_horizon = max_horizon
         self.correction = correction
@@ -430,6 +449,7 @@ class ForwardModel:
         self.min_child_samples = min_child_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.response_error = response_error
 
     # ------------------------------------------------------------------ config
     def get_params(self) -> dict[str, Any]:
@@ -452,6 +472,7 @@ class ForwardModel:
             "min_child_samples": self.min_child_samples,
             "random_state": self.random_state,
             "n_jobs": self.n_jobs,
+            "response_error": self.response_error,
         }
 
     def _check_params(self) -> None:
@@ -463,6 +484,14 @@ class ForwardModel:
             raise ValueError(f"unknown correction {self.correction!r}")
         if self.calibration not in ("time", "studio"):
             raise ValueError(f"unknown calibration {self.calibration!r}")
+        if not (
+            isinstance(self.response_error, int | float)
+            and np.isfinite(self.response_error)
+            and self.response_error >= 0
+        ):
+            raise ValueError(
+                f"response_error must be a finite number >= 0, got {self.response_error!r}"
+            )
         if self.min_history < 1 or self.window < 1:
             raise ValueError("min_history and window must be at least 1")
         if self.min_training_months < self.min_history + 13:
@@ -1479,6 +1508,18 @@ class ForwardModel:
             _calibration_key(plan, "seen" if state.seen else "unseen")
         ]
 
+    def response_spread(self, lift: np.ndarray) -> np.ndarray:
+        """Log-scale sd of the lever-response error of plans with log ``lift``.
+
+        ``lift`` is ``log(plan revenue / status-quo revenue)`` as the model
+        forecasts them (any shape); the spread is ``response_error x |lift|``: 0
+        for the status quo, growing with how far the plan moves revenue by moving
+        levers. Models saved before the parameter existed use
+        :data:`RESPONSE_ERROR`.
+        """
+        error = getattr(self, "response_error", RESPONSE_ERROR)
+        return error * np.abs(np.asarray(lift, dtype=np.float64))
+
     def revenue_quantile_factor(
         self,
         state: StudioState,
@@ -1490,13 +1531,42 @@ class ForwardModel:
         """Factors, months 1..``horizon``, turning point revenue into the revenue
         the actual reaches or beats with ``probability`` (shape (horizon,)).
 
-        From the same calibrated distribution as the intervals; ``probability``
-        0.5 gives the median, not the point forecast.
+        From the same calibrated distribution as the intervals, without a lever
+        response error (a plan at the status quo; see :meth:`revenue_quantile`);
+        ``probability`` 0.5 gives the median, not the point forecast.
         """
         if not 0.0 < probability < 1.0:
             raise ValueError(f"probability must be in (0, 1), got {probability!r}")
         offsets = self.calibration_for(state, plan).lower_quantile(horizon, probability)
         return np.exp(offsets)
+
+    def revenue_quantile(
+        self,
+        state: StudioState,
+        revenue: np.ndarray,
+        status_quo: np.ndarray,
+        probability: float,
+        *,
+        plan: PlanSemantics = "relative",
+    ) -> np.ndarray:
+        """The revenue plans reach or beat with ``probability``, shape (n, horizon).
+
+        ``revenue`` (n, horizon) is the plans' point forecast and ``status_quo``
+        (horizon,) the status quo's. The calibrated distribution of the intervals
+        is convolved, month by month, with the plans' lever-response error
+        (:meth:`response_spread` of ``log(revenue / status_quo)``), so a plan that
+        moves revenue further from the status quo needs more margin; a plan at the
+        status quo gets :meth:`revenue_quantile_factor` exactly.
+        """
+        if not 0.0 < probability < 1.0:
+            raise ValueError(f"probability must be in (0, 1), got {probability!r}")
+        revenue = np.atleast_2d(np.asarray(revenue, dtype=np.float64))
+        horizon = revenue.shape[1]
+        spread = self.response_spread(_log_lift(revenue, status_quo))
+        offsets = self.calibration_for(state, plan).lower_quantile_with(
+            horizon, probability, spread
+        )
+        return revenue * np.exp(offsets)
 
     def reach_probability(
         self,
@@ -1506,6 +1576,7 @@ class ForwardModel:
         *,
         total: bool = False,
         plan: PlanSemantics = "relative",
+        status_quo: np.ndarray | None = None,
     ) -> np.ndarray:
         """Calibrated probability that actual revenue reaches ``target``.
 
@@ -1513,20 +1584,32 @@ class ForwardModel:
         month's revenue, or with ``total`` the sum over the months; for a total the
         months are taken to err together (the same quantile every month), which is
         how one studio's months behave: a forecast too high in month 1 stays too
-        high.
+        high. With ``status_quo`` (the status quo's forecast, (horizon,)) the
+        plans' lever-response error is convolved in, as in
+        :meth:`revenue_quantile`.
         """
         revenue = np.atleast_2d(np.asarray(revenue, dtype=np.float64))
         horizon = revenue.shape[1]
         calibration = self.calibration_for(state, plan)
+        spread = (
+            np.zeros_like(revenue)
+            if status_quo is None
+            else self.response_spread(_log_lift(revenue, status_quo))
+        )
         if not total:
             ratio = np.log(target / np.maximum(revenue[:, -1], 1e-9))
-            return calibration.exceedance(ratio, horizon)
+            return np.array(
+                [
+                    calibration.exceedance(r, horizon, float(s))
+                    for r, s in zip(ratio, spread[:, -1], strict=True)
+                ]
+            )
         # Sum of every month at each stored level, then where the target falls.
-        offsets = np.outer(calibration.quantiles, calibration.scale[:horizon])
-        sums = np.exp(offsets) @ revenue.T  # (levels, n), increasing in level
         out = np.empty(len(revenue))
         for k in range(len(revenue)):
-            out[k] = 1.0 - np.interp(target, sums[:, k], LEVELS, left=0.0, right=1.0)
+            offsets = calibration.level_offsets(horizon, spread[k])
+            sums = np.exp(offsets) @ revenue[k]  # (levels,), increasing in level
+            out[k] = 1.0 - np.interp(target, sums, LEVELS, left=0.0, right=1.0)
         return out
 
     # ------------------------------------------------------------- persistence
@@ -1697,6 +1780,16 @@ def _library_versions() -> dict[str, str]:
         "lightgbm": lightgbm.__version__,
         "xgboost": xgboost.__version__,
     }
+
+
+def _log_lift(revenue: np.ndarray, status_quo: np.ndarray) -> np.ndarray:
+    """``log(revenue / status_quo)`` per plan and month, 0 where either is not > 0."""
+    status_quo = np.broadcast_to(
+        np.asarray(status_quo, dtype=np.float64), revenue.shape
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.log(revenue / status_quo)
+    return np.where((revenue > 0) & (status_quo > 0), lift, 0.0)
 
 
 def _plan_array(levers: Any, horizon: int) -> np.ndarray:

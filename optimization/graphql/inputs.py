@@ -172,11 +172,13 @@ class InversePredictionInput:
     target_probability: float | None = strawberry.field(
         default=None,
         description="Reach the target with this probability (0.05-0.99, e.g. 0.8) "
-        "under the model's calibrated uncertainty, the distribution the forecast "
-        "intervals come from, instead of only in expectation: the plan is sized so "
-        "that the revenue the studio reaches or beats with this probability meets "
-        "the target. Revenue figures of the answer are then at that probability, "
-        "except expectedRevenue and monthlyRevenue.",
+        "under the model's uncertainty, instead of only in expectation: the "
+        "calibrated distribution the forecast intervals come from, widened by the "
+        "error of the model's lever responses, which grows with how far the plan "
+        "lifts revenue above the status quo. The plan is sized so that the revenue "
+        "the studio reaches or beats with this probability meets the target. "
+        "Revenue figures of the answer are then at that probability, except "
+        "expectedRevenue and monthlyRevenue.",
     )
     current_state: CurrentStateInput | None = None
     constraints: InverseConstraintsInput | None = None

@@ -230,7 +230,8 @@ class InversePredictionType:
     )
     reach_probability: float = strawberry.field(
         description="Calibrated probability that the recommended plan reaches the "
-        "target (from the distribution the forecast intervals come from)."
+        "target (from the distribution the forecast intervals come from, widened "
+        "by the lever-response error of the plan's lift over the status quo)."
     )
     warnings: list[RangeWarningType] = strawberry.field(
         description="Each recommended lever value outside the studio's own "

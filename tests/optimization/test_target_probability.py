@@ -16,7 +16,8 @@ BASE = "2026-04"
 
 
 def _quantile(studio, levers: dict, probability: float, months=3) -> float:
-    """Month-``months`` revenue reached with ``probability``, from the model itself."""
+    """Month-``months`` revenue reached with ``probability``, from the model itself:
+    the calibrated distribution convolved with the plan's lever-response error."""
     loaded = active_model()
     state = studio_state(
         model=loaded.model,
@@ -25,9 +26,18 @@ def _quantile(studio, levers: dict, probability: float, months=3) -> float:
         base_month=parse_base_month(BASE),
     )
     row = np.array([levers[k] for k in LEVERS])
-    revenue = loaded.model.predict(state, row, months).revenue[0, -1]
-    offset = loaded.model.calibration_for(state).lower_quantile(months, probability)
-    return float(revenue * np.exp(offset[-1]))
+    revenue = loaded.model.predict(state, row, months).revenue
+    status_quo = loaded.model.predict(state, state.levers, months).revenue[0]
+    quantile = loaded.model.revenue_quantile(state, revenue, status_quo, probability)
+    return float(quantile[0, -1])
+
+
+def _status_quo(studio) -> float:
+    return (
+        forecast_predict(studio=studio, base_month=BASE, log=False)
+        .predictions[-1]
+        .revenue
+    )
 
 
 def test_a_plan_at_80_percent_meets_the_target_at_that_quantile_and_moves_more(
@@ -58,6 +68,38 @@ def test_a_plan_at_80_percent_meets_the_target_at_that_quantile_and_moves_more(
     assert likely.expected_revenue > median.expected_revenue
     assert likely.target_probability == 0.8
     assert "80% probability" in likely.message
+
+
+def test_a_larger_lift_or_probability_asks_more_of_the_plan(
+    active_version, loaded_studios, monkeypatch
+):
+    """The lever-response error grows with the lift: the margin a plan keeps over
+    its target (point forecast / target) grows with the target and with p, and
+    without the response error the margin is the calibrated one alone."""
+    studio = loaded_studios[0]
+    base = _status_quo(studio)
+    model = active_model().model
+
+    def margin(uplift: float, probability: float) -> float:
+        out = inverse_predict(
+            studio=studio,
+            base_month=BASE,
+            target_revenue=base * (1 + uplift),
+            target_probability=probability,
+            log=False,
+        )
+        assert out.reachable
+        return out.expected_revenue / out.target_revenue
+
+    # With the model's own (default) response error, and with a wider one.
+    assert margin(0.06, 0.8) > margin(0.01, 0.8)
+    monkeypatch.setattr(model, "response_error", 0.3)
+    small, large = margin(0.01, 0.8), margin(0.06, 0.8)
+    assert large > small + 0.002
+    assert margin(0.06, 0.9) > large
+    monkeypatch.setattr(model, "response_error", 0.0)
+    assert margin(0.06, 0.8) < large - 0.002
+    assert margin(0.06, 0.8) == pytest.approx(margin(0.01, 0.8), abs=0.002)
 
 
 def test_a_plan_in_expectation_says_how_likely_it_is(active_version, loaded_studios):

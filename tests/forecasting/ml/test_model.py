@@ -19,7 +19,7 @@ from forecasting.ml.exceptions import (
     NotFittedError,
 )
 from forecasting.ml.frame import LEVER_COLUMNS, LEVERS, frame_from_generated
-from forecasting.ml.model import ForwardModel
+from forecasting.ml.model import RESPONSE_ERROR, ForwardModel
 from studios.generator import generate
 
 HORIZON = 12
@@ -420,6 +420,22 @@ def test_save_and_load_give_identical_forecasts(model, state, tmp_path):
             np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
 
 
+def test_a_model_saved_without_a_response_error_loads_with_the_documented_one(
+    model, state, tmp_path
+):
+    """Models saved before the lever-response error existed: RESPONSE_ERROR."""
+    model.save(tmp_path / "model")
+    path = tmp_path / "model" / "model.json"
+    manifest = json.loads(path.read_text())
+    del manifest["params"]["response_error"]
+    path.write_text(json.dumps(manifest))
+    loaded = ForwardModel.load(tmp_path / "model")
+    assert loaded.response_error == RESPONSE_ERROR
+    np.testing.assert_array_equal(
+        loaded.response_spread(np.array([0.0, 0.1])), [0.0, RESPONSE_ERROR * 0.1]
+    )
+
+
 def test_saved_files_are_text_and_never_pickle(model, tmp_path):
     """LightGBM boosters as text, everything else as JSON; every file checksummed."""
     checksums = model.save(tmp_path / "model")
@@ -541,3 +557,56 @@ def test_an_inconsistent_edit_to_the_base_month_keeps_the_forecast_sane(model, h
 
     assert np.isfinite(after.revenue).all()
     np.testing.assert_allclose(after.revenue, before.revenue, rtol=0.05)
+
+
+# ------------------------------------------------- probabilities of moved plans
+def test_the_response_spread_is_zero_at_the_status_quo_and_grows_with_the_lift(
+    model,
+):
+    lift = np.array([0.0, 0.02, -0.02, 0.05, 0.10, 0.20])
+    spread = model.response_spread(lift)
+    assert spread[0] == 0.0
+    assert spread[1] == spread[2] > 0.0
+    assert (np.diff(spread[[0, 1, 3, 4, 5]]) > 0).all()
+    np.testing.assert_allclose(spread, RESPONSE_ERROR * np.abs(lift))
+
+
+def test_a_plan_further_from_the_status_quo_needs_more_margin(model, state):
+    """The revenue reached with 80%: the calibrated quantile at the status quo,
+    and a smaller share of the point forecast the further the plan lifts it."""
+    status_quo = model.predict(state, state.levers, 3).revenue[0]
+    factor = model.revenue_quantile_factor(state, 3, 0.8)
+    at_status_quo = model.revenue_quantile(state, status_quo[None], status_quo, 0.8)
+    np.testing.assert_allclose(at_status_quo[0], status_quo * factor, rtol=1e-12)
+
+    plans = _grid_plans(
+        state,
+        "retention_rate",
+        np.minimum(state.levers[0] + np.array([0.0, 0.02, 0.04, 0.06]), 1.0),
+    )
+    revenue = model.predict(state, plans, 3).revenue
+    assert (np.diff(revenue[:, -1]) > 0).all()
+    share = model.revenue_quantile(state, revenue, status_quo, 0.8) / revenue
+    # Non-increasing up to the empirical distribution's local shape (spreads far
+    # below its scale can move the quantile by ~1e-4 either way), and clearly
+    # lower at the largest lift.
+    assert (np.diff(share[:, -1]) < 1e-4).all()
+    assert share[-1, -1] < share[0, -1] - 0.001
+    assert share[0, -1] == pytest.approx(factor[-1], rel=1e-9)
+    # ...and the plan's reach probability of its own 80% figure is 80%.
+    reach = model.reach_probability(
+        state, revenue[-1:], share[-1, -1] * revenue[-1, -1], status_quo=status_quo
+    )
+    assert reach[0] == pytest.approx(0.8, abs=0.01)
+    # Without the response error, the calibrated quantile alone.
+    plain = copy.copy(model)
+    plain.response_error = 0.0
+    np.testing.assert_allclose(
+        plain.revenue_quantile(state, revenue, status_quo, 0.8), revenue * factor
+    )
+
+
+@pytest.mark.parametrize("error", [-0.1, float("nan"), "0.3"])
+def test_a_bad_response_error_is_refused(train_frame, error):
+    with pytest.raises(ValueError, match="response_error"):
+        ForwardModel(response_error=error).fit(train_frame)
