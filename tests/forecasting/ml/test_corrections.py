@@ -246,3 +246,37 @@ def test_banded_weights_of_the_wrong_shape_are_refused():
         )
     with pytest.raises(ValueError, match="horizon column"):
         WeightedEnsemble([_Column(0)], np.ones((2, 1)), bands=((1, 1), (2, 12)))
+
+
+def test_ridge_worked_through_in_row_blocks_is_the_ridge_of_the_whole_matrix(
+    monkeypatch,
+):
+    """Blocks of 7 rows give the closed-form ridge on the whole standardised matrix.
+
+    The reference is written out here from the definition (median fill, clip to
+    the training range, standardise, solve the normal equations), so a block that
+    is skipped, counted twice or standardised with the wrong statistics fails.
+    """
+    from forecasting.ml import corrections
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(101, 5)).astype(np.float32)
+    X[:, 3] *= 1000.0
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 4] = np.nan  # a feature no row has
+    y = 0.3 * np.nan_to_num(X[:, 0]) - 0.001 * np.nan_to_num(X[:, 3])
+    y = y + rng.normal(0, 0.01, 101)
+
+    monkeypatch.setattr(corrections, "_ROW_BLOCK", 7)
+    learner = corrections.RidgeCorrection(alpha=10.0).fit(X, y)
+
+    X64 = X.astype(np.float64)
+    median = np.zeros(5)
+    median[:4] = np.nanmedian(X64[:, :4], axis=0)
+    filled = np.where(np.isnan(X64), median, X64)
+    scale = filled.std(axis=0)
+    Z = (filled - filled.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    coef = np.linalg.solve(Z.T @ Z + 10.0 * np.eye(5), Z.T @ (y - y.mean()))
+    np.testing.assert_allclose(learner.coef_, coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(learner.predict(X), Z @ coef + y.mean(), atol=1e-9)
+    assert learner.coef_[4] == 0.0
