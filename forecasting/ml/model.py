@@ -1528,26 +1528,6 @@ class ForwardModel:
         error = getattr(self, "response_error", RESPONSE_ERROR)
         return error * np.abs(np.asarray(lift, dtype=np.float64))
 
-    def revenue_quantile_factor(
-        self,
-        state: StudioState,
-        horizon: int,
-        probability: float,
-        *,
-        plan: PlanSemantics = "relative",
-    ) -> np.ndarray:
-        """Factors, months 1..``horizon``, turning point revenue into the revenue
-        the actual reaches or beats with ``probability`` (shape (horizon,)).
-
-        From the same calibrated distribution as the intervals, without a lever
-        response error (a plan at the status quo; see :meth:`revenue_quantile`);
-        ``probability`` 0.5 gives the median, not the point forecast.
-        """
-        if not 0.0 < probability < 1.0:
-            raise ValueError(f"probability must be in (0, 1), got {probability!r}")
-        offsets = self.calibration_for(state, plan).lower_quantile(horizon, probability)
-        return np.exp(offsets)
-
     def revenue_quantile(
         self,
         state: StudioState,
@@ -1564,7 +1544,7 @@ class ForwardModel:
         is convolved, month by month, with the plans' lever-response error
         (:meth:`response_spread` of ``log(revenue / status_quo)``), so a plan that
         moves revenue further from the status quo needs more margin; a plan at the
-        status quo gets :meth:`revenue_quantile_factor` exactly.
+        status quo gets the calibrated quantile alone (``response_spread`` of 0).
         """
         if not 0.0 < probability < 1.0:
             raise ValueError(f"probability must be in (0, 1), got {probability!r}")
