@@ -313,9 +313,13 @@ def run_size(args: argparse.Namespace, studios: int, workdir: Path) -> Row:
         print(f"{studios} studios: the API under load...", flush=True)
         row.api = _api_under_load(args, env)
     if not args.keep and not args.existing:
+        from django.conf import settings
         from django.db import connections
 
-        connections.close_all()
+        # Django is set up in this process only when a step above used it (the
+        # API's); close its connections before the database is dropped.
+        if settings.configured:
+            connections.close_all()
         _setup.drop_postgres(args.postgres_url)
     return row
 

@@ -24,7 +24,7 @@ from forecasting.models import (
     RetrainStrategy,
     StudioForecast,
 )
-from studios.models import MonthlyMetric
+from studios.models import MonthlyMetric, Studio
 from studiosim import rows
 from studiosim.errors import NoActiveModel, NotFound
 
@@ -148,6 +148,38 @@ def history_frame(
             [frame, truth.add_prefix("expected_").astype("float64")], axis=1
         )
     return frame
+
+
+def history_summary() -> pd.DataFrame:
+    """Per studio with monthly data: its months, latest member count and type.
+
+    What a training sample is stratified by
+    (:func:`forecasting.ml.sampling.stratified_studio_ids`), in one aggregate
+    query: a large chain chooses the studios to learn from before any history is
+    read, so reading stays bounded by the sample, not the chain. Indexed by the
+    studio's UUID as text (sorted), columns ``months``, ``members`` and
+    ``studio_type``, as :func:`forecasting.ml.sampling.studio_summary` of the
+    history frame.
+    """
+    latest = (
+        MonthlyMetric.objects.filter(studio_id=OuterRef("pk"))
+        .order_by("-month_year")
+        .values("total_members")[:1]
+    )
+    records = (
+        Studio.objects.annotate(months=Count("monthly_metrics"))
+        .filter(months__gt=0)
+        .annotate(members=Subquery(latest))
+        .values_list("pk", "months", "members", "studio_type")
+    )
+    summary = pd.DataFrame.from_records(
+        [
+            (str(pk), months, float(members), kind)
+            for pk, months, members, kind in records
+        ],
+        columns=["unique_id", "months", "members", "studio_type"],
+    )
+    return summary.set_index("unique_id").sort_index()
 
 
 def _history_columns_fetched(

@@ -27,7 +27,7 @@ from forecasting.ml.checks import (
 )
 from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForwardModel, StudioState
-from forecasting.ml.sampling import stratified_studio_sample
+from forecasting.ml.sampling import stratified_studio_ids
 from forecasting.models import (
     ModelVersion,
     ModelVersionStatus,
@@ -36,7 +36,7 @@ from forecasting.models import (
 )
 from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model, artifact_root, model_load
-from forecasting.selectors import history_frame
+from forecasting.selectors import history_frame, history_summary
 from forecasting.tracking import training_run_log
 from studios.importing import parse_month
 from studios.models import MonthlyMetric, Studio
@@ -161,7 +161,8 @@ def model_train(
     (the split labels are recomputed on that window). A chain of more than
     ``max_studios`` studios (default ``TRAIN_MAX_STUDIOS``; none when unset)
     trains on a sample of that many, stratified by type, size and age
-    (:func:`forecasting.ml.sampling.stratified_studio_sample`), and is evaluated
+    (:func:`forecasting.ml.sampling.stratified_studio_ids`, chosen before any
+    history is read, so only the sample's history is loaded), and is evaluated
     on it; every studio is still forecast. The learners use ``TRAIN_N_JOBS``
     threads unless ``params`` says otherwise.
 
@@ -189,22 +190,28 @@ def model_train(
         on_version_created(version)
     try:
         say(f"Version {version.version}: reading history...")
-        frame = history_frame(include_truth=True)
-        if frame.empty:
+        # A chain larger than the cap chooses its sample from one aggregate
+        # query and reads only the sample's history: what training holds stops
+        # growing with the chain (SPEC §15).
+        summary = history_summary()
+        if summary.empty:
             raise InvalidInput(
                 "There is no monthly data to train on: run generate_data or "
                 "import_metrics first."
             )
         if include_latest_months:
-            frame = latest_window(frame, months=include_latest_months)
-        studios = frame["unique_id"].nunique()
-        say(f"  {len(frame)} studio-months of {studios} studios")
+            summary["months"] = summary["months"].clip(upper=include_latest_months)
+        studios = len(summary)
+        say(f"  {int(summary['months'].sum())} studio-months of {studios} studios")
         params = {"n_jobs": settings.TRAIN_N_JOBS, **(params or {})}
         cap = max_studios if max_studios is not None else settings.TRAIN_MAX_STUDIOS
-        if cap and studios > cap:
-            frame = stratified_studio_sample(
-                frame, cap, seed=params.get("random_state", 0)
-            )
+        chosen = stratified_studio_ids(
+            summary, cap or None, seed=params.get("random_state", 0)
+        )
+        frame = history_frame(include_truth=True, studio_ids=chosen)
+        if include_latest_months:
+            frame = latest_window(frame, months=include_latest_months)
+        if chosen is not None:
             say(
                 f"  training on a sample of {cap} of the {studios} studios, stratified "
                 "by type, size and age (TRAIN_MAX_STUDIOS); every studio is forecast"

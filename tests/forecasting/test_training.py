@@ -1,10 +1,14 @@
 """train_model / evaluate_model: train on the database, register, gate, activate."""
 
+import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
+from forecasting import services
+from forecasting.ml.sampling import stratified_studio_sample, studio_summary
 from forecasting.models import ModelVersion, ModelVersionStatus
 from forecasting.registry import artifact_directory, clear_loaded_model
+from forecasting.selectors import history_frame, history_summary
 from forecasting.services import forecast_predict, model_train
 from tests.factories import ModelVersionFactory
 
@@ -97,12 +101,24 @@ def test_evaluate_model_without_active_version_says_what_to_do(artifact_dir):
 
 
 def test_a_chain_over_the_cap_trains_on_a_stratified_sample_and_forecasts_all(
-    artifact_dir, loaded_studios, capsys
+    artifact_dir, loaded_studios, capsys, monkeypatch
 ):
     cap = len(loaded_studios) - 4
+    # The sample is chosen before the history is read, and only its history is
+    # read: the same studios as sampling the whole chain's history would pick.
+    whole = history_frame()
+    expected = set(stratified_studio_sample(whole, cap)["unique_id"])
+    reads = []
+
+    def spy(**kwargs):
+        reads.append(kwargs.get("studio_ids"))
+        return history_frame(**kwargs)
+
+    monkeypatch.setattr(services, "history_frame", spy)
 
     call_command("train_model", "--max-studios", str(cap), force_reason="small data")
 
+    assert len(reads) == 1 and set(reads[0]) == expected
     version = ModelVersion.objects.get()
     assert version.status == ModelVersionStatus.ACTIVE
     assert version.training_studio_count == cap
@@ -134,3 +150,26 @@ def test_a_thread_count_or_cap_below_one_is_refused_before_anything_is_written(
     with pytest.raises(CommandError, match="must be at least 1"):
         call_command("train_model", option, "0")
     assert not ModelVersion.objects.exists()
+
+
+def test_the_history_summary_is_what_sampling_reads_of_the_history(loaded_studios):
+    """One aggregate query gives each studio's months, latest members and type,
+    as the stratification would read them from the whole history frame."""
+    from studios.models import MonthlyMetric
+
+    studio = loaded_studios[0]
+    MonthlyMetric.objects.filter(
+        studio=studio,
+        month_year=MonthlyMetric.objects.filter(studio=studio)
+        .order_by("-month_year")
+        .values("month_year")[:1],
+    ).update(total_members=4321)
+
+    summary = history_summary()
+
+    expected = studio_summary(history_frame())
+    pd.testing.assert_frame_equal(
+        summary, expected, check_dtype=False, check_index_type=False
+    )
+    assert summary.loc[str(studio.pk), "members"] == 4321
+    assert len(summary) == len(loaded_studios)
