@@ -1149,6 +1149,7 @@ class ForwardModel:
                     state.reference,
                     state.known,
                     self.responses_.headroom(state.members, state.peak_members),
+                    base=state.levers,
                 )
         members, revenue = structural_path(
             np.full(len(path), state.members),

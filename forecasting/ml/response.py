@@ -14,13 +14,14 @@ so a relative plan's levers act on each other before the core runs:
   month after the price. As semi-elasticities, each further rise costs more
   members than the last, so revenue has a maximum in price.
 * **Classes -> attendance.** Members' demand for classes does not grow with the
-  timetable: ``rate = reference rate x (reference classes / classes) ** spread +
-  the plan's own change of the rate``; ``spread`` is 1 when attendance is pure
-  demand, 0 when the rooms were full.
+  timetable: ``rate = reference rate x ratio ** spread + the plan's own change of
+  the rate``, ``ratio`` being today's timetable over the plan's (the base month's
+  classes over the base month's plus the plan's extra classes); ``spread`` is 1
+  when attendance is pure demand, 0 when the rooms were full.
 * **Classes -> staff utilisation -> retention.** With the team unchanged,
-  utilisation follows the timetable, ``utilisation = reference x classes /
-  reference classes + the plan's own change``, and every point above
-  ``UTILISATION_THRESHOLD`` costs ``utilisation_penalty`` points of retention.
+  utilisation follows the timetable, ``utilisation = reference / ratio + the
+  plan's own change``, and every point above ``UTILISATION_THRESHOLD`` costs
+  ``utilisation_penalty`` points of retention.
 * **Utilisation -> team -> retention.** Utilisation above what the timetable
   explains is a smaller team: retention moves by ``team`` x the change in log team
   size (``log(classes / reference classes) - log(utilisation / reference)``).
@@ -195,6 +196,7 @@ class Responses:
         reference: np.ndarray,
         known: np.ndarray,
         room: float = 1.0,
+        base: np.ndarray | None = None,
     ) -> np.ndarray:
         """A relative plan's lever path with the cross-lever responses applied.
 
@@ -212,6 +214,11 @@ class Responses:
             The studio's :func:`headroom` in its market: the share of a plan's
             extra new members that its marketing actually brings (fewer new
             members are lost in full).
+        base : numpy.ndarray, optional
+            Shape (7,): the base month's levers. A plan's change of the timetable
+            (``path - reference``) is measured against the base month's classes,
+            the timetable the team and the members' demand fit today (see
+            :func:`_timetable_ratio`); without it, against the reference.
 
         Returns
         -------
@@ -252,7 +259,9 @@ class Responses:
             )
         # Classes: attendance follows demand, not the timetable.
         if known[_C] and reference[_C] > 0:
-            ratio = reference[_C] / np.maximum(path[:, :, _C], 1e-9)
+            ratio = _timetable_ratio(
+                path[:, :, _C], reference[_C], None if base is None else base[_C]
+            )
             if known[_A]:
                 out[:, :, _A] = np.clip(
                     path[:, :, _A] - reference[_A] + reference[_A] * ratio**self.spread,
@@ -271,7 +280,9 @@ class Responses:
         # smaller team keeps fewer members (and the other way round).
         if known[_U] and reference[_U] > 0 and self.team > 0:
             if known[_C] and reference[_C] > 0:
-                stretch = np.maximum(path[:, :, _C], 1e-9) / reference[_C]
+                stretch = 1.0 / _timetable_ratio(
+                    path[:, :, _C], reference[_C], None if base is None else base[_C]
+                )
             else:
                 stretch = np.ones((n, horizon))
             busy = path[:, :, _U] - reference[_U] + reference[_U] * stretch
@@ -296,6 +307,7 @@ class Responses:
         path: np.ndarray,
         reference: np.ndarray,
         known: np.ndarray,
+        base: np.ndarray | None = None,
     ) -> np.ndarray:
         """:meth:`apply` for plans of different studios, one studio per plan.
 
@@ -305,12 +317,15 @@ class Responses:
             Shape (n, H, 7), as for :meth:`apply`.
         reference, known : numpy.ndarray
             Shape (n, 7): each plan's studio's reference levels and modelled levers.
+        base : numpy.ndarray, optional
+            Shape (n, 7): each studio's base-month levers, as for :meth:`apply`.
 
         Returns
         -------
         numpy.ndarray
             Shape (n, H, 7); row ``i`` is ``apply(path[i:i+1], reference[i],
-            known[i])[0]``, computed for every row at once (batch forecasts).
+            known[i], base=base[i])[0]``, computed for every row at once (batch
+            forecasts).
         """
         out = path.copy()
         n, horizon, _ = path.shape
@@ -343,8 +358,10 @@ class Responses:
             )
         classes = known[:, _C] & (reference[:, _C] > 0)
         if classes.any():
-            ratio = np.where(classes, reference[:, _C], 1.0)[:, None] / np.maximum(
-                path[:, :, _C], 1e-9
+            ratio = _timetable_ratio(
+                path[:, :, _C],
+                np.where(classes, reference[:, _C], 1.0)[:, None],
+                None if base is None else base[:, _C][:, None],
             )
             ref_a = reference[:, _A][:, None]
             attendance = (classes & known[:, _A])[:, None]
@@ -365,11 +382,10 @@ class Responses:
             )
         staffed = known[:, _U] & (reference[:, _U] > 0)
         if self.team > 0 and staffed.any():
-            stretch = np.where(
-                classes[:, None],
-                np.maximum(path[:, :, _C], 1e-9)
-                / np.where(classes, reference[:, _C], 1.0)[:, None],
-                1.0,
+            stretch = (
+                np.where(classes[:, None], 1.0 / ratio, 1.0)
+                if classes.any()
+                else np.ones((n, horizon))
             )
             ref_u = np.where(staffed, reference[:, _U], 1.0)[:, None]
             busy = path[:, :, _U] - ref_u + ref_u * stretch
@@ -380,6 +396,29 @@ class Responses:
                 out[:, :, _R],
             )
         return out
+
+
+def _timetable_ratio(
+    classes: np.ndarray,
+    reference: float | np.ndarray,
+    base: float | np.ndarray | None,
+) -> np.ndarray:
+    """Today's timetable over the plan's, for the classes responses.
+
+    A plan adds ``classes - reference`` classes to the status quo. They stretch
+    the team the studio has and spread the demand its members bring today, both
+    fitted to the base month's timetable, so the change is taken relative to it:
+    ``base / (base + classes - reference)``. Measured against the 12-month
+    reference instead, a growing studio's plan would read as a larger change
+    than it is (10.5% for a plan of +10% of the base month, on the held-out
+    studios of ``bench/levers.py``). Without a base month's classes (or where it
+    is not positive), ``reference / classes``.
+    """
+    if base is None:
+        return reference / np.maximum(classes, 1e-9)
+    base = np.asarray(base, dtype=np.float64)
+    today = np.where(base > 0, base, reference)
+    return today / np.maximum(today + classes - reference, 1e-9)
 
 
 def _smoothed(values: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:

@@ -77,6 +77,26 @@ def test_more_classes_spread_the_same_demand_and_stretch_the_team():
     assert out[:, R] == pytest.approx(REFERENCE[R] - penalty)
 
 
+def test_extra_classes_stretch_the_timetable_the_studio_runs_today():
+    """40 more classes on a base month of 250 (a studio that has grown past its
+    12-month reference of 200) are 16% more, not 20%: the team and the demand
+    fit today's timetable."""
+    base = REFERENCE.copy()
+    base[C] = 250.0
+    out = RESPONSES.apply(plan(total_classes_held=40.0), REFERENCE, KNOWN, base=base)[0]
+    assert out[:, A] == pytest.approx(REFERENCE[A] * (250.0 / 290.0) ** 0.6)
+    utilisation = REFERENCE[U] * 290.0 / 250.0
+    penalty = 0.15 * (utilisation - UTILISATION_THRESHOLD)
+    assert out[:, R] == pytest.approx(REFERENCE[R] - penalty)
+    # At the reference's own timetable the base month changes nothing.
+    np.testing.assert_allclose(
+        RESPONSES.apply(
+            plan(total_classes_held=40.0), REFERENCE, KNOWN, base=REFERENCE
+        ),
+        RESPONSES.apply(plan(total_classes_held=40.0), REFERENCE, KNOWN),
+    )
+
+
 def test_the_plans_own_changes_add_to_the_responses():
     out = RESPONSES.apply(
         plan(total_classes_held=40.0, class_attendance_rate=0.05), REFERENCE, KNOWN
@@ -306,6 +326,13 @@ def test_rows_apply_like_one_plan_at_a_time():
     for i in range(3):
         one = responses.apply(paths[i : i + 1], reference[i], known[i])[0]
         np.testing.assert_allclose(rows[i], one)
+    # ... and with each studio's base month.
+    base = reference * np.array([1.0, 1.1, 1.2])[:, None]
+    rows = responses.apply_rows(paths, reference, known, base=base)
+    for i in range(3):
+        one = responses.apply(paths[i : i + 1], reference[i], known[i], base=base[i])
+        np.testing.assert_allclose(rows[i], one[0])
+    assert not np.allclose(rows[1], responses.apply_rows(paths, reference, known)[1])
 
 
 def test_a_generated_chain_learns_its_worlds_answer_to_more_classes():
