@@ -25,21 +25,33 @@ import _setup
 import numpy as np
 
 GRID = np.linspace(0.0, 1.0, 11)
+#: The levers whose revenue response need not be monotone.
+NON_MONOTONE = ("avg_ticket_price", "staff_utilization_rate", "total_classes_held")
 
 
 def _independent_max(model, state, current, limits, horizon) -> float:
     """Best month-`horizon` revenue within the limits, without the solver."""
+    return _independent_argmax(model, state, current, limits, horizon)[0]
+
+
+def _independent_argmax(model, state, current, limits, horizon):
+    """Best month-`horizon` revenue within the limits and the levers reaching it.
+
+    Every lever whose revenue response is monotone goes to the top of its range;
+    the three that need not be are searched on a grid: the ticket (revenue has a
+    maximum in price, SPEC §12), staff utilisation and classes held.
+    """
+    from forecasting.ml.frame import LEVERS
+
     lo, hi = limits.box(current)
-    top = hi.copy()
-    staff, classes = 4, 6  # LEVERS order: the two that need not be monotone
-    rows = []
-    for a in GRID:
-        for b in GRID:
-            row = top.copy()
-            row[staff] = lo[staff] + a * (hi[staff] - lo[staff])
-            row[classes] = lo[classes] + b * (hi[classes] - lo[classes])
-            rows.append(row)
-    return float(model.predict(state, np.array(rows), horizon).revenue[:, -1].max())
+    free = [LEVERS.index(k) for k in NON_MONOTONE]
+    steps = np.meshgrid(*[GRID] * len(free), indexing="ij")
+    rows = np.repeat(hi[None, :], GRID.size ** len(free), axis=0)
+    for j, step in zip(free, steps, strict=True):
+        rows[:, j] = lo[j] + step.ravel() * (hi[j] - lo[j])
+    revenue = model.predict(state, rows, horizon).revenue[:, -1]
+    best = int(np.argmax(revenue))
+    return float(revenue[best]), rows[best]
 
 
 def _within(plan: dict, current: np.ndarray, limits, levers) -> bool:
