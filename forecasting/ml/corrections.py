@@ -32,6 +32,7 @@ __all__ = [
     "RidgeCorrection",
     "WeightedEnsemble",
     "XGBForestCorrection",
+    "banded_mix_weights",
     "banded_stacking_weights",
     "learner_from_spec",
     "stacking_weights",
@@ -640,6 +641,82 @@ def banded_stacking_weights(
         if rows.sum() >= MIN_BAND_ROWS:
             weights[i] = stacking_weights(predictions[rows], y[rows])
     return weights
+
+
+#: The weights :func:`banded_mix_weights` chooses among, from the second
+#: candidate alone (0) to the first alone (1).
+MIX_GRID = np.linspace(0.0, 1.0, 21)
+
+
+def banded_mix_weights(
+    first: np.ndarray,
+    second: np.ndarray,
+    y: np.ndarray,
+    horizon: np.ndarray,
+    bands: tuple[tuple[int, int], ...],
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per horizon band, the weight of ``first`` in the mix of two forecasts.
+
+    The mix is ``w * first + (1 - w) * second`` on the log scale (a geometric
+    mean of the two forecasts), scored by its mean absolute error against ``y``
+    (the log error is what a percentage error is to first order; the absolute
+    value keeps a few wild months from choosing the weight). ``second`` is the
+    safe side: ``w`` is the smallest value of :data:`MIX_GRID` whose error is
+    within one standard error of the least error's (the "one standard error"
+    rule), the standard error of the difference clustered by ``groups`` (rows
+    of one studio are not independent). So ``first`` gets weight only where it
+    is measurably better, not where the two tie within noise. A band with fewer
+    than :data:`MIN_BAND_ROWS` rows takes the pooled weight.
+
+    Parameters
+    ----------
+    first, second : numpy.ndarray
+        Shape (n,): two out-of-sample forecasts of each row, log scale.
+    y, horizon : numpy.ndarray
+        Shape (n,): the targets and each row's horizon.
+    bands : tuple of (int, int)
+        Inclusive horizon bands.
+    groups : numpy.ndarray, optional
+        Shape (n,): each row's cluster (its studio); default every row its own.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (len(bands),), each in [0, 1].
+    """
+    first, second, y = (np.asarray(a, dtype=np.float64) for a in (first, second, y))
+    if not len(y):
+        return np.ones(len(bands))
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+
+    def best(rows: np.ndarray) -> float:
+        mixed = np.outer(MIX_GRID, first[rows]) + np.outer(1 - MIX_GRID, second[rows])
+        error = np.abs(y[rows] - mixed)
+        least = int(np.argmin(error.mean(axis=1)))
+        # Each weight's excess error over the least's, and its clustered
+        # standard error: sqrt(sum over clusters of the summed deviations^2) / n.
+        excess = error - error[least]
+        _, cluster = np.unique(groups[rows], return_inverse=True)
+        deviation = excess - excess.mean(axis=1, keepdims=True)
+        totals = np.stack(
+            [
+                np.bincount(cluster, weights=d, minlength=cluster.max() + 1)
+                for d in deviation
+            ]
+        )
+        standard_error = np.sqrt((totals**2).sum(axis=1)) / excess.shape[1]
+        within = excess.mean(axis=1) <= standard_error
+        return float(MIX_GRID[np.flatnonzero(within)[0]])
+
+    pooled = best(np.ones(len(y), dtype=bool))
+    band = _band_of(np.asarray(horizon), bands)
+    out = np.full(len(bands), pooled)
+    for i in range(len(bands)):
+        rows = band == i
+        if rows.sum() >= MIN_BAND_ROWS:
+            out[i] = best(rows)
+    return out
 
 
 class WeightedEnsemble:

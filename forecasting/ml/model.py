@@ -27,7 +27,12 @@ A plan is read in one of two ways, chosen per call:
 ``"absolute"``
     The plan is what the studio realises month by month (for instance last
     quarter's actual figures, to explain an outcome): revenue is the structural core
-    on the plan itself, without the correction.
+    on the plan itself with a correction of its own, mixed per horizon band with
+    the plain forecast (the status quo's) by a weight learned out of sample
+    (``what_if_weight_``). Where an export's new and churned members are noisier
+    than its member count, the roll-forward of the plan's flows is worse than
+    "members stay" at short horizons, and the mix leans on the plain forecast
+    there: knowing the plan never makes the forecast worse than not knowing it.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from forecasting.ml.corrections import (
     RidgeCorrection,
     WeightedEnsemble,
     XGBForestCorrection,
+    banded_mix_weights,
     banded_stacking_weights,
     learner_from_spec,
 )
@@ -408,6 +414,10 @@ class ForwardModel:
     response_error : float, default :data:`RESPONSE_ERROR`
         Relative error of the lever responses, for plans' probabilities (see
         :meth:`response_spread`); 0 leaves it out.
+    what_if_mix : bool, default True
+        Whether absolute plans' forecasts are mixed with the plain forecast by
+        the out-of-sample weight per horizon band (``what_if_weight_``); False
+        keeps the structural core on the plan alone (weight 1), for comparison.
     """
 
     def __init__(
@@ -433,6 +443,7 @@ class ForwardModel:
         random_state: int = 0,
         n_jobs: int = 1,
         response_error: float = RESPONSE_ERROR,
+        what_if_mix: bool = True,
     ) -> None:
         self.max_horizon = max_horizon
         self.correction = correction
@@ -452,6 +463,7 @@ class ForwardModel:
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.response_error = response_error
+        self.what_if_mix = what_if_mix
 
     # ------------------------------------------------------------------ config
     def get_params(self) -> dict[str, Any]:
@@ -475,6 +487,7 @@ class ForwardModel:
             "random_state": self.random_state,
             "n_jobs": self.n_jobs,
             "response_error": self.response_error,
+            "what_if_mix": self.what_if_mix,
         }
 
     def _check_params(self) -> None:
@@ -647,6 +660,8 @@ class ForwardModel:
         # the structural core then stands alone.
         learn = len(np.unique(train.studio)) >= _MIN_CORRECTION_STUDIOS
         self.calibration_ = {}
+        # Each plan's and pass's out-of-sample correction of the calibration pairs.
+        oos_g: dict[tuple[str, str], np.ndarray] = {}
         for plan in _SEMANTICS:
             learners = (
                 self._fit_learners(train.X, _target(train, plan)) if learn else []
@@ -695,11 +710,42 @@ class ForwardModel:
                         _G_LIMIT,
                     )
                 else:
-                    g = 0.0
-                kept = passed["kept"]
-                self.calibration_[_calibration_key(plan, who)] = HorizonConformal.fit(
-                    (y - g)[kept], calibration.horizon[kept], self.max_horizon
-                )
+                    g = np.zeros(len(y))
+                oos_g[plan, who] = g
+        # The what-if forecast, mixed with the plain one: on the log scale and
+        # against the structural core on the plan, the plain forecast is the
+        # status quo's core and correction, log(status quo / what if) + g.
+        y = _target(calibration, "absolute")
+        plain = {
+            who: np.log(calibration.status_quo / calibration.what_if)
+            + oos_g["relative", who]
+            for who in oos
+        }
+        if self.what_if_mix:
+            kept = np.concatenate([oos[who]["kept"] for who in oos])
+            weight = banded_mix_weights(
+                np.concatenate([oos_g["absolute", who] for who in oos])[kept],
+                np.concatenate([plain[who] for who in oos])[kept],
+                np.concatenate([y for _ in oos])[kept],
+                np.concatenate([calibration.horizon for _ in oos])[kept],
+                _ANCHOR_BANDS,
+                groups=np.concatenate([calibration.studio for _ in oos])[kept],
+            )
+            self.what_if_weight_ = np.ones(self.max_horizon)
+            for (low, high), band_weight in zip(_ANCHOR_BANDS, weight, strict=True):
+                self.what_if_weight_[low - 1 : high] = band_weight
+        else:
+            self.what_if_weight_ = np.ones(self.max_horizon)
+        w = self.what_if_weight_[calibration.horizon - 1]
+        for who in oos:
+            oos_g["absolute", who] = w * oos_g["absolute", who] + (1 - w) * plain[who]
+        for (plan, who), g in oos_g.items():
+            kept = oos[who]["kept"]
+            self.calibration_[_calibration_key(plan, who)] = HorizonConformal.fit(
+                (_target(calibration, plan) - g)[kept],
+                calibration.horizon[kept],
+                self.max_horizon,
+            )
         self.training_studios_ = sorted(str(uid) for uid in uids)
         self.__dict__.pop("_training_studio_set", None)
         self.feature_names_ = list(PAIR_FEATURES)
@@ -715,6 +761,7 @@ class ForwardModel:
                 None if self.responses_ is None else self.responses_.to_json()
             ),
             "correction_learned": learn,
+            "what_if_weight": [round(float(w), 2) for w in self.what_if_weight_],
             "excluded_studios": self.excluded_,
         }
         return self
@@ -1165,6 +1212,12 @@ class ForwardModel:
             members = members * np.exp(state.members_correction[:horizon])
         else:
             revenue = revenue * np.exp(state.absolute_correction[:horizon])
+            weight = self.what_if_weight_[:horizon]
+            if (weight < 1).any():
+                # Mixed with the plain forecast, geometrically (see fit).
+                plain = self.predict(state, state.levers, horizon, coverage)
+                revenue = revenue**weight * plain.revenue ** (1 - weight)
+                members = members**weight * plain.members ** (1 - weight)
         calibration = self.calibration_[
             _calibration_key(plan, "seen" if state.seen else "unseen")
         ]
@@ -1653,6 +1706,7 @@ class ForwardModel:
                     else None
                 ),
                 "calibration": {k: v.to_json() for k, v in self.calibration_.items()},
+                "what_if_weight": self.what_if_weight_.tolist(),
                 "training_summary": self.training_summary_,
                 "library_versions": _library_versions(),
             }
@@ -1756,6 +1810,10 @@ class ForwardModel:
         model.calibration_ = {
             k: HorizonConformal.from_json(v) for k, v in manifest["calibration"].items()
         }
+        # Saved before the what-if mix: the structural core on the plan alone.
+        model.what_if_weight_ = np.asarray(
+            manifest.get("what_if_weight", np.ones(model.max_horizon)), dtype=float
+        )
         model.training_summary_ = dict(manifest["training_summary"])
         return model
 

@@ -9,8 +9,10 @@ import pytest
 
 from forecasting.ml.corrections import (
     MIN_BAND_ROWS,
+    MIX_GRID,
     MLPCorrection,
     WeightedEnsemble,
+    banded_mix_weights,
     banded_stacking_weights,
     learner_from_spec,
     stacking_weights,
@@ -199,6 +201,58 @@ def test_a_band_with_too_few_rows_takes_the_pooled_weights():
     weights = banded_stacking_weights(predictions, y, horizon, ((1, 1), (2, 12)))
 
     np.testing.assert_allclose(weights[0], stacking_weights(predictions, y))
+
+
+def test_the_mix_weight_follows_the_better_forecast_in_each_band():
+    """First exact one month ahead, second exact later; two equally good
+    independent forecasts get a mix that leans to the safe side; a band of too
+    few rows takes the pooled weight."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    horizon = rng.integers(1, 13, n)
+    y = rng.normal(0, 0.1, n)
+    noise = rng.normal(0, 0.05, n)
+    first = np.where(horizon == 1, y, y + noise)
+    second = np.where(horizon == 1, y + noise, y)
+    bands = ((1, 1), (2, 3), (4, 12))
+
+    weight = banded_mix_weights(first, second, y, horizon, bands)
+
+    np.testing.assert_array_equal(weight, [1.0, 0.0, 0.0])
+    # two independent errors of one size: the best mix is halfway; within one
+    # standard error of it, the weight of the first is lower, not higher
+    a, b = y + rng.normal(0, 0.05, n), y + rng.normal(0, 0.05, n)
+    even = banded_mix_weights(a, b, y, horizon, bands)
+    for (low, high), w in zip(bands, even, strict=True):
+        rows = (horizon >= low) & (horizon <= high)
+        errors = [np.abs(y - v * a - (1 - v) * b)[rows].mean() for v in MIX_GRID]
+        assert 0.3 <= w <= MIX_GRID[int(np.argmin(errors))], (even, low)
+    # a tie (both exact) keeps the second
+    assert (banded_mix_weights(y, y, y, horizon, bands) == 0.0).all()
+    few = np.where(np.arange(n) < MIN_BAND_ROWS - 1, 1, 5)
+    pooled = banded_mix_weights(first, second, y, few, ((1, 1), (2, 12)))
+    assert pooled[0] == pooled[1] == 0.0
+    assert (banded_mix_weights([], [], [], [], bands) == 1.0).all()
+
+
+def test_a_gain_that_one_studio_makes_is_no_gain_for_the_mix():
+    """The first forecast is better on one studio of ten and no better on the
+    others: row by row it looks measurably better, by studio it is noise."""
+    rng = np.random.default_rng(3)
+    studios = np.repeat(np.arange(10), 100)
+    y = rng.normal(0, 0.1, len(studios))
+    second = y + rng.normal(0, 0.05, len(studios))
+    first = np.where(
+        studios == 0,
+        y + rng.normal(0, 0.01, len(studios)),
+        y + rng.normal(0, 0.05, len(studios)),
+    )
+    horizon = np.ones(len(y))
+    by_row = banded_mix_weights(first, second, y, horizon, ((1, 12),))
+    by_studio = banded_mix_weights(
+        first, second, y, horizon, ((1, 12),), groups=studios
+    )
+    assert by_studio[0] < by_row[0], (by_studio, by_row)
 
 
 def test_a_banded_ensemble_predicts_by_band_and_round_trips(tmp_path):

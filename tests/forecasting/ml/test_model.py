@@ -436,6 +436,23 @@ def test_a_model_saved_without_a_response_error_loads_with_the_documented_one(
     )
 
 
+def test_a_model_saved_before_the_what_if_mix_keeps_the_plan_alone(
+    model, state, tmp_path
+):
+    """Models saved without what_if_weight load with weight 1 at every horizon:
+    the structural core on the plan, as they were fitted to serve."""
+    model.save(tmp_path / "model")
+    path = tmp_path / "model" / "model.json"
+    manifest = json.loads(path.read_text())
+    del manifest["what_if_weight"]
+    path.write_text(json.dumps(manifest))
+    loaded = ForwardModel.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.what_if_weight_, np.ones(model.max_horizon))
+    # on the generator's data, where the flows add up, the fit chose the plan
+    # alone too: the what-if forecast is the one it was before the mix
+    assert (model.what_if_weight_ >= 0.9).all(), model.what_if_weight_
+
+
 def test_saved_files_are_text_and_never_pickle(model, tmp_path):
     """LightGBM boosters as text, everything else as JSON; every file checksummed."""
     checksums = model.save(tmp_path / "model")

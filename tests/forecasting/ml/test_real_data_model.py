@@ -14,6 +14,7 @@ from forecasting.ml.frame import LEVERS, OPTIONAL_METRICS, frame_from_generated
 from forecasting.ml.model import ForwardModel
 from studios.generator import generate
 from studios.messy import messy_export
+from studios.walk import walk_export
 
 pytestmark = pytest.mark.slow
 
@@ -212,3 +213,51 @@ def test_a_studio_the_model_never_saw_gets_the_intervals_of_unseen_studios(
         new.revenue_upper / new.revenue, np.exp(expected[1])[None, :]
     )
     assert not np.allclose(width(known), width(new))
+
+
+@pytest.fixture(scope="module")
+def noisy_flows() -> tuple[pd.DataFrame, ForwardModel]:
+    """24 studios of the walk process: gross sign-ups and filed cancellations,
+    so the flows miss the member count by about 5% of members every month."""
+    export = walk_export(24, seed=3)
+    frame = export.frame.rename(
+        columns={"studio_name": "unique_id", "month_year": "ds"}
+    )
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    frame["is_outlier"] = False
+    frame["split"] = "train"
+    frame = frame[~frame["unique_id"].isin(export.unusable)]
+    return frame, ForwardModel(random_state=0).fit(frame)
+
+
+def test_what_if_leans_on_the_plain_forecast_where_the_flows_are_noisy(noisy_flows):
+    """The plan's flows roll the members forward with their bookkeeping noise;
+    the what-if forecast mixes in the plain one where that is worse, so it is
+    no worse than the plain forecast at any horizon."""
+    frame, model = noisy_flows
+    plain = evaluate(model, frame, split="test", mode="plain", horizons=(1, 3, 6))
+    what_if = evaluate(model, frame, split="test", mode="what_if", horizons=(1, 3, 6))
+    plain = plain[plain["method"] == "model"].set_index("horizon")["mape"]
+    what_if = what_if[what_if["method"] == "model"].set_index("horizon")["mape"]
+    assert (what_if <= plain * 1.02).all(), (what_if, plain)
+    # the plain forecast carries weight one month ahead, and the plan's
+    # structural core still carries some further out, where it helps
+    weight = model.what_if_weight_
+    assert weight.shape == (model.max_horizon,)
+    assert weight[0] < 0.8 and weight[-1] > 0.2, weight
+
+
+def test_the_what_if_mix_survives_a_save_and_load(noisy_flows, tmp_path):
+    frame, model = noisy_flows
+    model.save(tmp_path / "model")
+    loaded = ForwardModel.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.what_if_weight_, model.what_if_weight_)
+    uid = frame["unique_id"].iloc[0]
+    history = frame[frame["unique_id"] == uid]
+    state = loaded.make_state(history, history["ds"].iloc[-4])
+    plan = np.tile(state.levers, (3, 1))[None] * 1.02
+    a = model.predict(
+        model.make_state(history, history["ds"].iloc[-4]), plan, 3, plan="absolute"
+    )
+    b = loaded.predict(state, plan, 3, plan="absolute")
+    np.testing.assert_allclose(a.revenue, b.revenue, rtol=1e-12)
