@@ -81,3 +81,16 @@ def test_a_bad_response_spread_is_refused(calibration, spread):
     fitted, _ = calibration
     with pytest.raises(ValueError, match="spread"):
         fitted.lower_quantile_with(2, 0.8, spread)
+
+
+def test_a_horizon_with_too_few_residuals_borrows_the_previous_scale():
+    rng = np.random.default_rng(2)
+    horizon = np.concatenate([np.repeat([1, 2, 4], 40), np.full(5, 3)])
+    residuals = rng.normal(0.0, 0.05 * np.sqrt(horizon))
+
+    scale = HorizonConformal.fit(residuals, horizon, max_horizon=5).scale
+
+    assert scale[2] == scale[1]  # horizon 3: 5 residuals
+    assert scale[4] == scale[3]  # horizon 5: none
+    with pytest.raises(ValueError, match="at horizon 1"):
+        HorizonConformal.fit(residuals[horizon != 1], horizon[horizon != 1], 5)
