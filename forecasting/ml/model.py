@@ -576,8 +576,10 @@ class ForwardModel:
         screening = screen_training_frame(
             frame, min_months=self.min_training_months, require_split=True
         )
-        frame = screening.frame
         self.excluded_ = screening.excluded
+        # Studios by their data, not their ids: the fit is the same for the same
+        # chain under other ids (the database's are random UUIDs).
+        frame, original_id = _labelled_by_content(screening.frame)
         self.attendance_share_ = attendance_share(frame)
         self.responses_ = fit_responses(frame) if self.lever_responses else None
         features = frame_features(frame, **self._feature_params())
@@ -746,7 +748,7 @@ class ForwardModel:
                 calibration.horizon[kept],
                 self.max_horizon,
             )
-        self.training_studios_ = sorted(str(uid) for uid in uids)
+        self.training_studios_ = sorted(original_id[str(uid)] for uid in uids)
         self.__dict__.pop("_training_studio_set", None)
         self.feature_names_ = list(PAIR_FEATURES)
         self.training_summary_ = {
@@ -1816,6 +1818,39 @@ class ForwardModel:
         )
         model.training_summary_ = dict(manifest["training_summary"])
         return model
+
+
+def _labelled_by_content(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``frame`` with each studio renamed by its rank in an order of its data, and
+    the way back (new label -> original id).
+
+    The order of the studios sets the calibration's studio folds, the studios
+    the rolling origins score and the order of the learners' rows (which the
+    random forest's row sampling reads); the ids a database hands out (random
+    UUIDs) say nothing about the studios, so ordering by them made the same
+    chain, imported twice, train two different models (on 12 messy studios,
+    month-1 MAPE 6.22% and 6.32% from one CSV). Ranked by first month, months,
+    summed revenue and members, capacity and type (ties, which only identical
+    histories make, keep the id order), a fit depends on the data alone.
+    """
+    frame = frame.sort_values(["unique_id", "ds"], kind="stable")
+    keys = frame.groupby("unique_id", sort=True).agg(
+        first=("ds", "min"),
+        months=("ds", "size"),
+        revenue=("total_revenue", "sum"),
+        members=("total_members", "sum"),
+        capacity=("max_capacity", "first"),
+        kind=("studio_type", "first"),
+    )
+    order = keys.sort_values(list(keys.columns), kind="stable").index
+    width = len(str(len(order)))
+    label = {str(uid): f"s{rank:0{width}d}" for rank, uid in enumerate(order)}
+    relabelled = (
+        frame.assign(unique_id=frame["unique_id"].astype(str).map(label))
+        .sort_values(["unique_id", "ds"], kind="stable")
+        .reset_index(drop=True)
+    )
+    return relabelled, {new: old for old, new in label.items()}
 
 
 def _library_versions() -> dict[str, str]:

@@ -261,3 +261,33 @@ def test_the_what_if_mix_survives_a_save_and_load(noisy_flows, tmp_path):
     )
     b = loaded.predict(state, plan, 3, plan="absolute")
     np.testing.assert_allclose(a.revenue, b.revenue, rtol=1e-12)
+
+
+def test_the_same_chain_under_other_ids_trains_the_same_model(patchy, patchy_model):
+    """A database's studio ids are random UUIDs: importing the same export twice
+    must not train two models. The fit orders studios by their data."""
+    rng = np.random.default_rng(4)
+    uids = patchy["unique_id"].unique()
+    renamed = {uid: f"{rng.integers(16**8):08x}-{i}" for i, uid in enumerate(uids)}
+    assert sorted(renamed, key=renamed.get) != sorted(uids)  # another order
+    other = patchy.assign(unique_id=patchy["unique_id"].map(renamed))
+
+    model = ForwardModel(random_state=0, n_estimators=60).fit(other)
+
+    assert model.training_studios_ == sorted(
+        renamed[uid] for uid in patchy_model.training_studios_
+    )
+    for uid in uids[:3]:
+        history = patchy[patchy["unique_id"] == uid]
+        base = history["ds"].iloc[-7]
+        a_state = patchy_model.make_state(history, base)
+        b_state = model.make_state(history.assign(unique_id=renamed[uid]), base)
+        a = patchy_model.predict(a_state, a_state.levers, 6, plan="relative")
+        b = model.predict(b_state, b_state.levers, 6, plan="relative")
+        np.testing.assert_array_equal(a.revenue, b.revenue)
+        np.testing.assert_array_equal(a.revenue_lower, b.revenue_lower)
+        plan = np.tile(a_state.levers, (6, 1))[None]
+        np.testing.assert_array_equal(
+            patchy_model.predict(a_state, plan, 6, plan="absolute").revenue,
+            model.predict(b_state, plan, 6, plan="absolute").revenue,
+        )
