@@ -21,16 +21,20 @@ pytestmark = pytest.mark.slow
 _UPSELL = LEVERS.index("upsell_rate")
 
 
-def messy_frame(n_studios: int, seed: int) -> pd.DataFrame:
-    """A messy export as the frame the selectors build from the database."""
-    export = messy_export(n_studios, seed=seed, unusable=0)
+def export_frame(export) -> pd.DataFrame:
+    """An export (studios.messy, studios.walk) as the frame the selectors build
+    from the database, without the studios it made unusable on purpose."""
     frame = export.frame.rename(
         columns={"studio_name": "unique_id", "month_year": "ds"}
     )
     frame["ds"] = pd.to_datetime(frame["ds"])
     frame["is_outlier"] = False
     frame["split"] = "train"
-    return frame
+    return frame[~frame["unique_id"].isin(export.unusable)].reset_index(drop=True)
+
+
+def messy_frame(n_studios: int, seed: int) -> pd.DataFrame:
+    return export_frame(messy_export(n_studios, seed=seed, unusable=0))
 
 
 @pytest.fixture(scope="module")
@@ -219,14 +223,7 @@ def test_a_studio_the_model_never_saw_gets_the_intervals_of_unseen_studios(
 def noisy_flows() -> tuple[pd.DataFrame, ForwardModel]:
     """24 studios of the walk process: gross sign-ups and filed cancellations,
     so the flows miss the member count by about 5% of members every month."""
-    export = walk_export(24, seed=3)
-    frame = export.frame.rename(
-        columns={"studio_name": "unique_id", "month_year": "ds"}
-    )
-    frame["ds"] = pd.to_datetime(frame["ds"])
-    frame["is_outlier"] = False
-    frame["split"] = "train"
-    frame = frame[~frame["unique_id"].isin(export.unusable)]
+    frame = export_frame(walk_export(24, seed=3))
     return frame, ForwardModel(random_state=0).fit(frame)
 
 
