@@ -12,10 +12,12 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from statistics import median
 
 from studios.models import OutlierReason, StudioType
 
@@ -158,10 +160,26 @@ def read_csv_text(data: bytes | str) -> str:
     return data.removeprefix("\ufeff")
 
 
-def parse_month(text: str) -> dt.date:
-    """``YYYY-MM`` or ``YYYY-MM-DD`` (any day) to the first day of that month."""
+# Month formats of the API and of ISO dates: a month, or any day of it.
+_ISO_MONTH_FORMATS = ("%Y-%m", "%Y-%m-%d")
+# What exports also write: the unambiguous others (a month name, or a four-digit
+# year on one side). Day-first or month-first dates such as 03/04/2024 are
+# ambiguous and refused.
+_EXPORT_MONTH_FORMATS = (
+    *_ISO_MONTH_FORMATS,
+    "%Y/%m",
+    "%Y/%m/%d",
+    "%m/%Y",
+    "%b %Y",
+    "%B %Y",
+    "%b-%Y",
+    "%B-%Y",
+)
+
+
+def _parse_month(text: str, formats: tuple[str, ...]) -> dt.date:
     text = text.strip()
-    for fmt in ("%Y-%m", "%Y-%m-%d"):
+    for fmt in formats:
         try:
             parsed = dt.datetime.strptime(text, fmt).date()
         except ValueError:
@@ -170,9 +188,32 @@ def parse_month(text: str) -> dt.date:
     raise ValueError(f"{text!r} is not a month (use YYYY-MM or YYYY-MM-DD)")
 
 
+def parse_month(text: str) -> dt.date:
+    """``YYYY-MM`` or ``YYYY-MM-DD`` (any day) to the first day of that month."""
+    return _parse_month(text, _ISO_MONTH_FORMATS)
+
+
+def parse_export_month(text: str) -> dt.date:
+    """A month as an export writes it, to its first day.
+
+    ``YYYY-MM`` or ``YYYY-MM-DD`` (any day), also ``YYYY/MM``, ``YYYY/MM/DD``,
+    ``MM/YYYY``, ``Mar 2024`` and ``March 2024``; never a date whose day and
+    month could be swapped.
+    """
+    return _parse_month(text, _EXPORT_MONTH_FORMATS)
+
+
+# A whole number or amount written with thousands separators: 1,234 or 12,345.67.
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def _without_thousands(text: str) -> str:
+    return text.replace(",", "") if _THOUSANDS.match(text) else text
+
+
 def _parse_int(text: str) -> int:
     try:
-        value = float(text)
+        value = float(_without_thousands(text))
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
     if not math.isfinite(value) or value != int(value):
@@ -182,7 +223,7 @@ def _parse_int(text: str) -> int:
 
 def _parse_money(text: str) -> Decimal:
     try:
-        value = Decimal(text.replace(",", "").replace("$", ""))
+        value = Decimal(_without_thousands(text.replace("$", "").strip()))
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount of money") from None
     if not value.is_finite():
@@ -190,9 +231,13 @@ def _parse_money(text: str) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-def _parse_float(text: str) -> float:
+def _parse_float(text: str, *, percent: bool = False) -> float:
+    """A number; with ``percent``, ``85%`` is read as 0.85."""
+    scale = 1.0
+    if percent and text.endswith("%"):
+        text, scale = text[:-1].strip(), 0.01
     try:
-        value = float(text)
+        value = float(_without_thousands(text)) * scale
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
@@ -301,7 +346,7 @@ def _parse_row(
         error("studio_name", "is empty")
     month = None
     try:
-        month = parse_month(cells.get("month_year", ""))
+        month = parse_export_month(cells.get("month_year", ""))
     except ValueError as exc:
         error("month_year", str(exc))
     if studio_name and month is not None:
@@ -320,7 +365,7 @@ def _parse_row(
             elif name in MONEY_FIELDS:
                 value = _parse_money(text)
             else:
-                value = _parse_float(text)
+                value = _parse_float(text, percent=name in RATE_FIELDS)
         except ValueError as exc:
             error(name, str(exc))
             continue
@@ -517,8 +562,70 @@ def _derive_and_check_history(
                 )
             )
 
+        breaks: list[tuple[ParsedRow, int]] = []
         for row in studio_rows:
-            _derive(row, members_by_month, capacity, problems)
+            _derive(row, members_by_month, capacity, problems, breaks)
+        _identity_warnings(name, len(studio_rows), breaks, problems)
+
+
+# Identity breaks of one studio listed one by one up to this many; beyond it one
+# warning sums them up (an export that breaks it every month would otherwise
+# print a line per row).
+_IDENTITY_LISTED = 3
+
+
+def _identity_warnings(
+    name: str,
+    months: int,
+    breaks: list[tuple[ParsedRow, int]],
+    problems: list[Problem],
+) -> None:
+    """Warn of months whose members do not follow last month's + new - churned.
+
+    ``breaks`` holds each such row with last month's member count. Up to
+    :data:`_IDENTITY_LISTED` are listed one by one; more are summed up in one
+    warning on the first one's line.
+    """
+
+    def detail(row: ParsedRow, previous: int) -> str:
+        members, new, churned = (
+            row.values["total_members"],
+            row.values["new_members"],
+            row.values["churned_members"],
+        )
+        return (
+            f"{members} members, but last month's {previous} + {new} new - "
+            f"{churned} churned = {previous + new - churned}"
+        )
+
+    if len(breaks) <= _IDENTITY_LISTED:
+        for row, previous in breaks:
+            problems.append(
+                Problem(row.line, "total_members", detail(row, previous), "warning")
+            )
+        return
+    gaps = [
+        abs(
+            row.values["total_members"]
+            - (previous + row.values["new_members"] - row.values["churned_members"])
+        )
+        / max(row.values["total_members"], 1)
+        for row, previous in breaks
+    ]
+    first, previous = breaks[0]
+    problems.append(
+        Problem(
+            first.line,
+            "total_members",
+            f"studio {name!r}: in {len(breaks)} of its {months} months the member "
+            "count does not follow last month's + new - churned (by a median of "
+            f"{100 * median(gaps):.1f}% of members; first "
+            f"{first.month_year:%Y-%m}: {detail(first, previous)}); freezes, "
+            "transfers or corrections do this, and the model learns the studio's "
+            "typical gap",
+            "warning",
+        )
+    )
 
 
 def _derive(
@@ -526,6 +633,7 @@ def _derive(
     members_by_month: Mapping[dt.date, int],
     capacity: int | None,
     problems: list[Problem],
+    identity_breaks: list[tuple[ParsedRow, int]],
 ) -> None:
     values = row.values
     members, new, churned = (
@@ -543,15 +651,7 @@ def _derive(
         previous is not None
         and abs(previous + new - churned - members) > IDENTITY_TOLERANCE
     ):
-        problems.append(
-            Problem(
-                row.line,
-                "total_members",
-                f"{members} members, but last month's {previous} + {new} new - "
-                f"{churned} churned = {previous + new - churned}",
-                severity="warning",
-            )
-        )
+        identity_breaks.append((row, previous))
     if previous is None:
         previous = members - new + churned
 

@@ -218,6 +218,91 @@ def test_utf8_bom_and_full_dates_are_accepted():
     }
 
 
+@pytest.mark.parametrize(
+    "months",
+    [("2024/01", "2024/02"), ("01/2024", "02/2024"), ("Jan 2024", "February 2024")],
+)
+def test_month_formats_exports_use_are_accepted(months):
+    report = metrics_import(
+        data=_csv(_row(months[0], 200, 20, 10), _row(months[1], 210, 20, 10))
+    )
+
+    assert report.created == 2
+    assert set(MonthlyMetric.objects.values_list("month_year", flat=True)) == {
+        dt.date(2024, 1, 1),
+        dt.date(2024, 2, 1),
+    }
+
+
+def test_a_date_whose_day_and_month_could_be_swapped_is_refused():
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data=_csv(_row("03/04/2024", 200, 20, 10)))
+
+    [problem] = failed.value.report.errors
+    assert (problem.line, problem.column) == (2, "month_year")
+    assert "is not a month" in problem.message
+
+
+def test_thousands_separators_currency_signs_and_percent_rates_are_read():
+    header = HEADER + ",retention_rate"
+    data = _csv(
+        _row("2024-01", 1200, 120, 100, total_members='"1,200"') + ",0.9",
+        _row(
+            "2024-02",
+            1220,
+            120,
+            100,
+            total_members='"1,220"',
+            total_revenue='"$41,250.75"',
+            total_class_attendance='"2,800"',
+        )
+        + ",88%",
+        header=header,
+    )
+
+    metrics_import(data=data)
+
+    feb = MonthlyMetric.objects.get(month_year=dt.date(2024, 2, 1))
+    assert feb.total_members == 1220 and feb.total_class_attendance == 2800
+    assert feb.total_revenue == Decimal("41250.75")
+    assert feb.retention_rate == pytest.approx(0.88)
+
+
+@pytest.mark.parametrize("text", ["1,2", "12,34", "1.200,50"])
+def test_a_comma_that_is_no_thousands_separator_is_an_error(text):
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(
+            data=_csv(_row("2024-01", 200, 20, 10, total_members=f'"{text}"'))
+        )
+
+    [problem] = failed.value.report.errors
+    assert problem.column == "total_members" and "whole number" in problem.message
+
+
+def test_a_studio_that_breaks_the_identity_every_month_gets_one_warning():
+    """Up to three breaks are listed one by one; more are summed up once."""
+    members = [200, 230, 260, 290, 320, 350]  # +30 a month, flows say +10
+    rows = [_row(f"2024-{m + 1:02d}", count, 20, 10) for m, count in enumerate(members)]
+    rows += [
+        _row(f"2024-{m + 1:02d}", count, 20, 10, studio_name="Two Breaks Yoga")
+        for m, count in enumerate([200, 210, 240, 250, 280])
+    ]
+
+    report = metrics_import(data=_csv(*rows))
+
+    identity = [w for w in report.warnings if w.column == "total_members"]
+    summed = [w for w in identity if "Lotus Test Yoga" in w.message]
+    assert len(summed) == 1
+    assert summed[0].line == 3  # the first month that breaks it
+    assert "in 5 of its 6 months" in summed[0].message
+    assert "200 members" not in summed[0].message.split("first")[0]
+    listed = [w for w in identity if w not in summed]
+    assert [w.line for w in listed] == [10, 12]
+    assert "240 members, but last month's 210 + 20 new - 10 churned = 220" in (
+        listed[0].message
+    )
+
+
 def test_default_studio_type_applies_to_new_studios_without_one():
     data = _csv(_row("2024-01", 200, 20, 10, studio_type=""))
 
