@@ -923,8 +923,17 @@ def lever_impact_analysis(
     not_modelled = {note.lever: note.reason for note in levers_not_modelled(state)}
     modelled = np.array([lever not in not_modelled for lever in LEVERS])
     plans = np.repeat(state.levers[None, :], len(LEVERS) + 1, axis=0)
+    # A rate at its ceiling (retention 1.0 where churn is never reported) cannot
+    # rise by 1%: its sensitivity is then the change from 1% below, the same
+    # quantity as a backward difference.
+    backward = np.array(
+        [
+            value * 1.01 > LEVER_BOUNDS[lever][1]
+            for lever, value in zip(LEVERS, state.levers, strict=True)
+        ]
+    )
     for i in range(len(LEVERS)):
-        plans[i + 1, i] *= 1.01
+        plans[i + 1, i] *= 1 / 1.01 if backward[i] else 1.01
     sensitivity_rows = len(plans)
     if curve is not None:
         curve_plans, lever_of_row, pct, clipped = _curve_plans(
@@ -947,7 +956,9 @@ def lever_impact_analysis(
     )
     revenue = revenue[:sensitivity_rows]
     base_revenue = float(revenue[0])
-    sensitivity = revenue[1:] - base_revenue
+    sensitivity = np.where(
+        backward, base_revenue - revenue[1:], revenue[1:] - base_revenue
+    )
     elasticity = sensitivity / base_revenue / 0.01 if base_revenue else sensitivity * 0
 
     own = history_frame(studio_ids=[studio.pk], until=base)

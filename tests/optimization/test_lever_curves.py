@@ -184,3 +184,30 @@ def test_the_curves_alone_are_validated_too(active_version, loaded_studios):
         lever_curves(studio=loaded_studios[0], curve=CurveSpec(steps=50))
 
     assert refused.value.field == "curve.steps"
+
+
+def test_a_rate_at_its_ceiling_gets_a_sensitivity_from_below(
+    active_version, loaded_studios
+):
+    """Retention 1.0 (an export that reports no churn) cannot rise by 1%: its
+    sensitivity is the change from 1% below, as large as a lever's usual."""
+    import datetime as dt
+
+    from studios.models import MonthlyMetric
+    from studios.services import metric_save
+
+    studio = loaded_studios[0]
+    before = {
+        i.lever: i.revenue_sensitivity
+        for i in lever_impact_analysis(studio=studio, base_month=BASE).lever_impacts
+    }
+    metric = MonthlyMetric.objects.get(studio=studio, month_year=dt.date(2026, 4, 1))
+    metric.retention_rate, metric.churned_members = 1.0, 0
+    metric_save(metric=metric)
+    studio.refresh_from_db()  # its data version moved on
+
+    out = lever_impact_analysis(studio=studio, base_month=BASE)
+
+    after = {i.lever: i.revenue_sensitivity for i in out.lever_impacts}
+    assert after["retention_rate"] > 0
+    assert after["retention_rate"] == pytest.approx(before["retention_rate"], rel=0.5)
