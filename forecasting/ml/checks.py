@@ -153,9 +153,11 @@ def lever_monotonicity(
 ) -> tuple[bool, str]:
     """Raise each monotone lever alone from far below to far above its base value.
 
-    For up to 25 studios at their last month, each of the five monotone levers is
-    swept over 0.25x..4x its base value (rates up to 1.0) with the others held;
-    predicted revenue must never fall at any horizon, and must rise overall.
+    For up to 25 studios at their last month (those with members and revenue in
+    it: a studio closed at its end has nothing for a lever to move), each of the
+    five monotone levers is swept over 0.25x..4x its base value (rates up to 1.0)
+    with the others held; predicted revenue must never fall at any horizon, and
+    must rise overall.
     """
     horizon = min(horizon, model.max_horizon)
     studios = sorted(frame["unique_id"].unique())[:_MAX_CHECK_STUDIOS]
@@ -164,6 +166,8 @@ def lever_monotonicity(
     for uid in studios:
         history = frame[frame["unique_id"] == uid]
         state = model.make_state(history, history["ds"].max())
+        if state.members <= 0 or state.revenue <= 0:
+            continue  # closed at its last month: no member or sale for a lever to move
         for lever in MONOTONE_LEVERS:
             index = LEVERS.index(lever)
             if not state.known[index]:
