@@ -226,6 +226,17 @@ def model_train(
             say(f"  {len(excluded)} studio(s) left out of training:")
             for item in excluded:
                 say(f"    {item['studio']}: {'; '.join(item['reasons'])}")
+        anomalous = model.anomalous_months_
+        if anomalous:
+            names = _studio_names(anomalous)
+            say(
+                f"  {sum(map(len, anomalous.values()))} month(s) treated as missing: "
+                "revenue or members at least 3x (or a third of) the months on both "
+                "sides, a typo or a closure nobody flagged (a month flagged as an "
+                "outlier in the data is left as it is):"
+            )
+            for uid, months in sorted(anomalous.items(), key=lambda i: names[i[0]]):
+                say(f"    {names[uid]}: {', '.join(months)}")
         # Evaluation and the checks run on the studios the model learned from.
         frame = frame[~frame["unique_id"].isin(list(model.excluded_))]
         studios = frame["unique_id"].nunique()
@@ -285,10 +296,16 @@ def model_train(
     return version
 
 
+def _studio_names(uids) -> dict[str, str]:
+    """Each studio id's name (the id itself for one not in the database)."""
+    names = dict(Studio.objects.filter(pk__in=list(uids)).values_list("pk", "name"))
+    named = {str(pk): name for pk, name in names.items()}
+    return {str(uid): named.get(str(uid), str(uid)) for uid in uids}
+
+
 def _excluded_studios(excluded: Mapping[str, list[str]]) -> list[dict]:
     """The model's left-out studios, named, for the version row and the operator."""
-    names = dict(Studio.objects.filter(pk__in=list(excluded)).values_list("pk", "name"))
-    names = {str(pk): name for pk, name in names.items()}
+    names = _studio_names(excluded)
     return sorted(
         (
             {"studio_id": uid, "studio": names.get(uid, uid), "reasons": reasons}

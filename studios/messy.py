@@ -36,7 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["MINIMAL_COLUMNS", "OPTIONAL_COLUMNS", "MessyExport", "messy_export"]
+__all__ = [
+    "MINIMAL_COLUMNS",
+    "ODDITIES",
+    "OPTIONAL_COLUMNS",
+    "MessyExport",
+    "messy_export",
+    "odd_export",
+]
 
 #: The columns every export has: what a booking system always knows.
 MINIMAL_COLUMNS: tuple[str, ...] = (
@@ -377,3 +384,78 @@ def messy_export(
     return MessyExport(
         frame, unusable_by_name, breaks_by_name, pd.concat(truths, ignore_index=True)
     )
+
+
+#: The oddities of :func:`odd_export`, one per studio in this order.
+ODDITIES: tuple[str, ...] = (
+    "closed_three_months",  # members, flows, classes and revenue 0 mid-history
+    "closed_at_end",  # the same for its last two months
+    "large",  # forty times the members, classes and revenue
+    "tiny",  # a fortieth of the members and revenue
+    "constant",  # the same figures every month
+    "no_attendance",  # attendance never tracked (0)
+    "no_classes",  # an online membership: no classes, no attendance
+    "no_price",  # the ticket never exported (0)
+    "no_churn",  # cancellations never exported (0)
+    "no_sign_ups",  # sign-ups never exported (0)
+    "typo",  # one month's revenue booked x25, eight months before the end
+)
+
+
+def odd_export(n_studios: int = 16, *, seed: int = 11) -> MessyExport:
+    """A messy export whose first studios each carry one oddity of real exports.
+
+    :func:`messy_export` without unusable studios, then studio ``i`` gets
+    ``ODDITIES[i]`` (the minimal columns only: the optional ones are dropped).
+    What an importer and a model must survive without a refusal or an error, and
+    forecast as well as the data allows.
+
+    Returns
+    -------
+    MessyExport
+        ``identity_breaks`` also lists each studio's oddity; ``truth`` is missing
+        for the studios with one.
+    """
+    export = messy_export(n_studios, seed=seed, unusable=0)
+    frame = export.frame.loc[:, list(MINIMAL_COLUMNS)].copy()
+    numeric = list(MINIMAL_COLUMNS[4:])
+    frame[numeric] = frame[numeric].astype(np.float64)
+    names = list(dict.fromkeys(frame["studio_name"]))
+    flows = ["total_members", "new_members", "churned_members"]
+    use = ["total_classes_held", "total_class_attendance", "total_revenue"]
+    counts = [*flows, "total_class_attendance"]
+    breaks = {name: list(found) for name, found in export.identity_breaks.items()}
+    for name, oddity in zip(names, ODDITIES, strict=False):
+        rows = frame.index[frame["studio_name"] == name]
+        if oddity == "closed_three_months":
+            frame.loc[rows[10:13], [*flows, *use]] = 0
+            frame.loc[rows[13], "churned_members"] = 0
+        elif oddity == "closed_at_end":
+            frame.loc[rows[-2:], [*flows, *use]] = 0
+        elif oddity == "large":
+            frame.loc[rows, [*counts, "total_classes_held", "total_revenue"]] *= 40
+        elif oddity == "tiny":
+            frame.loc[rows, counts] = (frame.loc[rows, counts] / 40).round()
+            frame.loc[rows, "total_revenue"] /= 40
+        elif oddity == "constant":
+            frame.loc[rows, [*flows, "avg_ticket_price", *use]] = frame.loc[
+                rows[0], [*flows, "avg_ticket_price", *use]
+            ].to_numpy()
+        elif oddity == "no_attendance":
+            frame.loc[rows, "total_class_attendance"] = 0
+        elif oddity == "no_classes":
+            frame.loc[rows, ["total_classes_held", "total_class_attendance"]] = 0
+        elif oddity == "no_price":
+            frame.loc[rows, "avg_ticket_price"] = 0
+        elif oddity == "no_churn":
+            frame.loc[rows, "churned_members"] = 0
+        elif oddity == "no_sign_ups":
+            frame.loc[rows, "new_members"] = 0
+        elif oddity == "typo":
+            frame.loc[rows[-8], "total_revenue"] *= 25
+        breaks[name].append(oddity.replace("_", " "))
+    # The world's expectation no longer describes a studio the oddity changed.
+    truth = export.truth.copy()
+    odd = truth["studio_name"].isin(names[: len(ODDITIES)])
+    truth.loc[odd, "expected_total_revenue"] = np.nan
+    return MessyExport(frame, {}, breaks, truth)

@@ -76,8 +76,9 @@ _CLASSES = LEVERS.index("total_classes_held")
 
 #: Trailing months behind a studio's member-flow residual.
 FLOW_WINDOW = 12
-#: Bound on the member-flow residual, per member and month.
-FLOW_LIMIT = 0.2
+#: Bound on the member-flow residual, per member and month: wide enough for an
+#: export that reports no churn (the residual is then the churn rate) or no sign-ups.
+FLOW_LIMIT = 0.5
 
 #: Revenue-formula constants, in the order the structural core uses them.
 CONSTANTS: tuple[str, ...] = (

@@ -131,6 +131,15 @@ _RATE_COLUMNS = frozenset(
 )
 # Studios and months named in a problem, at most.
 _SHOWN = 5
+# An unflagged run of at most _ANOMALY_RUN months whose revenue or member count
+# sits beyond _ANOMALY_FACTOR times (or below 1/_ANOMALY_FACTOR of) both the
+# month before the run and the month after it is not the studio's business but
+# its bookkeeping (a typo, a month booked twice, a closure nobody flagged) and is
+# treated as missing. A genuine month rarely triples or thirds against both of
+# its neighbours: the chains of studios.messy have none outside its one-month
+# shocks (revenue x0.3-0.6), the generator's none outside its flagged outliers.
+_ANOMALY_RUN = 3
+_ANOMALY_FACTOR = 3.0
 
 
 def _studio_type_value(raw: Any) -> str | None:
@@ -185,7 +194,10 @@ def check_frame(frame: pd.DataFrame, *, require_split: bool = False) -> FrameChe
     one becomes a row flagged ``is_gap`` (and ``is_outlier``, so nothing is learned
     from it or about it), with the required metrics interpolated linearly and the
     optional ones left missing, and the split labels are recounted on the calendar
-    (last 6 months test, the 6 before validation, the rest train).
+    (last 6 months test, the 6 before validation, the rest train). An unflagged
+    run of up to three months whose revenue or members leave the studio's level
+    and return (see :func:`_mark_anomalies`) is made a gap in the same way and
+    flagged ``is_anomaly``.
 
     Returns
     -------
@@ -332,10 +344,104 @@ def check_frame(frame: pd.DataFrame, *, require_split: bool = False) -> FrameChe
                 "it must be the same in every month"
             )
     out = pd.DataFrame(columns)
-    out["is_gap"] = False
+    # A frame validated before keeps its gaps (and anomalies) as gaps.
+    out["is_gap"] = (
+        pd.Series(columns["is_gap"]).fillna(False).to_numpy(dtype=bool)
+        if "is_gap" in columns
+        else False
+    )
     if (same_studio & (step > 1)).any():
         out = _fill_gaps(out)
+    out = _mark_anomalies(out)
     return FrameCheck(out, [], bad)
+
+
+def _anomalous_runs(
+    values: np.ndarray, uid: np.ndarray, known: np.ndarray
+) -> np.ndarray:
+    """Rows in a run of 1.._ANOMALY_RUN known months beyond the factor of both brackets.
+
+    ``values`` in studio order (each studio's months contiguous and ascending);
+    ``known`` marks the months that may be judged or bracket a run (neither a
+    gap nor a flagged outlier). Zero counts as far below any positive value.
+    """
+    n = len(values)
+    with np.errstate(invalid="ignore"):
+        x = np.log(np.maximum(values, 1e-9))
+    limit = np.log(_ANOMALY_FACTOR)
+    found = np.zeros(n, dtype=bool)
+    for k in range(1, _ANOMALY_RUN + 1):
+        if n < k + 2:
+            break
+        start = np.arange(1, n - k)
+        before, after = start - 1, start + k
+        high = (uid[before] == uid[after]) & known[before] & known[after]
+        low = high.copy()
+        with np.errstate(invalid="ignore"):
+            for j in range(k):
+                run = start + j
+                high &= known[run] & (x[run] - x[before] > limit)
+                high &= x[run] - x[after] > limit
+                low &= known[run] & (x[before] - x[run] > limit)
+                low &= x[after] - x[run] > limit
+        for first in start[high | low]:
+            found[first : first + k] = True
+    return found
+
+
+def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
+    """Treat the unflagged months that leave a studio's level and return as missing.
+
+    Such a month (see :data:`_ANOMALY_FACTOR`) becomes a gap: its required
+    metrics are interpolated from the months around it, its optional ones are
+    missing, and it is flagged ``is_outlier`` and ``is_anomaly``, so nothing is
+    learned from it and no feature of a later month reads it (a revenue typo
+    x25 otherwise made every forecast of the next year 1.4x too high). A run at
+    the start or the end of a history has no month on one side and is never
+    judged: the latest month cannot be told from a change of level. Nor is a
+    month whose calendar month a year before or after is also off: a season.
+    """
+    # Marked when the frame was validated before (NaN in a row since inserted).
+    previous = (
+        frame["is_anomaly"].fillna(False).to_numpy(dtype=bool)
+        if "is_anomaly" in frame.columns
+        else np.zeros(len(frame), dtype=bool)
+    )
+    uid = frame["unique_id"].to_numpy()
+    known = ~(
+        frame["is_gap"].to_numpy(dtype=bool) | frame["is_outlier"].to_numpy(dtype=bool)
+    )
+    found = np.zeros(len(frame), dtype=bool)
+    for column in ("total_revenue", "total_members"):
+        found |= _anomalous_runs(frame[column].to_numpy(dtype=np.float64), uid, known)
+    # The same month a year before or after as far off is a season (a studio
+    # that closes every August), for the model to learn, not a typo.
+    n = len(frame)
+    recurring = np.zeros(n, dtype=bool)
+    for lag in (12, -12):
+        other = np.arange(n) + lag
+        inside = (other >= 0) & (other < n)
+        other = np.clip(other, 0, n - 1)
+        recurring |= inside & (uid[other] == uid) & found[other]
+    found &= ~recurring
+    if not found.any():
+        frame["is_anomaly"] = previous
+        return frame
+    frame = frame.copy()
+    required = list(REQUIRED_METRICS)
+    blanked = frame[required].mask(np.repeat(found[:, None], len(required), axis=1))
+    # Every run is bracketed by known months of its own studio, so a linear
+    # interpolation down the frame never reaches across studios; only the
+    # anomalous rows take its values.
+    frame.loc[found, required] = blanked.interpolate(
+        method="linear", limit_area="inside"
+    ).loc[found]
+    frame.loc[found, list(OPTIONAL_METRICS)] = np.nan
+    frame.loc[found, ["is_gap", "is_outlier"]] = True
+    if "outlier_reason" in frame.columns:
+        frame.loc[found, "outlier_reason"] = "anomaly"
+    frame["is_anomaly"] = previous | found
+    return frame
 
 
 def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:

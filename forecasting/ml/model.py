@@ -560,7 +560,9 @@ class ForwardModel:
         calibrated cross-conformally (see ``calibration_folds``). Pairs whose
         projected months include a flagged outlier month (or a month missing from
         the history) are left out throughout: a one-off shock is not something to
-        learn to predict.
+        learn to predict. Unflagged months that leave a studio's level and return
+        (see :func:`forecasting.ml.frame.check_frame`) count as missing; they are
+        listed per studio in ``anomalous_months_``.
 
         Parameters
         ----------
@@ -577,6 +579,13 @@ class ForwardModel:
             frame, min_months=self.min_training_months, require_split=True
         )
         self.excluded_ = screening.excluded
+        anomalous = screening.frame.loc[
+            screening.frame["is_anomaly"], ["unique_id", "ds"]
+        ]
+        self.anomalous_months_ = {
+            str(uid): [f"{month:%Y-%m}" for month in group["ds"]]
+            for uid, group in anomalous.groupby("unique_id", sort=True)
+        }
         # Studios by their data, not their ids: the fit is the same for the same
         # chain under other ids (the database's are random UUIDs).
         frame, original_id = _labelled_by_content(screening.frame)
@@ -763,6 +772,7 @@ class ForwardModel:
                 None if self.responses_ is None else self.responses_.to_json()
             ),
             "correction_learned": learn,
+            "anomalous_months": self.anomalous_months_,
             "what_if_weight": [round(float(w), 2) for w in self.what_if_weight_],
             "excluded_studios": self.excluded_,
         }
@@ -975,6 +985,17 @@ class ForwardModel:
                 f"make_state needs the history of exactly one studio, got {len(uids)}"
             )
         upto = history.loc[history["ds"] <= month]
+        if (
+            not upto.empty
+            and upto["ds"].iloc[-1] == month
+            and upto["is_anomaly"].iloc[-1]
+        ):
+            raise InsufficientHistoryError(
+                f"studio {uids[0]!r}: base month {month:%Y-%m} is treated as missing "
+                "(its revenue or members are at least 3x, or a third of, the months "
+                "on both sides); correct it, flag it as an outlier, or forecast from "
+                "another month"
+            )
         if upto.empty or upto["ds"].iloc[-1] != month or upto["is_gap"].iloc[-1]:
             raise InsufficientHistoryError(
                 f"studio {uids[0]!r} has no data for base month {month:%Y-%m}"
@@ -1817,6 +1838,9 @@ class ForwardModel:
             manifest.get("what_if_weight", np.ones(model.max_horizon)), dtype=float
         )
         model.training_summary_ = dict(manifest["training_summary"])
+        model.anomalous_months_ = dict(
+            model.training_summary_.get("anomalous_months", {})
+        )
         return model
 
 

@@ -10,11 +10,12 @@ import csv
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
 from forecasting.models import ModelVersion, ModelVersionStatus, PredictionLog
-from forecasting.registry import clear_loaded_model
+from forecasting.registry import clear_loaded_model, model_load
 from forecasting.services import clear_state_cache
 from scenarios.models import Scenario
 from studios.models import MonthlyMetric, Studio, StudioRole
@@ -401,3 +402,81 @@ def test_train_model_prints_its_figures_when_activation_is_refused(
     assert "no noise-free truth in this data" in text
     assert "nan%" not in text
     assert ModelVersion.objects.get().status == ModelVersionStatus.READY
+
+
+def odd_export_csv() -> str:
+    """studios.messy's odd export (eleven studios, one oddity each), written the
+    way spreadsheets write it: thousands separators, a currency sign, each
+    month's last day, rows in any order."""
+    from studios.messy import ODDITIES, odd_export
+
+    frame = odd_export(len(ODDITIES), seed=11).frame
+    for column in ("total_members", "new_members", "churned_members"):
+        frame[column] = frame[column].astype(int).map(lambda v: f"{v:,}")
+    frame["total_revenue"] = frame["total_revenue"].map(lambda v: f"${v:,.2f}")
+    frame["month_year"] = (
+        pd.to_datetime(frame["month_year"]) + pd.offsets.MonthEnd(0)
+    ).dt.strftime("%Y-%m-%d")
+    return frame.sample(frac=1.0, random_state=1).to_csv(index=False)
+
+
+def test_an_odd_export_imports_trains_and_answers_every_operation(
+    tmp_path, settings, gql
+):
+    """Closures, a typo, flows never reported, no price, no attendance, no
+    classes, a studio forty times the others: every studio gets an answer to
+    every operation, never an error; the typo is set aside, not learned."""
+    version = _import_and_train(tmp_path, settings, odd_export_csv())
+    assert version.training_studio_count == 11
+    assert version.excluded_studios == []
+    names = {str(s.pk): s.name for s in Studio.objects.all()}
+    anomalous = {
+        names[uid]: months
+        for uid, months in model_load(version).anomalous_months_.items()
+    }
+    assert anomalous == {
+        "Studio 001 North": ["2025-05", "2025-06", "2025-07"],  # the closure
+        "Studio 011 West": ["2025-11"],  # the typo
+    }
+    staff = UserFactory(username="odd-ops", is_staff=True)
+    api = gql(staff)
+    for studio in Studio.objects.order_by("name"):
+        sid = str(studio.pk)
+        forward = api.execute(
+            FORWARD, {"input": {"studioId": sid, "projectionMonths": 6}}
+        )
+        assert "errors" not in forward, (studio.name, forward)
+        revenue = [
+            p["revenue"] for p in forward["data"]["forwardPrediction"]["predictions"]
+        ]
+        assert all(r >= 0 for r in revenue)
+        target = max(revenue[-1], 1000.0) * 1.1
+        for query, variables in (
+            (
+                FORWARD,
+                {
+                    "input": {
+                        "studioId": sid,
+                        "levers": {"retentionRate": 0.9, "avgTicketPrice": 150},
+                    }
+                },
+            ),
+            (INVERSE, {"input": {"studioId": sid, "targetRevenue": target}}),
+            (
+                INVERSE,
+                {
+                    "input": {
+                        "studioId": sid,
+                        "targetRevenue": target,
+                        "targetProbability": 0.8,
+                    }
+                },
+            ),
+            *(
+                (LEVER_IMPACT.replace("SENSITIVITY", kind), {"studioId": sid})
+                for kind in ("SENSITIVITY", "ELASTICITY", "CORRELATION")
+            ),
+            (BASELINE, {"studioId": sid}),
+        ):
+            body = api.execute(query, variables)
+            assert "errors" not in body, (studio.name, query.split("(")[0], body)

@@ -259,3 +259,122 @@ def test_context_has_the_spec_features(frame):
         for name in ("retention_momentum", "revenue_growth_mom")
     ]
     assert np.isfinite(features.context[12:, columns]).all()
+
+
+def _steady(studios: int = 2, months: int = 30) -> pd.DataFrame:
+    """Studios with a steady history (+-5% month to month), nothing flagged."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for s in range(studios):
+        for t, ds in enumerate(pd.date_range("2022-01-01", periods=months, freq="MS")):
+            wobble = 1.0 + 0.05 * np.sin(t) + rng.uniform(-0.01, 0.01)
+            rows.append(
+                {
+                    "unique_id": f"studio-{s}",
+                    "ds": ds,
+                    "total_members": round(200 * wobble),
+                    "new_members": 20,
+                    "churned_members": 20,
+                    "avg_ticket_price": 150.0,
+                    "total_classes_held": 200,
+                    "total_class_attendance": round(2800 * wobble),
+                    "total_revenue": 40000.0 * wobble,
+                    "is_outlier": False,
+                    "studio_type": "yoga",
+                    "max_capacity": 20,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_month_that_leaves_the_level_and_returns_is_treated_as_missing():
+    """A revenue typo (x25) and a three-month closure nobody flagged become gaps,
+    interpolated from the months around them; the other studio is untouched."""
+    frame = _steady()
+    one = frame["unique_id"] == "studio-0"
+    typo = frame.index[one][8]
+    closure = frame.index[one][15:18]
+    frame.loc[typo, "total_revenue"] *= 25
+    frame.loc[closure, ["total_members", "total_revenue", "total_class_attendance"]] = 0
+    checked = validate_frame(frame)
+    marked = checked.index[checked["is_anomaly"]]
+    assert list(marked) == [typo, *closure]
+    assert checked.loc[marked, ["is_gap", "is_outlier"]].all().all()
+    revenue = frame["total_revenue"].to_numpy()
+    assert checked.loc[typo, "total_revenue"] == pytest.approx(
+        (revenue[typo - 1] + revenue[typo + 1]) / 2
+    )
+    assert (checked.loc[closure, "total_members"] > 150).all()
+    assert checked.loc[marked, "upsell_rate"].isna().all()
+    other = checked[checked["unique_id"] == "studio-1"]
+    assert not other["is_anomaly"].any() and not other["is_gap"].any()
+    np.testing.assert_array_equal(
+        other["total_revenue"].to_numpy(),
+        frame.loc[frame["unique_id"] == "studio-1", "total_revenue"].to_numpy(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "factor", "months"),
+    [
+        (-1, 25.0, 1),  # the latest month: a typo cannot be told from a new level
+        (10, 2.5, 1),  # within the factor of its neighbours: an ordinary month
+        (10, 3.5, 30),  # a level that changes and stays
+        (10, 0.0, 4),  # a closure longer than a quarter: left to the screening
+    ],
+)
+def test_a_month_is_left_alone_unless_it_clearly_leaves_and_returns(
+    where, factor, months
+):
+    frame = _steady(studios=1)
+    start = where % len(frame)
+    frame.loc[start : start + months - 1, "total_revenue"] *= factor
+    checked = validate_frame(frame)
+    assert not checked["is_anomaly"].any()
+    np.testing.assert_allclose(checked["total_revenue"], frame["total_revenue"])
+
+
+def test_a_flagged_outlier_stays_as_it_was_flagged():
+    """Staff's own flag wins: the month keeps its values and is no gap."""
+    frame = _steady(studios=1)
+    frame.loc[8, "total_revenue"] *= 25
+    frame.loc[8, "is_outlier"] = True
+    checked = validate_frame(frame)
+    assert not checked["is_anomaly"].any() and not checked["is_gap"].any()
+    assert checked.loc[8, "total_revenue"] == frame.loc[8, "total_revenue"]
+
+
+def test_an_export_without_churn_keeps_its_whole_flow_residual():
+    """Churn never reported (0, so retention reads 1.0): the residual is the
+    churn itself, 40% of the members a month here, and is not cut at 20%."""
+    from forecasting.ml.features import member_flow_residual
+
+    months = 24
+    members = np.full(months, 200.0)
+    new = np.full(months, 80.0)
+    retention = np.ones(months)
+    flow = member_flow_residual(members, new, retention, np.ones(months, dtype=bool))
+    # the median -0.4, shrunk by 12 / (12 + 3) over a full window
+    assert flow[-1] == pytest.approx(-0.4 * 12 / 15)
+
+
+def test_validating_a_validated_frame_changes_nothing():
+    """Gaps and anomalies stay what they were (a model validates a served
+    history again; they used to come back as ordinary months)."""
+    frame = _steady()
+    frame.loc[8, "total_revenue"] *= 25
+    once = validate_frame(frame.drop(index=[3, 4]))
+    assert once["is_gap"].sum() == 3 and once["is_anomaly"].sum() == 1
+    twice = validate_frame(once)
+    pd.testing.assert_frame_equal(twice, once)
+
+
+def test_a_month_off_every_year_is_a_season_not_an_anomaly():
+    """A studio that closes every August keeps its Augusts; a one-off stays out."""
+    frame = _steady(studios=1, months=36)
+    august = frame.index[frame["ds"].dt.month == 8]
+    frame.loc[august, "total_revenue"] = 0.0
+    frame.loc[20, "total_revenue"] *= 25  # 2023-09: once
+    checked = validate_frame(frame)
+    assert list(checked.index[checked["is_anomaly"]]) == [20]
+    assert (checked.loc[august, "total_revenue"] == 0).all()

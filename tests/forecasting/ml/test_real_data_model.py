@@ -117,9 +117,14 @@ def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
         unique_id="broken", new_members=-1.0
     )
     frame = pd.concat([patchy, *extra, broken], ignore_index=True)
+    # and a month booked x25 in a usable studio: kept, but as a missing month
+    typo_studio = patchy["unique_id"].unique()[2]
+    typo = frame.index[frame["unique_id"] == typo_studio][-5]
+    frame.loc[typo, "total_revenue"] *= 25
     model = ForwardModel(random_state=0, correction="lightgbm", n_estimators=30).fit(
         frame
     )
+    assert model.anomalous_months_ == {typo_studio: [f"{frame.loc[typo, 'ds']:%Y-%m}"]}
     assert set(model.excluded_) == {"no-revenue", "newcomer", "broken"}
     assert model.excluded_["no-revenue"] == ["no revenue recorded"]
     assert (
@@ -288,3 +293,40 @@ def test_the_same_chain_under_other_ids_trains_the_same_model(patchy, patchy_mod
             patchy_model.predict(a_state, plan, 6, plan="absolute").revenue,
             model.predict(b_state, plan, 6, plan="absolute").revenue,
         )
+
+
+def test_a_typo_in_the_history_does_not_move_the_forecast(patchy, patchy_model):
+    """A month booked x25 (an extra digit) four months back: the forecast stays
+    within a few percent of the one from the clean history."""
+    uid = patchy["unique_id"].unique()[2]
+    history = patchy[patchy["unique_id"] == uid].reset_index(drop=True)
+    month = len(history) - 5
+    assert not history.loc[month - 1 : month + 1, "is_outlier"].any()
+    typo = history.copy()
+    typo.loc[month, "total_revenue"] *= 25
+    forecasts = []
+    for h in (history, typo):
+        state = patchy_model.make_state(h, h["ds"].max())
+        forecasts.append(patchy_model.predict(state, state.levers, horizon=6).revenue)
+    np.testing.assert_allclose(forecasts[1], forecasts[0], rtol=0.03)
+    # the month itself is no base month, and the answer says why
+    with pytest.raises(InsufficientHistoryError, match="treated as missing"):
+        patchy_model.make_state(typo, typo.loc[month, "ds"])
+
+
+def test_a_studio_closed_at_its_last_month_does_not_fail_the_lever_check(
+    patchy, patchy_model
+):
+    """No members and no revenue at the end: no lever has anything to move, and
+    the activation check says nothing of it (it failed such chains before)."""
+    from forecasting.ml.checks import lever_monotonicity
+
+    frame = patchy.copy()
+    last = frame.index[frame["unique_id"] == frame["unique_id"].unique()[2]][-1]
+    frame.loc[
+        last,
+        ["total_members", "new_members", "total_revenue", "total_class_attendance"],
+    ] = 0
+    passed, detail = lever_monotonicity(patchy_model, frame)
+    assert passed, detail
+    assert "x 8 studios" in detail
