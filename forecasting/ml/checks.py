@@ -83,7 +83,8 @@ def library_versions() -> dict[str, str]:
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    clean = table.replace({np.nan: None})
+    # JSON has no NaN or infinity (the database refuses them): no figure, None.
+    clean = table.replace({np.nan: None, np.inf: None, -np.inf: None})
     return [
         {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
         for row in clean.to_dict("records")
@@ -143,7 +144,8 @@ def evaluation_summary(
         "horizons": list(horizons),
         "table": _records(table),
         "headline": {
-            k: (None if v is None or v != v else float(v)) for k, v in headline.items()
+            k: (None if v is None or not np.isfinite(v) else float(v))
+            for k, v in headline.items()
         },
     }
 

@@ -282,6 +282,9 @@ def evaluate(
             "oracle": (pairs.expected, None, None),
         }
         members_forecast = {"model": members, "naive": base_members}
+        # A percentage error of the member count needs members in the target
+        # month (a studio may report none while it still sells drop-ins).
+        has_members = pairs.actual_members > 0
         rows_h = {}
         for method, (values, lo, hi) in candidates.items():
             # A baseline is scored where it exists (a year of history for the
@@ -306,9 +309,10 @@ def evaluate(
                 ),
                 "members_mape": (
                     mape(
-                        pairs.actual_members[defined], members_forecast[method][defined]
+                        pairs.actual_members[defined & has_members],
+                        members_forecast[method][defined & has_members],
                     )
-                    if method in members_forecast
+                    if method in members_forecast and (defined & has_members).any()
                     else np.nan
                 ),
             }

@@ -8,6 +8,7 @@ studio's type and capacity): import with ``import_metrics``, train with
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -480,3 +481,29 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
         ):
             body = api.execute(query, variables)
             assert "errors" not in body, (studio.name, query.split("(")[0], body)
+
+
+def test_a_month_without_members_does_not_break_training(tmp_path, settings):
+    """A studio that reports 0 members in its last month (while still selling):
+    its member errors there are undefined and left out; the version is stored
+    with figures that are JSON (an infinite error used to crash train_model)."""
+    rows = list(csv.DictReader(io.StringIO(minimal_csv())))
+    last = max(
+        (i for i, row in enumerate(rows) if row["studio_name"].startswith("Sage")),
+        key=lambda i: rows[i]["month_year"],
+    )
+    rows[last]["total_members"] = "0"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MINIMAL_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+    version = _import_and_train(tmp_path, settings, out.getvalue())
+
+    table = version.metrics["table"]
+    assert table and all(
+        value is None or math.isfinite(value)
+        for record in table
+        for value in record.values()
+        if isinstance(value, float)
+    )
