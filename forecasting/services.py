@@ -226,6 +226,14 @@ def model_train(
             say(f"  {len(excluded)} studio(s) left out of training:")
             for item in excluded:
                 say(f"    {item['studio']}: {'; '.join(item['reasons'])}")
+        say(
+            "  what-if forecasts weigh the plan's own flows (the rest: the plain "
+            "forecast), by month: "
+            + ", ".join(
+                f"{a}{'' if a == b else f'-{b}'}: {weight:.2f}"
+                for a, b, weight in model.what_if_bands()
+            )
+        )
         anomalous = model.anomalous_months_
         if anomalous:
             names = _studio_names(anomalous)

@@ -778,6 +778,23 @@ class ForwardModel:
         }
         return self
 
+    def what_if_bands(self) -> list[tuple[int, int, float]]:
+        """The what-if mix's weight on the plan per horizon band.
+
+        Returns
+        -------
+        list of (int, int, float)
+            First and last month of each band (1, 2-3, 4-6, 7-12, up to
+            ``max_horizon``) and the weight of the structural core on the plan
+            there (1: the plan alone; 0: the plain forecast alone).
+        """
+        self._check_fitted()
+        return [
+            (a, min(b, self.max_horizon), float(self.what_if_weight_[a - 1]))
+            for a, b in _ANCHOR_BANDS
+            if a <= self.max_horizon
+        ]
+
     def _out_of_sample(self, pairs: Pairs, how: str | None = None) -> dict[str, Any]:
         """Every learner's out-of-sample prediction of ``pairs``, both semantics.
 

@@ -402,6 +402,14 @@ def test_train_model_prints_its_figures_when_activation_is_refused(
     assert "plain-forecast month-1 test MAPE" in text
     assert "no noise-free truth in this data" in text
     assert "nan%" not in text
+    # and how much the what-if forecasts trust the plan's flows, per band
+    weights = text.split("by month: ")[1].splitlines()[0]
+    assert [band.split(":")[0] for band in weights.split(", ")] == [
+        "1",
+        "2-3",
+        "4-6",
+        "7-12",
+    ]
     assert ModelVersion.objects.get().status == ModelVersionStatus.READY
 
 
