@@ -116,7 +116,8 @@ def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.Dat
     return path, truth
 
 
-def _evaluate(truth: pd.DataFrame) -> tuple[pd.DataFrame, object]:
+def _evaluate(truth: pd.DataFrame) -> tuple[pd.DataFrame, object, dict]:
+    """The test table, the trained version, and the months it set aside by studio name."""
     from forecasting.ml.evaluation import evaluate
     from forecasting.ml.screening import screen_training_frame
     from forecasting.models import ModelVersion
@@ -140,7 +141,8 @@ def _evaluate(truth: pd.DataFrame) -> tuple[pd.DataFrame, object]:
         evaluate(model, frame, split="test", mode=mode, horizons=range(1, 13))
         for mode in ("plain", "what_if")
     ]
-    return pd.concat(tables, ignore_index=True), version
+    anomalous = {names[uid]: months for uid, months in model.anomalous_months_.items()}
+    return pd.concat(tables, ignore_index=True), version, anomalous
 
 
 def _pooled(rows: pd.DataFrame) -> float:
@@ -251,7 +253,9 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(table: pd.DataFrame, version) -> list[tuple[str, bool, str]]:
+def _report(
+    table: pd.DataFrame, version, anomalous: dict[str, list[str]]
+) -> list[tuple[str, bool, str]]:
     wide = table.pivot_table(
         index=["mode", "horizon"], columns="method", values="mape"
     ).sort_index()
@@ -333,17 +337,12 @@ def _report(table: pd.DataFrame, version) -> list[tuple[str, bool, str]]:
     print(f"\nStudios left out of training ({len(version.excluded_studios)}):")
     for item in version.excluded_studios:
         print(f"  {item['studio']}: {'; '.join(item['reasons'])}")
-    from forecasting.registry import model_load
-    from studios.models import Studio
-
-    anomalous = model_load(version).anomalous_months_
-    names = {str(pk): name for pk, name in Studio.objects.values_list("pk", "name")}
     print(
         f"\nMonths treated as missing ({sum(map(len, anomalous.values()))}; they leave "
         "the studio's level and return, and are not scored, like flagged outliers):"
     )
-    for uid, months in sorted(anomalous.items()):
-        print(f"  {names.get(uid, uid)}: {', '.join(months)}")
+    for name, months in sorted(anomalous.items()):
+        print(f"  {name}: {', '.join(months)}")
     return checks
 
 
@@ -403,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in out.splitlines():
         if "check " in line or "Not activated" in line or "activated" in line:
             print("  " + line.strip())
-    table, version = _evaluate(truth)
-    checks = _report(table, version)
+    table, version, anomalous = _evaluate(truth)
+    checks = _report(table, version, anomalous)
     if args.json:
         args.json.write_text(json.dumps(_figures(table, version)))
     print("\nTargets:")

@@ -25,7 +25,7 @@ from forecasting.ml.checks import (
     library_versions,
     truth_columns,
 )
-from forecasting.ml.frame import LEVER_LABELS, LEVERS
+from forecasting.ml.frame import ANOMALY_RULE, LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForwardModel, StudioState
 from forecasting.ml.sampling import stratified_studio_ids
 from forecasting.models import (
@@ -238,10 +238,9 @@ def model_train(
         if anomalous:
             names = _studio_names(anomalous)
             say(
-                f"  {sum(map(len, anomalous.values()))} month(s) treated as missing: "
-                "revenue or members at least 3x (or a third of) the months on both "
-                "sides, a typo or a closure nobody flagged (a month flagged as an "
-                "outlier in the data is left as it is):"
+                f"  {sum(map(len, anomalous.values()))} month(s) treated as missing, "
+                f"a typo or a closure nobody flagged ({ANOMALY_RULE}; a month flagged "
+                "as an outlier in the data is left as it is):"
             )
             for uid, months in sorted(anomalous.items(), key=lambda i: names[i[0]]):
                 say(f"    {names[uid]}: {', '.join(months)}")

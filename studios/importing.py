@@ -562,7 +562,7 @@ def _derive_and_check_history(
                 )
             )
 
-        breaks: list[tuple[ParsedRow, int]] = []
+        breaks: list[tuple[ParsedRow, int, int]] = []
         for row in studio_rows:
             _derive(row, members_by_month, capacity, problems, breaks)
         _identity_warnings(name, len(studio_rows), breaks, problems)
@@ -577,42 +577,41 @@ _IDENTITY_LISTED = 3
 def _identity_warnings(
     name: str,
     months: int,
-    breaks: list[tuple[ParsedRow, int]],
+    breaks: list[tuple[ParsedRow, int, int]],
     problems: list[Problem],
 ) -> None:
     """Warn of months whose members do not follow last month's + new - churned.
 
-    ``breaks`` holds each such row with last month's member count. Up to
+    ``breaks`` holds each such row with last month's member count and the count
+    the identity expects. Up to
     :data:`_IDENTITY_LISTED` are listed one by one; more are summed up in one
     warning on the first one's line.
     """
 
-    def detail(row: ParsedRow, previous: int) -> str:
-        members, new, churned = (
-            row.values["total_members"],
-            row.values["new_members"],
-            row.values["churned_members"],
-        )
+    def detail(row: ParsedRow, previous: int, expected: int) -> str:
         return (
-            f"{members} members, but last month's {previous} + {new} new - "
-            f"{churned} churned = {previous + new - churned}"
+            f"{row.values['total_members']} members, but last month's {previous} + "
+            f"{row.values['new_members']} new - {row.values['churned_members']} "
+            f"churned = {expected}"
         )
 
     if len(breaks) <= _IDENTITY_LISTED:
-        for row, previous in breaks:
+        for row, previous, expected in breaks:
             problems.append(
-                Problem(row.line, "total_members", detail(row, previous), "warning")
+                Problem(
+                    row.line,
+                    "total_members",
+                    detail(row, previous, expected),
+                    "warning",
+                )
             )
         return
     gaps = [
-        abs(
-            row.values["total_members"]
-            - (previous + row.values["new_members"] - row.values["churned_members"])
-        )
+        abs(row.values["total_members"] - expected)
         / max(row.values["total_members"], 1)
-        for row, previous in breaks
+        for row, _, expected in breaks
     ]
-    first, previous = breaks[0]
+    first, previous, expected = breaks[0]
     problems.append(
         Problem(
             first.line,
@@ -620,7 +619,7 @@ def _identity_warnings(
             f"studio {name!r}: in {len(breaks)} of its {months} months the member "
             "count does not follow last month's + new - churned (by a median of "
             f"{100 * median(gaps):.1f}% of members; first "
-            f"{first.month_year:%Y-%m}: {detail(first, previous)}); freezes, "
+            f"{first.month_year:%Y-%m}: {detail(first, previous, expected)}); freezes, "
             "transfers or corrections do this, and the model learns the studio's "
             "typical gap",
             "warning",
@@ -633,7 +632,7 @@ def _derive(
     members_by_month: Mapping[dt.date, int],
     capacity: int | None,
     problems: list[Problem],
-    identity_breaks: list[tuple[ParsedRow, int]],
+    identity_breaks: list[tuple[ParsedRow, int, int]],
 ) -> None:
     values = row.values
     members, new, churned = (
@@ -651,7 +650,7 @@ def _derive(
         previous is not None
         and abs(previous + new - churned - members) > IDENTITY_TOLERANCE
     ):
-        identity_breaks.append((row, previous))
+        identity_breaks.append((row, previous, previous + new - churned))
     if previous is None:
         previous = members - new + churned
 

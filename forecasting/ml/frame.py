@@ -17,6 +17,7 @@ import pandas as pd
 from forecasting.ml.exceptions import FrameError
 
 __all__ = [
+    "ANOMALY_RULE",
     "LEVERS",
     "LEVER_COLUMNS",
     "LEVER_LABELS",
@@ -140,6 +141,11 @@ _SHOWN = 5
 # shocks (revenue x0.3-0.6), the generator's none outside its flagged outliers.
 _ANOMALY_RUN = 3
 _ANOMALY_FACTOR = 3.0
+#: The rule, as the messages that name a set-aside month state it.
+ANOMALY_RULE = (
+    f"its revenue or members are at least {_ANOMALY_FACTOR:g}x, or at most "
+    f"1/{_ANOMALY_FACTOR:g} of, the months on both sides"
+)
 
 
 def _studio_type_value(raw: Any) -> str | None:

@@ -85,7 +85,7 @@ from forecasting.ml.features import (
     frame_features,
     studio_features,
 )
-from forecasting.ml.frame import LEVERS, METRIC_FIELDS, validate_frame
+from forecasting.ml.frame import ANOMALY_RULE, LEVERS, METRIC_FIELDS, validate_frame
 from forecasting.ml.pairs import (
     PAIR_FEATURES,
     Pairs,
@@ -1009,9 +1009,8 @@ class ForwardModel:
         ):
             raise InsufficientHistoryError(
                 f"studio {uids[0]!r}: base month {month:%Y-%m} is treated as missing "
-                "(its revenue or members are at least 3x, or a third of, the months "
-                "on both sides); correct it, flag it as an outlier, or forecast from "
-                "another month"
+                f"({ANOMALY_RULE}); correct it, flag it as an outlier, or forecast "
+                "from another month"
             )
         if upto.empty or upto["ds"].iloc[-1] != month or upto["is_gap"].iloc[-1]:
             raise InsufficientHistoryError(
