@@ -337,6 +337,32 @@ def _reference_levels(
     return level * np.exp(slope * (k + 1.0 - centre))
 
 
+def _member_scaled_attendance(
+    rate: np.ndarray,
+    members: np.ndarray,
+    reference_members: np.ndarray,
+    follow: float,
+) -> np.ndarray:
+    """The reference attendance rate at this month's member count.
+
+    The reference rate is a 12-month mean, the rate of the 12-month mean member
+    count; where members come to class in proportion to their number (``follow``
+    1), a studio that lost a third of its members over the year fills a third
+    fewer places than that mean, and a status quo holding it would price visits
+    nobody makes (a studio whose revenue is all drop-ins and class packs was
+    forecast 40% above its actual revenue for months). So the rate is scaled by
+    ``(members / reference members) ** follow``, at most full classes, where both
+    counts are known and positive; unchanged elsewhere and with ``follow`` 0.
+    """
+    if follow == 0.0:
+        return rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = members / reference_members
+    usable = np.isfinite(ratio) & (ratio > 0) & np.isfinite(rate)
+    scaled = np.minimum(rate * np.where(usable, ratio, 1.0) ** follow, 1.0)
+    return np.where(usable, scaled, rate)
+
+
 def _trailing_median(x: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
     """Median of the kept, finite ``x`` over the last ``window`` months (NaN if none).
 
@@ -487,6 +513,7 @@ def studio_features(
     reference_window: int = 12,
     trend_span: int = 36,
     attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+    attendance_follow: float = 0.0,
 ) -> StudioFeatures:
     """Compute context, constants and reference levers at every month of a history.
 
@@ -506,6 +533,11 @@ def studio_features(
         :func:`_reference_levels`). Outlier months are left out of all three.
     attendance_share : float, default DEFAULT_ATTENDANCE_SHARE
         See :func:`_formula_components`.
+    attendance_follow : float, default 0
+        How class attendance follows the member count (log attendance on log
+        members, :attr:`forecasting.ml.response.Responses.follow`): the reference
+        attendance rate is scaled by ``(members / reference members) **
+        attendance_follow`` (see :func:`_member_scaled_attendance`).
 
     Returns
     -------
@@ -540,6 +572,7 @@ def studio_features(
         reference_window=reference_window,
         trend_span=trend_span,
         attendance_share=attendance_share,
+        attendance_follow=attendance_follow,
     )
     return block.studio(0)
 
@@ -556,6 +589,7 @@ def block_features(
     reference_window: int = 12,
     trend_span: int = 36,
     attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+    attendance_follow: float = 0.0,
 ) -> FeatureBlock:
     """:func:`studio_features` of ``S`` studios with ``T`` months each, at once.
 
@@ -624,6 +658,14 @@ def block_features(
         _reference_levels(raw_levers, keep[:, None, :], reference_window, trend_span),
         1,
         2,
+    )
+    reference[..., _ATTENDANCE] = _member_scaled_attendance(
+        reference[..., _ATTENDANCE],
+        members,
+        _reference_levels(
+            members[:, None, :], keep[:, None, :], reference_window, trend_span
+        )[:, 0, :],
+        attendance_follow,
     )
     has_data = np.isfinite(reference)
     # A lever moves the forecast only through a constant of the formula; one
@@ -855,6 +897,7 @@ def frame_feature_blocks(
     reference_window: int = 12,
     trend_span: int = 36,
     attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+    attendance_follow: float = 0.0,
     block_studios: int = BLOCK_STUDIOS,
 ) -> list[FeatureBlock]:
     """The features of every studio of a validated frame, in blocks.
@@ -868,7 +911,7 @@ def frame_feature_blocks(
     frame : pandas.DataFrame
         A frame that passed :func:`forecasting.ml.frame.validate_frame`.
     window, reference_window, trend_span : int
-    attendance_share : float
+    attendance_share, attendance_follow : float
         Passed through to :func:`block_features`.
 
     Returns
@@ -922,6 +965,7 @@ def frame_feature_blocks(
                     reference_window=reference_window,
                     trend_span=trend_span,
                     attendance_share=attendance_share,
+                    attendance_follow=attendance_follow,
                 )
             )
     return blocks
@@ -934,6 +978,7 @@ def frame_features(
     reference_window: int = 12,
     trend_span: int = 36,
     attendance_share: float = DEFAULT_ATTENDANCE_SHARE,
+    attendance_follow: float = 0.0,
 ) -> dict[str, StudioFeatures]:
     """:func:`studio_features` of every studio of a validated frame.
 
@@ -952,6 +997,7 @@ def frame_features(
         reference_window=reference_window,
         trend_span=trend_span,
         attendance_share=attendance_share,
+        attendance_follow=attendance_follow,
     ):
         for i, uid in enumerate(block.unique_ids):
             by_uid[uid] = block.studio(i)

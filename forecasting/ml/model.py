@@ -536,6 +536,7 @@ class ForwardModel:
             "attendance_share": getattr(
                 self, "attendance_share_", DEFAULT_ATTENDANCE_SHARE
             ),
+            "attendance_follow": getattr(self, "attendance_follow_", 0.0),
         }
 
     @functools.cached_property
@@ -591,6 +592,11 @@ class ForwardModel:
         frame, original_id = _labelled_by_content(screening.frame)
         self.attendance_share_ = attendance_share(frame)
         self.responses_ = fit_responses(frame) if self.lever_responses else None
+        # The status quo's attendance follows the member count as the chain's
+        # studios' does (features._member_scaled_attendance).
+        self.attendance_follow_ = (
+            0.0 if self.responses_ is None else float(self.responses_.follow)
+        )
         features = frame_features(frame, **self._feature_params())
         pairs = build_pairs(
             frame, features, max_horizon=self.max_horizon, min_history=self.min_history
@@ -768,6 +774,7 @@ class ForwardModel:
             "months_start": f"{frame['ds'].min():%Y-%m}",
             "months_end": f"{frame['ds'].max():%Y-%m}",
             "attendance_share": self.attendance_share_,
+            "attendance_follow": self.attendance_follow_,
             "responses": (
                 None if self.responses_ is None else self.responses_.to_json()
             ),
@@ -1734,6 +1741,7 @@ class ForwardModel:
                     else None
                 ),
                 "attendance_share": self.attendance_share_,
+                "attendance_follow": self.attendance_follow_,
                 "responses": (
                     None if self.responses_ is None else self.responses_.to_json()
                 ),
@@ -1837,6 +1845,8 @@ class ForwardModel:
             else None
         )
         model.attendance_share_ = float(manifest["attendance_share"])
+        # Models saved before the status quo's attendance followed the members.
+        model.attendance_follow_ = float(manifest.get("attendance_follow", 0.0))
         model.responses_ = (
             None
             if manifest["responses"] is None

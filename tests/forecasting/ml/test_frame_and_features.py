@@ -35,7 +35,7 @@ def _one_studio(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _features(history: pd.DataFrame):
+def _features(history: pd.DataFrame, **params):
     first = history.iloc[0]
     return studio_features(
         {
@@ -46,6 +46,7 @@ def _features(history: pd.DataFrame):
         max_capacity=first["max_capacity"],
         square_footage=first["square_footage"],
         opening_date=first["opening_date"],
+        **params,
     )
 
 
@@ -165,6 +166,36 @@ def test_the_member_flow_residual_is_zero_where_the_identity_holds(frame):
     ).round()
     flow = _features(frozen).flow
     assert flow[-1] < -0.02
+
+
+def test_the_status_quo_attendance_follows_the_member_count(frame):
+    """A studio that lost a third of its members in four months fills fewer
+    places than its 12-month mean rate: with ``attendance_follow`` 1 the
+    reference rate is scaled by members over their reference level; with 0 (the
+    default) it is the mean rate; never above full classes."""
+    studio = _one_studio(frame).copy()
+    members = studio["total_members"].to_numpy(dtype=float, copy=True)
+    members[-4:] = members[-5] * np.array([0.9, 0.8, 0.72, 0.66])
+    studio["total_members"] = members.round()
+    attendance = LEVERS.index("class_attendance_rate")
+    unscaled = _features(studio).reference[-1]
+    assert _features(studio, attendance_follow=0.0).reference[-1] == pytest.approx(
+        unscaled
+    )
+    halfway = _features(studio, attendance_follow=0.5).reference[-1]
+    scaled = _features(studio, attendance_follow=1.0).reference[-1]
+    # the rate alone moves, by members / their 12-month reference (~0.7 here)
+    others = np.arange(len(LEVERS)) != attendance
+    np.testing.assert_array_equal(scaled[others], unscaled[others])
+    ratio = scaled[attendance] / unscaled[attendance]
+    assert 0.6 < ratio < 0.85
+    assert halfway[attendance] / unscaled[attendance] == pytest.approx(ratio**0.5)
+    # members that doubled cannot fill classes past their capacity
+    grown = _one_studio(frame).copy()
+    grown["total_members"] = grown["total_members"] * np.where(
+        np.arange(len(grown)) >= len(grown) - 2, 3.0, 1.0
+    )
+    assert _features(grown, attendance_follow=2.0).reference[-1][attendance] <= 1.0
 
 
 def test_unreported_revenue_is_attributed_to_members_and_attendance(frame):

@@ -453,6 +453,30 @@ def test_a_model_saved_before_the_what_if_mix_keeps_the_plan_alone(
     assert (model.what_if_weight_ >= 0.9).all(), model.what_if_weight_
 
 
+def test_a_model_saved_before_attendance_followed_members_keeps_its_status_quo(
+    model, history, tmp_path
+):
+    """The fit scales the status quo's attendance by the member count with the
+    chain's learned ``follow``; a model saved before that loads with 0 and builds
+    the reference levers it was fitted on (the 12-month mean rate, unscaled)."""
+    assert model.attendance_follow_ == model.responses_.follow > 0.5
+    model.save(tmp_path / "model")
+    path = tmp_path / "model" / "model.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["attendance_follow"] == model.attendance_follow_
+    del manifest["attendance_follow"]
+    path.write_text(json.dumps(manifest))
+    loaded = ForwardModel.load(tmp_path / "model")
+    assert loaded.attendance_follow_ == 0.0
+    base = history["ds"].iloc[50]
+    attendance = LEVERS.index("class_attendance_rate")
+    scaled = model.make_state(history, base).reference
+    unscaled = loaded.make_state(history, base).reference
+    others = np.arange(len(LEVERS)) != attendance
+    np.testing.assert_array_equal(scaled[others], unscaled[others])
+    assert scaled[attendance] != unscaled[attendance]
+
+
 def test_saved_files_are_text_and_never_pickle(model, tmp_path):
     """LightGBM boosters as text, everything else as JSON; every file checksummed."""
     checksums = model.save(tmp_path / "model")
