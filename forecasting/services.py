@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
-from django.db.models import Max, Min
 from django.utils import timezone
 
 from forecasting.ml.checks import (
@@ -26,7 +25,7 @@ from forecasting.ml.checks import (
     truth_columns,
 )
 from forecasting.ml.frame import ANOMALY_RULE, LEVER_LABELS, LEVERS
-from forecasting.ml.model import ForwardModel, StudioState
+from forecasting.ml.model import ForwardModel, StudioContext, StudioState
 from forecasting.ml.sampling import stratified_studio_ids
 from forecasting.models import (
     ModelVersion,
@@ -39,7 +38,7 @@ from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame, history_summary
 from forecasting.tracking import training_run_log
 from studios.importing import parse_month
-from studios.models import MonthlyMetric, Studio
+from studios.models import Studio
 from studiosim import rows
 from studiosim.errors import InvalidInput
 
@@ -477,39 +476,33 @@ def validate_levers(levers: Mapping[str, float] | None) -> dict[str, float]:
 
 
 _STATE_CACHE_STUDIOS = 4096
-_state_cache: OrderedDict[tuple, dict[dt.date, StudioState]] = OrderedDict()
+_state_cache: OrderedDict[tuple, StudioContext | None] = OrderedDict()
 _state_lock = threading.Lock()
 
 
-def _studio_states(
+def _studio_context(
     model: ForwardModel, version_id: int, studio: Studio
-) -> dict[dt.date, StudioState]:
-    """Every base month's model context for a studio, computed once per data version.
+) -> StudioContext | None:
+    """A studio's model context, computed once per data version (None: no data).
 
-    The key holds the model version and the studio's ``data_version`` (bumped by
-    every write to its metrics), so a new model or new data never reuses a stale
+    The context holds the features of every month; a base month's state (the
+    learners' part) is built the first time it is asked for and kept with it. The
+    key holds the model version and the studio's ``data_version`` (bumped by every
+    write to its metrics), so a new model or new data never reuses a stale
     context; least recently used studios are dropped beyond 4,096.
     """
     key = (version_id, studio.pk, studio.data_version)
     with _state_lock:
-        states = _state_cache.get(key)
-        if states is not None:
+        if key in _state_cache:
             _state_cache.move_to_end(key)
-            return states
+            return _state_cache[key]
     history = history_frame(studio_ids=[studio.pk])
-    states = (
-        {
-            month.date(): state
-            for (_, month), state in model.states_for_frame(history).items()
-        }
-        if not history.empty
-        else {}
-    )
+    context = None if history.empty else model.studio_context(history)
     with _state_lock:
-        _state_cache[key] = states
+        _state_cache[key] = context
         while len(_state_cache) > _STATE_CACHE_STUDIOS:
             _state_cache.popitem(last=False)
-    return states
+    return context
 
 
 def clear_state_cache() -> None:
@@ -521,21 +514,14 @@ def studio_state(
     *, model: ForwardModel, version_id: int, studio: Studio, base_month: dt.date
 ) -> StudioState:
     """The model's context for a studio at a base month, or InvalidInput saying why."""
-    state = _studio_states(model, version_id, studio).get(base_month)
-    if state is not None:
-        return state
-    span = MonthlyMetric.objects.filter(studio=studio).aggregate(
-        first=Min("month_year"), last=Max("month_year")
-    )
-    if span["first"] is None:
+    context = _studio_context(model, version_id, studio)
+    if context is None:
         reason = "it has no monthly data yet"
-    elif span["first"] <= base_month <= span["last"]:
-        reason = (
-            f"a forecast needs at least {model.min_history} months of history up "
-            f"to the base month, and its history starts {span['first']:%Y-%m}"
-        )
     else:
-        reason = f"its history covers {span['first']:%Y-%m} to {span['last']:%Y-%m}"
+        state = context.state(base_month)
+        if state is not None:
+            return state
+        reason = context.why_not(base_month)
     raise InvalidInput(
         f"{studio.name} cannot be forecast from {base_month:%Y-%m}: {reason}",
         field="base_month",

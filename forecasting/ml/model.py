@@ -37,6 +37,7 @@ A plan is read in one of two ways, chosen per call:
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -44,6 +45,7 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +106,7 @@ __all__ = [
     "ForwardModel",
     "LatestForecast",
     "PlanSemantics",
+    "StudioContext",
     "StudioState",
 ]
 
@@ -360,6 +363,81 @@ def _target(pairs: Pairs, plan: str) -> np.ndarray:
     """
     structural = pairs.status_quo if plan == "relative" else pairs.what_if
     return np.log(pairs.actual / structural)
+
+
+class StudioContext:
+    """One studio's features at every month, and its states built when asked for.
+
+    What a service keeps per studio between requests (:meth:`ForwardModel.studio_context`):
+    the features of the whole history are computed once, vectorised and cheap; the
+    learners, most of a state's cost, run for a base month only the first time it
+    is asked for, and the state is kept. ``state(month)`` equals
+    ``model.states_for_frame(history)[(unique_id, month)]``. Safe to share between
+    threads (a state built twice by a race is the same state).
+    """
+
+    def __init__(
+        self,
+        model: ForwardModel,
+        unique_id: str,
+        features: StudioFeatures,
+        is_anomaly: np.ndarray | None = None,
+    ) -> None:
+        self.unique_id = unique_id
+        self._model = model
+        self._features = features
+        self._anomaly = (
+            np.zeros(len(features.ds), dtype=bool)
+            if is_anomaly is None
+            else np.asarray(is_anomaly, dtype=bool)
+        )
+        self._index = {pd.Timestamp(month): i for i, month in enumerate(features.ds)}
+        self._states: dict[int, StudioState] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> int:
+        """How many base months' states have been built so far."""
+        return len(self._states)
+
+    def why_not(self, base_month: str | dt.date | pd.Timestamp) -> str | None:
+        """Why no forecast can start at ``base_month`` (None when one can)."""
+        month = _month_start(base_month)
+        i = self._index.get(month)
+        if i is None:
+            first, last = (pd.Timestamp(self._features.ds[k]) for k in (0, -1))
+            return f"its history covers {first:%Y-%m} to {last:%Y-%m}"
+        if self._anomaly[i]:
+            return (
+                f"{month:%Y-%m} is treated as missing ({ANOMALY_RULE}); correct it, "
+                "flag it as an outlier, or forecast from another month"
+            )
+        if self._features.is_gap[i]:
+            return f"{month:%Y-%m} is missing from its data"
+        if i < self._model.min_history - 1:
+            first = pd.Timestamp(self._features.ds[0])
+            return (
+                f"a forecast needs at least {self._model.min_history} months of "
+                f"history up to the base month, and its history starts {first:%Y-%m}"
+            )
+        return None
+
+    def state(self, base_month: str | dt.date | pd.Timestamp) -> StudioState | None:
+        """The state at ``base_month``, or None where no forecast can start: outside
+        the history, fewer than ``min_history`` months up to it, or a month that is
+        missing or set aside (:meth:`ForwardModel.make_state` says which)."""
+        i = self._index.get(_month_start(base_month))
+        if i is None or i < self._model.min_history - 1 or self._features.is_gap[i]:
+            return None
+        with self._lock:
+            state = self._states.get(i)
+        if state is None:
+            state = self._model._states(self.unique_id, self._features, np.array([i]))[
+                0
+            ]
+            with self._lock:
+                state = self._states.setdefault(i, state)
+        return state
 
 
 class ForwardModel:
@@ -1176,6 +1254,30 @@ class ForwardModel:
         if pending:
             flush()
         return out
+
+    def studio_context(self, history: pd.DataFrame) -> StudioContext:
+        """One studio's context, its states built per base month on demand.
+
+        For serving: a studio's first forecast costs its features and one base
+        month's learner rows, not every month's (:class:`StudioContext`).
+
+        Raises
+        ------
+        FrameError
+            If the history breaks the frame contract or holds other than one studio.
+        """
+        self._check_fitted()
+        frame = validate_frame(history)
+        uids = frame["unique_id"].unique()
+        if len(uids) != 1:
+            raise FrameError(
+                f"studio_context needs the history of exactly one studio, got {len(uids)}"
+            )
+        uid = str(uids[0])
+        features = frame_features(frame, **self._feature_params())
+        return StudioContext(
+            self, uid, features[uid], frame["is_anomaly"].to_numpy(dtype=bool)
+        )
 
     # ----------------------------------------------------------------- predict
     def predict(

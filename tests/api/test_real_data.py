@@ -489,6 +489,15 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
         ):
             body = api.execute(query, variables)
             assert "errors" not in body, (studio.name, query.split("(")[0], body)
+    # a month set aside is no base month, and the answer says why
+    typo = Studio.objects.get(name="Studio 011 West")
+    body = api.execute(
+        FORWARD, {"input": {"studioId": str(typo.pk), "baseMonth": "2025-11"}}
+    )
+    reason = body["errors"][0]["extensions"]["reason"]
+    assert reason.startswith("Studio 011 West cannot be forecast from 2025-11")
+    assert "2025-11 is treated as missing" in reason, reason
+    assert "flag it as an outlier" in reason
 
 
 def test_a_month_without_members_does_not_break_training(tmp_path, settings):

@@ -9,7 +9,7 @@ import pytest
 
 from forecasting.ml.corrections import stacking_weights
 from forecasting.ml.evaluation import evaluate
-from forecasting.ml.exceptions import InsufficientHistoryError
+from forecasting.ml.exceptions import FrameError, InsufficientHistoryError
 from forecasting.ml.frame import LEVERS, OPTIONAL_METRICS, frame_from_generated
 from forecasting.ml.model import ForwardModel
 from studios.generator import generate
@@ -105,6 +105,52 @@ def test_a_month_missing_from_the_history_is_no_base_month(patchy, patchy_model)
         patchy_model.make_state(history, gap)
     states = patchy_model.states_for_frame(history)
     assert (uid, gap) not in states
+
+
+def test_a_studio_context_builds_the_batch_states_one_month_at_a_time(
+    patchy, patchy_model
+):
+    """What a service keeps per studio: features once, the learners for a base
+    month only when it is asked for; each state equals states_for_frame's, and a
+    month no forecast can start from (a gap, too early, outside) has none."""
+    uid = patchy["unique_id"].unique()[1]
+    history = patchy[patchy["unique_id"] == uid]
+    batch = patchy_model.states_for_frame(history)
+    context = patchy_model.studio_context(history)
+    assert context.unique_id == uid and context.built == 0
+    for (_, month), expected in batch.items():
+        state = context.state(month)
+        for name in (
+            "levers",
+            "reference",
+            "constants",
+            "revenue_correction",
+            "members_correction",
+            "absolute_correction",
+        ):
+            np.testing.assert_array_equal(getattr(state, name), getattr(expected, name))
+        assert (state.members, state.flow, state.peak_members, state.seen) == (
+            expected.members,
+            expected.flow,
+            expected.peak_members,
+            expected.seen,
+        )
+    assert context.built == len(batch)
+    assert context.state(next(iter(batch))[1]) is context.state(next(iter(batch))[1])
+    assert context.built == len(batch)
+    gap = pd.Timestamp(history["ds"].iloc[9]) + pd.DateOffset(months=1)
+    first = pd.Timestamp(history["ds"].min())
+    for month, why in (
+        (gap, f"{gap:%Y-%m} is missing from its data"),
+        (first, "a forecast needs at least 3 months of history"),
+        (first - pd.DateOffset(months=1), "its history covers"),
+        (pd.Timestamp(history["ds"].max()) + pd.DateOffset(months=1), "covers"),
+    ):
+        assert context.state(month) is None
+        assert why in context.why_not(month)
+    assert context.why_not(next(iter(batch))[1]) is None
+    with pytest.raises(FrameError, match="exactly one studio"):
+        patchy_model.studio_context(patchy)
 
 
 def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
