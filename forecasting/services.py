@@ -431,6 +431,8 @@ class ForecastOutput:
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
     #: Lever values outside the studio's own history or its peers' range.
     warnings: list[RangeWarning] = field(default_factory=list)
+    #: What looks wrong with the base month's figures (StudioContext.base_month_notes).
+    base_month_notes: list[str] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -528,6 +530,15 @@ def studio_state(
     )
 
 
+def base_month_notes(
+    *, model: ForwardModel, version_id: int, studio: Studio, base_month: dt.date
+) -> list[str]:
+    """What looks wrong with a base month's revenue or member count (a typo, a
+    month not recorded), which the forecast starts from as it stands."""
+    context = _studio_context(model, version_id, studio)
+    return [] if context is None else context.base_month_notes(base_month)
+
+
 def _prediction_accuracy(version: ModelVersion) -> dict[str, float | None]:
     """The version's measured test accuracy at horizon 1 (plain forecast)."""
     headline = (version.metrics or {}).get("headline", {})
@@ -622,6 +633,12 @@ def forecast_predict(
         prediction_accuracy=_prediction_accuracy(loaded.version),
         not_modelled_levers=not_modelled,
         warnings=range_warnings(used, lever_ranges(studio=studio, base_month=base)),
+        base_month_notes=base_month_notes(
+            model=loaded.model,
+            version_id=loaded.version.pk,
+            studio=studio,
+            base_month=base,
+        ),
     )
     if log:
         output = prediction_log_write(

@@ -42,7 +42,7 @@ __all__ = ["cache_stats", "cached_json", "local_cache_clear", "prediction_cache_
 logger = logging.getLogger(__name__)
 
 # Bump when the shape of cached values changes, so old entries are not read.
-KEY_SCHEMA = "v1"
+KEY_SCHEMA = "v2"
 STATS_KEY = "cache-stats:{event}"
 
 J = TypeVar("J")

@@ -358,6 +358,13 @@ class ForwardPredictionType:
         description="Each lever of the plan outside the studio's own history "
         "(scope HISTORY) and each outside its peers' range (scope PEERS)."
     )
+    base_month_notes: list[str] = strawberry.field(
+        description="What looks wrong with the base month's own figures, which the "
+        "forecast starts from as they stand: its revenue or member count at least "
+        "3x, or at most a third of, both the month before and the median of the 12 "
+        "before it (a typo, a month the system did not record). Empty when nothing "
+        "does."
+    )
 
     @classmethod
     def from_output(cls, output: ForecastOutput) -> Self:
@@ -392,6 +399,7 @@ class ForwardPredictionType:
                 LeverNoteType.from_note(note) for note in output.not_modelled_levers
             ],
             warnings=[RangeWarningType.from_warning(w) for w in output.warnings],
+            base_month_notes=list(output.base_month_notes),
         )
 
 

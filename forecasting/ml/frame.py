@@ -17,6 +17,7 @@ import pandas as pd
 from forecasting.ml.exceptions import FrameError
 
 __all__ = [
+    "ANOMALY_FACTOR",
     "ANOMALY_RULE",
     "LEVERS",
     "LEVER_COLUMNS",
@@ -133,18 +134,19 @@ _RATE_COLUMNS = frozenset(
 # Studios and months named in a problem, at most.
 _SHOWN = 5
 # An unflagged run of at most _ANOMALY_RUN months whose revenue or member count
-# sits beyond _ANOMALY_FACTOR times (or below 1/_ANOMALY_FACTOR of) both the
+# sits beyond ANOMALY_FACTOR times (or below 1/ANOMALY_FACTOR of) both the
 # month before the run and the month after it is not the studio's business but
 # its bookkeeping (a typo, a month booked twice, a closure nobody flagged) and is
 # treated as missing. A genuine month rarely triples or thirds against both of
 # its neighbours: the chains of studios.messy have none outside its one-month
 # shocks (revenue x0.3-0.6), the generator's none outside its flagged outliers.
 _ANOMALY_RUN = 3
-_ANOMALY_FACTOR = 3.0
+#: How far a month must leave its neighbours' level to be set aside.
+ANOMALY_FACTOR = 3.0
 #: The rule, as the messages that name a set-aside month state it.
 ANOMALY_RULE = (
-    f"its revenue or members are at least {_ANOMALY_FACTOR:g}x, or at most "
-    f"1/{_ANOMALY_FACTOR:g} of, the months on both sides"
+    f"its revenue or members are at least {ANOMALY_FACTOR:g}x, or at most "
+    f"1/{ANOMALY_FACTOR:g} of, the months on both sides"
 )
 
 
@@ -374,7 +376,7 @@ def _anomalous_runs(
     n = len(values)
     with np.errstate(invalid="ignore"):
         x = np.log(np.maximum(values, 1e-9))
-    limit = np.log(_ANOMALY_FACTOR)
+    limit = np.log(ANOMALY_FACTOR)
     found = np.zeros(n, dtype=bool)
     for k in range(1, _ANOMALY_RUN + 1):
         if n < k + 2:
@@ -398,7 +400,7 @@ def _anomalous_runs(
 def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
     """Treat the unflagged months that leave a studio's level and return as missing.
 
-    Such a month (see :data:`_ANOMALY_FACTOR`) becomes a gap: its required
+    Such a month (see :data:`ANOMALY_FACTOR`) becomes a gap: its required
     metrics are interpolated from the months around it, its optional ones are
     missing, and it is flagged ``is_outlier`` and ``is_anomaly``, so nothing is
     learned from it and no feature of a later month reads it (a revenue typo

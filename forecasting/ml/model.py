@@ -87,7 +87,13 @@ from forecasting.ml.features import (
     frame_features,
     studio_features,
 )
-from forecasting.ml.frame import ANOMALY_RULE, LEVERS, METRIC_FIELDS, validate_frame
+from forecasting.ml.frame import (
+    ANOMALY_FACTOR,
+    ANOMALY_RULE,
+    LEVERS,
+    METRIC_FIELDS,
+    validate_frame,
+)
 from forecasting.ml.pairs import (
     PAIR_FEATURES,
     Pairs,
@@ -382,10 +388,16 @@ class StudioContext:
         unique_id: str,
         features: StudioFeatures,
         is_anomaly: np.ndarray | None = None,
+        revenue: np.ndarray | None = None,
     ) -> None:
         self.unique_id = unique_id
         self._model = model
         self._features = features
+        self._revenue = (
+            np.exp(features.log_revenue)
+            if revenue is None
+            else np.asarray(revenue, dtype=np.float64)
+        )
         self._anomaly = (
             np.zeros(len(features.ds), dtype=bool)
             if is_anomaly is None
@@ -421,6 +433,62 @@ class StudioContext:
                 f"history up to the base month, and its history starts {first:%Y-%m}"
             )
         return None
+
+    def base_month_notes(self, base_month: str | dt.date | pd.Timestamp) -> list[str]:
+        """What looks wrong with the base month's own figures, which a forecast
+        starts from as they stand.
+
+        Its revenue or member count at least :data:`ANOMALY_FACTOR` times, or at
+        most a third of, both the last month before it and the median of the 12
+        before it (the median alone where the month before is 0 already: a
+        closure that began earlier). A month in the middle of a history that
+        does so and comes back is set aside (:data:`ANOMALY_RULE`); a base month
+        is usually the latest, with no month after it to come back in, so a typo
+        or an unrecorded month there cannot be told from a new level, and the
+        answer says so instead.
+        """
+        month = _month_start(base_month)
+        i = self._index.get(month)
+        if i is None:
+            return []
+        known = ~self._features.is_gap[:i]
+        notes = []
+        for label, values, money in (
+            ("revenue", self._revenue, True),
+            ("member count", np.asarray(self._features.members, dtype=float), False),
+        ):
+            before = values[:i][known]
+            before = before[np.isfinite(before)][-12:]
+            value = values[i]
+            if len(before) == 0 or not np.isfinite(value):
+                continue
+            median = float(np.median(before))
+            if median <= 0:
+                continue
+            sides = [("the median of the 12 months before it", median)]
+            if before[-1] > 0:
+                sides.insert(0, ("the month before", float(before[-1])))
+            levels = [level for _, level in sides]
+            if not (
+                value >= ANOMALY_FACTOR * max(levels)
+                or value * ANOMALY_FACTOR <= min(levels)
+            ):
+                continue
+
+            def shown(x: float, money: bool = money) -> str:
+                return f"${x:,.0f}" if money else f"{x:,.0f}"
+
+            compared = " and ".join(
+                f"{value / level:.{1 if value >= level else 2}f}x {name} "
+                f"({shown(level)})"
+                for name, level in sides
+            )
+            notes.append(
+                f"{month:%Y-%m}'s {label} ({shown(value)}) is {compared}: if it is "
+                "a typo or a month the system did not record, correct it or flag it "
+                "as an outlier; the forecast starts from it as it stands"
+            )
+        return notes
 
     def state(self, base_month: str | dt.date | pd.Timestamp) -> StudioState | None:
         """The state at ``base_month``, or None where no forecast can start: outside
@@ -1276,7 +1344,11 @@ class ForwardModel:
         uid = str(uids[0])
         features = frame_features(frame, **self._feature_params())
         return StudioContext(
-            self, uid, features[uid], frame["is_anomaly"].to_numpy(dtype=bool)
+            self,
+            uid,
+            features[uid],
+            is_anomaly=frame["is_anomaly"].to_numpy(dtype=bool),
+            revenue=frame["total_revenue"].to_numpy(dtype=np.float64),
         )
 
     # ----------------------------------------------------------------- predict

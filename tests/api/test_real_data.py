@@ -47,6 +47,7 @@ query Forward($input: ForwardPredictionInput!) {
     baseLevers { upsellRate staffUtilizationRate avgTicketPrice }
     leversUsed { upsellRate avgTicketPrice }
     notModelledLevers { lever reason }
+    baseMonthNotes
   }
 }
 """
@@ -449,12 +450,16 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
     }
     staff = UserFactory(username="odd-ops", is_staff=True)
     api = gql(staff)
+    noted = {}
     for studio in Studio.objects.order_by("name"):
         sid = str(studio.pk)
         forward = api.execute(
             FORWARD, {"input": {"studioId": sid, "projectionMonths": 6}}
         )
         assert "errors" not in forward, (studio.name, forward)
+        notes = forward["data"]["forwardPrediction"]["baseMonthNotes"]
+        if notes:
+            noted[studio.name] = notes
         revenue = [
             p["revenue"] for p in forward["data"]["forwardPrediction"]["predictions"]
         ]
@@ -489,6 +494,13 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
         ):
             body = api.execute(query, variables)
             assert "errors" not in body, (studio.name, query.split("(")[0], body)
+    # the studio closed for its last two months forecasts from a closed month,
+    # and says so; no other studio's latest month leaves its level
+    assert list(noted) == ["Studio 002 North"], noted
+    assert [note.split(" (")[0] for note in noted["Studio 002 North"]] == [
+        "2026-10's revenue",
+        "2026-10's member count",
+    ]
     # a month set aside is no base month, and the answer says why
     typo = Studio.objects.get(name="Studio 011 West")
     body = api.execute(

@@ -15,6 +15,7 @@ from optimization.services import InverseConstraints, inverse_predict
 from scenarios.services import scenario_save
 from studios.models import StudioRole
 from studios.selectors import metric_latest_month
+from studios.services import metric_save
 from tests.factories import (
     MonthlyMetricFactory,
     StudioFactory,
@@ -148,6 +149,37 @@ def test_the_dashboard_shows_kpis_history_with_outliers_and_the_forecast_band(
     outliers = studio.monthly_metrics.filter(is_outlier=True).count()
     assert outliers and len(chart["marks"][0]["points"]) == outliers
     assert chart_data(response, "members")["series"][0]["name"] == "Members"
+
+
+def test_the_pages_name_a_latest_month_that_looks_like_a_typo(
+    client, member, active_version, loaded_studios
+):
+    """The forecast starts from the latest month as it stands; where its revenue
+    is far off the studio's level, the dashboard, simulator and planner say so."""
+    # given: the latest month booked with an extra digit
+    studio = loaded_studios[0]
+    client.force_login(member())
+    pages = [
+        reverse(page, kwargs={"studio_id": studio.pk})
+        for page in ("web:dashboard", "web:simulate", "web:plan")
+    ]
+    for url in pages:
+        assert "Check the figures this forecast starts from" not in (
+            client.get(url).content.decode()
+        )
+    latest = studio.monthly_metrics.order_by("-month_year").first()
+    latest.total_revenue *= 10
+    metric_save(metric=latest)
+
+    # when / then
+    for url in pages:
+        page = client.get(url).content.decode()
+        [note] = re.findall(r'<p class="notice" role="note">(.*?)</p>', page)
+        assert note.startswith(
+            f"Check the figures this forecast starts from: "
+            f"{latest.month_year:%Y-%m}&#x27;s revenue ($"
+        ), note
+        assert "correct it or flag it as an outlier" in note
 
 
 def test_without_an_active_model_the_dashboard_says_why_there_is_no_forecast(

@@ -153,6 +153,37 @@ def test_a_studio_context_builds_the_batch_states_one_month_at_a_time(
         patchy_model.studio_context(patchy)
 
 
+def test_a_base_month_that_leaves_the_studios_level_is_named(patchy, patchy_model):
+    """The latest month has no month after it, so a typo there cannot be set
+    aside; the answer names it (against the month before and the 12-month
+    median) instead of forecasting from it silently."""
+    uid = patchy["unique_id"].unique()[2]
+    history = patchy[patchy["unique_id"] == uid].reset_index(drop=True)
+    last = history["ds"].max()
+    assert patchy_model.studio_context(history).base_month_notes(last) == []
+    typo = history.copy()
+    typo.loc[typo.index[-1], "total_revenue"] *= 25
+    [note] = patchy_model.studio_context(typo).base_month_notes(last)
+    assert note.startswith(f"{last:%Y-%m}'s revenue ($")
+    assert "x the month before ($" in note and "the median of the 12 months" in note
+    ratio = float(note.split(") is ")[1].split("x")[0])
+    assert 15 < ratio < 40
+    # a month that is no longer the latest: the rule for set-aside months applies
+    assert patchy_model.studio_context(typo).base_month_notes(
+        history["ds"].iloc[-2]
+    ) == []
+    # a studio closed for its last two months: 0 against its median alone
+    closed = history.copy()
+    closed.loc[closed.index[-2:], ["total_revenue", "total_members"]] = 0.0
+    notes = patchy_model.studio_context(closed).base_month_notes(last)
+    assert [n.split("'s ")[1].split(" (")[0] for n in notes] == [
+        "revenue",
+        "member count",
+    ]
+    assert all("0.00x the median of the 12 months" in n for n in notes)
+    assert not any("the month before" in n for n in notes)
+
+
 def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
     """A studio without revenue and one of five months: the rest train."""
     extra = []
