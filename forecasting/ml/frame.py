@@ -453,40 +453,72 @@ def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fill_gaps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Insert a flagged row for every missing month inside a studio's history."""
-    parts = []
-    for _, group in frame.groupby("unique_id", sort=False):
-        full = pd.date_range(group["ds"].iloc[0], group["ds"].iloc[-1], freq="MS")
-        if len(full) == len(group):
-            parts.append(group)
+    """Insert a flagged row for every missing month inside a studio's history.
+
+    ``frame`` is in studio order (each studio's rows contiguous, months
+    ascending). Vectorised over the whole frame: each row is followed by the
+    months missing before its studio's next row, which carry the studio's
+    statics, linearly interpolated required metrics, nothing else, and the
+    flags ``is_gap`` and ``is_outlier``; the split labels of a studio with a gap
+    are recounted on its calendar. A duplicated month (a problem reported
+    elsewhere) is kept as it is.
+    """
+    n = len(frame)
+    uid = frame["unique_id"].to_numpy()
+    month = frame["ds"].to_numpy().astype("datetime64[M]").astype(np.int64)
+    same = uid[1:] == uid[:-1]
+    missing = np.zeros(n, dtype=np.int64)
+    missing[:-1] = np.where(same, np.maximum(np.diff(month) - 1, 0), 0)
+    counts = 1 + missing
+    source = np.repeat(np.arange(n), counts)
+    offset = np.arange(len(source)) - np.repeat(np.cumsum(counts) - counts, counts)
+    new = offset > 0
+    out = frame.iloc[source].reset_index(drop=True)
+    out["ds"] = (
+        (month[source] + offset).astype("datetime64[M]").astype("datetime64[ns]")
+    )
+    keep = {
+        "unique_id",
+        "ds",
+        "studio_type",
+        "max_capacity",
+        "square_footage",
+        "opening_date",
+        "split",
+    }
+    for column in out.columns:
+        if column in keep:
             continue
-        filled = group.set_index("ds").reindex(full)
-        gap = filled["unique_id"].isna().to_numpy()
-        filled.index.name = "ds"
-        for column in (
-            "unique_id",
-            "studio_type",
-            "max_capacity",
-            "square_footage",
-            "opening_date",
-        ):
-            filled[column] = group[column].iloc[0]
-        filled[list(REQUIRED_METRICS)] = filled[list(REQUIRED_METRICS)].interpolate(
-            method="linear"
+        if out[column].dtype == bool:
+            out[column] = out[column].to_numpy() & ~new
+        else:
+            out.loc[new, column] = np.nan
+    required = list(REQUIRED_METRICS)
+    # Each inserted run lies between two rows of its own studio, so a linear
+    # interpolation down the frame never reaches across studios; only the
+    # inserted rows take its values.
+    out.loc[new, required] = (
+        out[required].interpolate(method="linear", limit_area="inside").loc[new]
+    )
+    out["is_gap"] = out["is_gap"].to_numpy(dtype=bool) | new
+    out["is_outlier"] = out["is_outlier"].to_numpy(dtype=bool) | new
+    if "outlier_reason" in out.columns:
+        out.loc[new, "outlier_reason"] = "gap"
+    if "split" in out.columns:
+        out_uid = out["unique_id"].to_numpy()
+        gappy = np.isin(out_uid, uid[:-1][missing[:-1] > 0])
+        ends = np.r_[out_uid[1:] != out_uid[:-1], True]
+        # months to the studio's last row: a reversed running count per studio
+        position = np.arange(len(out))
+        last = np.minimum.accumulate(np.where(ends, position, len(out))[::-1])[::-1]
+        from_end = last - position
+        recounted = np.select(
+            [from_end < _SPLIT_MONTHS, from_end < 2 * _SPLIT_MONTHS],
+            ["test", "validation"],
+            "train",
         )
-        filled["is_gap"] = gap
-        filled["is_outlier"] = filled["is_outlier"].fillna(True).astype(bool) | gap
-        if "outlier_reason" in filled.columns:
-            filled.loc[gap, "outlier_reason"] = "gap"
-        if "split" in filled.columns:
-            from_end = np.arange(len(filled))[::-1]
-            filled["split"] = np.select(
-                [from_end < _SPLIT_MONTHS, from_end < 2 * _SPLIT_MONTHS],
-                ["test", "validation"],
-                "train",
-            )
-        parts.append(filled.reset_index())
-    return pd.concat(parts, ignore_index=True).loc[:, frame.columns]
+        out["split"] = np.where(gappy, recounted, out["split"].to_numpy())
+    return out
 
 
 def validate_frame(frame: pd.DataFrame, *, require_split: bool = False) -> pd.DataFrame:

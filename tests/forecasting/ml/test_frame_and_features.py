@@ -155,6 +155,41 @@ def test_missing_months_become_flagged_interpolated_rows(frame):
     assert list(checked["split"].iloc[-12:-6]) == ["validation"] * 6
 
 
+def test_gaps_in_many_studios_are_filled_as_each_studio_alone(frame):
+    """Filled for the whole frame at once, each studio's rows are the ones it
+    gets alone: nothing is interpolated across studios, a studio without a gap
+    keeps its rows and splits, the statics are carried into the gaps."""
+    uids = list(frame["unique_id"].unique())
+    position = frame.groupby("unique_id").cumcount()
+    holed = frame[
+        ~(
+            ((frame["unique_id"] == uids[0]) & position.isin([3, 7, 8]))
+            | ((frame["unique_id"] == uids[2]) & (position == 20))
+        )
+    ]
+    together = validate_frame(holed, require_split=True)
+    assert together["is_gap"].sum() == 4
+    for uid in uids:
+        alone = validate_frame(holed[holed["unique_id"] == uid], require_split=True)
+        mine = together[together["unique_id"] == uid].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            mine.drop(columns="opening_date"), alone.drop(columns="opening_date")
+        )
+        assert (mine["opening_date"] == alone["opening_date"]).all()
+    gaps = together[together["is_gap"]]
+    assert (gaps["studio_type"].notna() & gaps["max_capacity"].notna()).all()
+
+
+def test_a_duplicated_month_beside_missing_ones_is_listed_not_raised(frame):
+    """A studio with a month twice and two months missing: check_frame lists the
+    duplicate (it raised "cannot reindex on an axis with duplicate labels")."""
+    studio = _one_studio(frame)
+    broken = pd.concat([studio.drop(index=[10, 12]), studio.iloc[[5]]])
+    checked = check_frame(broken)
+    [message] = checked.messages()
+    assert "the month appears more than once" in message
+
+
 def test_the_member_flow_residual_is_zero_where_the_identity_holds(frame):
     """Generated data keeps the identity: no residual. A freeze shows as one."""
     studio = _one_studio(frame)
