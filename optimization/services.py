@@ -23,6 +23,7 @@ from forecasting.selectors import history_frame
 from forecasting.services import (
     LEVER_BOUNDS,
     LeverNote,
+    base_month_notes,
     levers_not_modelled,
     parse_base_month,
     prediction_log_write,
@@ -165,6 +166,8 @@ class InverseOutput:
     reach_probability: float = 0.0
     #: Recommended lever values outside the studio's history or its peers' range.
     warnings: list[RangeWarning] = field(default_factory=list)
+    #: What looks wrong with the base month's figures (a typo, a month not recorded).
+    base_month_notes: list[str] = field(default_factory=list)
     prediction_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -615,6 +618,12 @@ def inverse_predict(
             plan_levers(plan.levers),
             ranges,
             beyond_peers_allowed=constraints.allow_beyond_peers,
+        ),
+        base_month_notes=base_month_notes(
+            model=loaded.model,
+            version_id=loaded.version.pk,
+            studio=studio,
+            base_month=base,
         ),
     )
     if log:

@@ -237,6 +237,10 @@ class InversePredictionType:
         description="Each recommended lever value outside the studio's own "
         "history (scope HISTORY) and each outside its peers' range (scope PEERS)."
     )
+    base_month_notes: list[str] = strawberry.field(
+        description="What looks wrong with the base month's own figures, which the "
+        "plan starts from as they stand (see ForwardPrediction.baseMonthNotes)."
+    )
     tactic_cost: Money = strawberry.field(
         description="Monthly money cost of the catalogue tactics the recommended "
         "plan needs (the action plan's tactics, priced at their cost estimates; an "
@@ -315,6 +319,7 @@ class InversePredictionType:
             total_cost=output.total_cost,
             tactic_cost=output.tactic_cost,
             warnings=[RangeWarningType.from_warning(w) for w in output.warnings],
+            base_month_notes=list(output.base_month_notes),
             target_probability=output.target_probability,
             expected_revenue=output.expected_revenue,
             reach_probability=output.reach_probability,

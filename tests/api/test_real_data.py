@@ -59,6 +59,7 @@ query Inverse($input: InversePredictionInput!) {
     leverChanges { lever current recommended }
     notModelledLevers { lever reason }
     actionPlan { lever action }
+    baseMonthNotes
   }
 }
 """
@@ -501,6 +502,13 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
         "2026-10's revenue",
         "2026-10's member count",
     ]
+    closed = Studio.objects.get(name="Studio 002 North")
+    plan = api.execute(
+        INVERSE, {"input": {"studioId": str(closed.pk), "targetRevenue": 20000.0}}
+    )
+    assert plan["data"]["inversePrediction"]["baseMonthNotes"] == (
+        noted["Studio 002 North"]
+    )
     # a month set aside is no base month, and the answer says why
     typo = Studio.objects.get(name="Studio 011 West")
     body = api.execute(

@@ -169,9 +169,9 @@ def test_a_base_month_that_leaves_the_studios_level_is_named(patchy, patchy_mode
     ratio = float(note.split(") is ")[1].split("x")[0])
     assert 15 < ratio < 40
     # a month that is no longer the latest: the rule for set-aside months applies
-    assert patchy_model.studio_context(typo).base_month_notes(
-        history["ds"].iloc[-2]
-    ) == []
+    assert (
+        patchy_model.studio_context(typo).base_month_notes(history["ds"].iloc[-2]) == []
+    )
     # a studio closed for its last two months: 0 against its median alone
     closed = history.copy()
     closed.loc[closed.index[-2:], ["total_revenue", "total_members"]] = 0.0
