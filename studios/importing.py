@@ -357,7 +357,11 @@ def _parse_row(
         text = cells.get(name, "")
         if text == "":
             if name in REQUIRED_COLUMNS:
-                error(name, "is required")
+                error(
+                    name,
+                    "is required; a month the system did not record can be left out "
+                    "of the file (a missing month is treated as missing data)",
+                )
             continue
         try:
             if name in INT_FIELDS:

@@ -135,6 +135,10 @@ def test_each_error_class_is_reported_with_line_and_column_and_nothing_is_writte
     } <= found
     assert Studio.objects.count() == 0
     assert MonthlyMetric.objects.count() == 0
+    [blank] = [p for p in failed.value.report.problems if p.line == 6]
+    # what to do about it: a month left out is missing data, never a refusal
+    assert blank.message.startswith("is required; a month the system did not record")
+    assert "treated as missing data" in blank.message
 
 
 def test_a_single_bad_row_blocks_the_whole_file():
