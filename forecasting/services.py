@@ -24,6 +24,7 @@ from forecasting.ml.checks import (
     library_versions,
     truth_columns,
 )
+from forecasting.ml.exceptions import NoUsableStudioError
 from forecasting.ml.frame import ANOMALY_RULE, LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForwardModel, StudioContext, StudioState
 from forecasting.ml.sampling import stratified_studio_ids
@@ -218,7 +219,20 @@ def model_train(
         model = ForwardModel(**params)
         started = time.perf_counter()
         say("Fitting the global model...")
-        model.fit(frame.drop(columns=truth_columns(frame)))
+        try:
+            model.fit(frame.drop(columns=truth_columns(frame)))
+        except NoUsableStudioError as exc:
+            # The model knows studios by id; the operator by name.
+            names = _studio_names(exc.excluded)
+            raise InvalidInput(
+                "no studio can be used for training: "
+                + "; ".join(
+                    f"{names[uid]}: {', '.join(reasons)}"
+                    for uid, reasons in sorted(
+                        exc.excluded.items(), key=lambda item: names[item[0]]
+                    )
+                )
+            ) from exc
         say(f"  fitted in {time.perf_counter() - started:.1f}s")
         excluded = _excluded_studios(model.excluded_)
         if excluded:

@@ -13,6 +13,7 @@ __all__ = [
     "FrameError",
     "InsufficientHistoryError",
     "LeverError",
+    "NoUsableStudioError",
     "NotFittedError",
 ]
 
@@ -23,6 +24,18 @@ class ForecastingError(Exception):
 
 class FrameError(ForecastingError, ValueError):
     """The long-format history frame breaks the contract (columns, types, gaps)."""
+
+
+class NoUsableStudioError(FrameError):
+    """No studio of a training frame can be learned from.
+
+    ``excluded`` maps each studio's ``unique_id`` to every reason it was left out,
+    for a caller that knows the studios by name to say which is which.
+    """
+
+    def __init__(self, message: str, excluded: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.excluded = excluded
 
 
 class InsufficientHistoryError(ForecastingError, ValueError):

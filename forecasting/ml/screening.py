@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from forecasting.ml.exceptions import FrameError
+from forecasting.ml.exceptions import FrameError, NoUsableStudioError
 from forecasting.ml.frame import check_frame
 
 __all__ = ["MAX_GAP_SHARE", "MIN_REVENUE_SHARE", "Screening", "screen_training_frame"]
@@ -114,5 +114,7 @@ def screen_training_frame(
         detail = "; ".join(
             f"{uid}: {', '.join(reasons)}" for uid, reasons in excluded.items()
         )
-        raise FrameError(f"no studio can be used for training ({detail})")
+        raise NoUsableStudioError(
+            f"no studio can be used for training ({detail})", excluded
+        )
     return Screening(frame=usable, excluded=excluded)

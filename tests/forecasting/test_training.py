@@ -1,5 +1,7 @@
 """train_model / evaluate_model: train on the database, register, gate, activate."""
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,7 +12,7 @@ from forecasting.models import ModelVersion, ModelVersionStatus
 from forecasting.registry import artifact_directory, clear_loaded_model
 from forecasting.selectors import history_frame, history_summary
 from forecasting.services import forecast_predict, model_train
-from tests.factories import ModelVersionFactory
+from tests.factories import ModelVersionFactory, MonthlyMetricFactory, StudioFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -78,6 +80,32 @@ def test_training_without_data_fails_cleanly_and_is_recorded(artifact_dir):
     version = ModelVersion.objects.get()
     assert version.status == ModelVersionStatus.FAILED
     assert "no monthly data" in version.error_message
+
+
+def test_a_chain_no_studio_of_which_can_be_used_is_refused_by_name(artifact_dir):
+    """Every studio too short: the operator is told which studio is which by
+    its name, every reason listed (the model knows them by id only)."""
+    for name, months in (("Harbour Yoga", 10), ("Mill Street Pilates", 14)):
+        studio = StudioFactory(name=name)
+        for k in range(months):
+            MonthlyMetricFactory(
+                studio=studio, month_year=dt.date(2024 + k // 12, k % 12 + 1, 1)
+            )
+
+    with pytest.raises(CommandError) as refused:
+        call_command("train_model")
+
+    message = str(refused.value)
+    assert message.startswith(
+        "no studio can be used for training: Harbour Yoga: has 10"
+    )
+    assert (
+        "; Mill Street Pilates: has 14 months of data; training needs at least 18"
+        in (message)
+    )
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersionStatus.FAILED
+    assert "Mill Street Pilates" in version.error_message
 
 
 def test_evaluate_model_prints_the_table_and_checks(
