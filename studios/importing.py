@@ -177,8 +177,16 @@ _EXPORT_MONTH_FORMATS = (
 )
 
 
+# A timestamp at midnight, as spreadsheets and dataframes write a date column:
+# "2024-03-01 00:00:00", "2024-03-01T00:00".
+_MIDNIGHT = re.compile(r"^(\S+)[ T]00:00(:00(\.0+)?)?$")
+
+
 def _parse_month(text: str, formats: tuple[str, ...]) -> dt.date:
     text = text.strip()
+    midnight = _MIDNIGHT.match(text)
+    if midnight:
+        text = midnight[1]
     for fmt in formats:
         try:
             parsed = dt.datetime.strptime(text, fmt).date()
@@ -249,6 +257,38 @@ def next_month(month: dt.date) -> dt.date:
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
+def _delimiter(text: str) -> str:
+    """The file's delimiter, read off its header: a comma, or the semicolon of
+    spreadsheets set to a decimal comma, or a tab."""
+    header = text.split("\n", 1)[0]
+    counts = {delimiter: header.count(delimiter) for delimiter in (",", ";", "\t")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _column_name(text: str) -> str:
+    """A header cell as the documented column name: ``Total Members``,
+    ``total-members`` and ``TOTAL_MEMBERS`` are ``total_members``."""
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+# A number written with a decimal comma, thousands grouped by dots or not:
+# 41250,75 or 41.250,75 or 1.200.
+_DECIMAL_COMMA = re.compile(r"^[+-]?[$]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$")
+_HAS_DECIMAL_COMMA = re.compile(r"\d,\d")
+
+
+def _decimal_commas(raw: dict[str, str | None]) -> dict[str, str | None]:
+    """A decimal-comma file's numbers as the rest of the importer reads them:
+    ``41.250,75`` -> ``41250.75``, ``0,85`` -> ``0.85``."""
+    out = dict(raw)
+    for name in METRIC_FIELDS:
+        text = out.get(name)
+        if text and _DECIMAL_COMMA.match(text.strip()):
+            out[name] = text.strip().replace(".", "").replace(",", ".")
+    return out
+
+
 def parse_metrics_csv(
     text: str,
     *,
@@ -273,8 +313,9 @@ def parse_metrics_csv(
         to fill in.
     """
     problems: list[Problem] = []
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    delimiter = _delimiter(text)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = [_column_name(h) for h in (reader.fieldnames or [])]
     if not header:
         return ParseResult([], [Problem(1, None, "the file is empty")], [])
     reader.fieldnames = header
@@ -297,8 +338,18 @@ def parse_metrics_csv(
     # Every month a row names, even a row with errors elsewhere, so one bad
     # cell is not also reported as a gap.
     months_named: dict[str, set[dt.date]] = defaultdict(set)
-    for index, raw in enumerate(reader):
+    raws = list(reader)
+    # A semicolon-separated file from a spreadsheet set to a decimal comma writes
+    # 41.250,75; one with a comma in no number keeps its points as decimals.
+    decimal_comma = delimiter == ";" and any(
+        _HAS_DECIMAL_COMMA.search(raw.get(name) or "")
+        for raw in raws
+        for name in METRIC_FIELDS
+    )
+    for index, raw in enumerate(raws):
         line = index + 2
+        if decimal_comma:
+            raw = _decimal_commas(raw)
         row = _parse_row(raw, line, problems, months_named)
         if row is None:
             continue

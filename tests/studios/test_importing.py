@@ -272,6 +272,79 @@ def test_thousands_separators_currency_signs_and_percent_rates_are_read():
     assert feb.retention_rate == pytest.approx(0.88)
 
 
+def test_a_semicolon_file_with_decimal_commas_is_read_as_a_spreadsheet_wrote_it():
+    """A spreadsheet set to a decimal comma separates with semicolons and writes
+    41.250,75; every number of such a file is read that way."""
+    header = HEADER.replace(",", ";") + ";retention_rate"
+    rows = [
+        _row(month, 1200, 120, 100, total_members="1.200", location="Austin TX")
+        .replace(",", ";")
+        .replace("150.00", "150,5")
+        .replace("40000.00", revenue)
+        + ";0,9"
+        for month, revenue in (("2024-01", "40.000,00"), ("2024-02", "$41.250,75"))
+    ]
+
+    metrics_import(data=_csv(*rows, header=header))
+
+    feb = MonthlyMetric.objects.get(month_year=dt.date(2024, 2, 1))
+    assert feb.total_members == 1200
+    assert feb.total_revenue == Decimal("41250.75")
+    assert feb.avg_ticket_price == Decimal("150.50")
+    assert feb.retention_rate == pytest.approx(0.9)
+
+
+def test_a_semicolon_file_with_decimal_points_keeps_them():
+    """No number of the file has a decimal comma: 0.132 is a rate, not 132."""
+    header = HEADER.replace(",", ";") + ";upsell_rate"
+    rows = [
+        _row(month, 200, 20, 10, location="Austin TX").replace(",", ";") + ";0.132"
+        for month in ("2024-01", "2024-02")
+    ]
+
+    metrics_import(data=_csv(*rows, header=header))
+
+    feb = MonthlyMetric.objects.get(month_year=dt.date(2024, 2, 1))
+    assert feb.upsell_rate == pytest.approx(0.132)
+    assert feb.total_revenue == Decimal("40000.00")
+
+
+def test_headers_are_read_whatever_their_case_and_spacing():
+    header = ",".join(
+        name.replace("_", " ").title() if k % 2 else name.upper().replace("_", "-")
+        for k, name in enumerate(HEADER.split(","))
+    )
+    assert "Total Members" in header or "TOTAL-MEMBERS" in header
+
+    report = metrics_import(
+        data=_csv(
+            _row("2024-01", 200, 20, 10), _row("2024-02", 210, 20, 10), header=header
+        )
+    )
+
+    assert report.created == 2 and report.ignored_columns == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("2024-01-01 00:00:00", True),
+        ("2024-01-01T00:00", True),
+        ("2024-01-01 13:45:00", False),
+    ],
+)
+def test_a_month_written_as_a_midnight_timestamp_is_a_month(text, ok):
+    data = _csv(_row(text, 200, 20, 10))
+    if ok:
+        metrics_import(data=data)
+        assert MonthlyMetric.objects.get().month_year == dt.date(2024, 1, 1)
+    else:
+        with pytest.raises(ImportFailed) as failed:
+            metrics_import(data=data)
+        [problem] = failed.value.report.errors
+        assert problem.column == "month_year" and "is not a month" in problem.message
+
+
 @pytest.mark.parametrize("text", ["1,2", "12,34", "1.200,50"])
 def test_a_comma_that_is_no_thousands_separator_is_an_error(text):
     with pytest.raises(ImportFailed) as failed:
