@@ -26,7 +26,9 @@ system's bookkeeping of sign-ups and cancellations, minimal columns only).
 which eleven carry one oddity each of real exports (a closure nobody flagged, a
 studio closed at the end, one forty times the others, a tiny one, constant figures,
 no attendance, no classes, no price, no churn or no sign-ups ever reported, a
-revenue typo x25). ``--source generated`` runs the same pipeline on a chain from ``generate_data``
+revenue typo x25). ``--source dropin --studios 20`` runs it on :mod:`studios.dropin`:
+studios whose revenue is mostly visits paid one by one, with strong seasons of their
+own and a visitor trade that drifts apart from the members. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
 (its CSV, every column), to check the calibration on the generator's own chains.
 
 Run from the repository root::
@@ -34,6 +36,7 @@ Run from the repository root::
     .venv/bin/python bench/real_data.py                       # 40 messy studios
     .venv/bin/python bench/real_data.py --studios 12 --seed 1
     .venv/bin/python bench/real_data.py --source walk --studios 30
+    .venv/bin/python bench/real_data.py --source dropin --studios 20
     .venv/bin/python bench/real_data.py --source generated --studios 12
     .venv/bin/python bench/real_data.py --studios 12 --seeds 0,1,2,3,4
 
@@ -83,11 +86,13 @@ def _run(env: dict[str, str], *args: str) -> tuple[str, float]:
 
 def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.DataFrame]:
     path = workdir / "export.csv"
-    if args.source in ("messy", "walk", "odd"):
+    if args.source in ("messy", "walk", "odd", "dropin"):
         if args.source == "messy":
             from studios.messy import messy_export as make
         elif args.source == "odd":
             from studios.messy import odd_export as make
+        elif args.source == "dropin":
+            from studios.dropin import dropin_export as make
         else:
             from studios.walk import walk_export as make
 
@@ -351,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studios", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--source", choices=("messy", "walk", "odd", "generated"), default="messy"
+        "--source",
+        choices=("messy", "walk", "odd", "dropin", "generated"),
+        default="messy",
     )
     parser.add_argument(
         "--correction",
