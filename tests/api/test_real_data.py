@@ -506,8 +506,9 @@ def test_an_odd_export_imports_trains_and_answers_every_operation(
     plan = api.execute(
         INVERSE, {"input": {"studioId": str(closed.pk), "targetRevenue": 20000.0}}
     )
-    assert plan["data"]["inversePrediction"]["baseMonthNotes"] == (
-        noted["Studio 002 North"]
+    assert (
+        plan["data"]["inversePrediction"]["baseMonthNotes"]
+        == (noted["Studio 002 North"])
     )
     # a month set aside is no base month, and the answer says why
     typo = Studio.objects.get(name="Studio 011 West")
