@@ -30,7 +30,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BROKER_DB = 5
-TIMEOUT_SECONDS = 90
+# A bound, not a figure: a full retrain of 12 studios takes 40-60 s on an idle
+# 2-core machine and went past 90 s once beside other jobs (a failed run that
+# was only the bound); the loops stay bounded.
+TIMEOUT_SECONDS = 180
 
 
 def broker_url() -> str:
