@@ -724,7 +724,9 @@ def _correlations(frame, columns) -> dict[str, float | None]:
     for lever, column in zip(LEVERS, columns, strict=True):
         series = frame[column]
         valid = series.notna() & revenue.notna()
-        if valid.sum() < 6 or series[valid].std() == 0:
+        # No correlation with a figure that never moves (a lever held, or a
+        # studio whose revenue is the same, or none, every month).
+        if valid.sum() < 6 or series[valid].std() == 0 or revenue[valid].std() == 0:
             out[lever] = None
         else:
             out[lever] = round(

@@ -211,3 +211,26 @@ def test_a_rate_at_its_ceiling_gets_a_sensitivity_from_below(
     after = {i.lever: i.revenue_sensitivity for i in out.lever_impacts}
     assert after["retention_rate"] > 0
     assert after["retention_rate"] == pytest.approx(before["retention_rate"], rel=0.5)
+
+
+def test_a_studio_whose_revenue_never_moves_gets_no_correlation_not_an_error(
+    active_version, loaded_studios
+):
+    """Revenue the same every month (here: none recorded, as a studio left out
+    of training has): a correlation with it is undefined and answered as such,
+    where the analysis ended in an internal error (a non-finite number)."""
+    from studios.models import MonthlyMetric
+
+    studio = loaded_studios[1]
+    MonthlyMetric.objects.filter(studio=studio).update(total_revenue=0)
+    from studios.services import studio_data_changed
+
+    studio_data_changed(studio_ids=[studio.pk])
+    studio.refresh_from_db()
+
+    out = lever_impact_analysis(
+        studio=studio, base_month=BASE, analysis_type="correlation"
+    )
+
+    assert {i.correlation for i in out.lever_impacts} == {None}
+    assert set(out.correlation_matrix.values()) == {None}
