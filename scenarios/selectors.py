@@ -373,7 +373,7 @@ def log_sigma(
 
 
 def probability_higher(
-    revenue: float, sigma: float, other: float, other_sigma: float
+    revenue: float, sigma: float | None, other: float, other_sigma: float | None
 ) -> float:
     """P(actual revenue under ``revenue``'s plan > under ``other``'s).
 
@@ -381,10 +381,16 @@ def probability_higher(
     variance of the log difference is the sum of the two. The errors of two
     plans for one studio and month are in truth largely shared, which shrinks
     that variance and moves the probability away from 1/2; for any non-negative
-    correlation the answer here is therefore the cautious one.
+    correlation the answer here is therefore the cautious one. A forecast of no
+    revenue (a studio that records none) is the log-normal's limit, certainly
+    below any positive one and tied with another of none; a missing spread
+    (no interval) counts as none.
     """
+    if revenue <= 0 or other <= 0:
+        return 0.5 if revenue <= 0 and other <= 0 else float(revenue > other)
     return _probability_positive(
-        math.log(revenue) - math.log(other), math.hypot(sigma, other_sigma)
+        math.log(revenue) - math.log(other),
+        math.hypot(sigma or 0.0, other_sigma or 0.0),
     )
 
 

@@ -376,6 +376,33 @@ def test_an_unusable_studio_is_left_out_and_the_others_train(tmp_path, settings,
     forward = gql(owner).execute(FORWARD, {"input": {"studioId": str(corner.pk)}})
     assert "errors" not in forward, forward
     assert len(forward["data"]["forwardPrediction"]["predictions"]) == 3
+    # and the studio without revenue is still answered: its levers' impact (no
+    # correlation with a revenue that never moves) and insights on a plan for it
+    silent = str(Studio.objects.get(name="Silent Ledger Studio").pk)
+    api = gql(staff)
+    for kind in ("SENSITIVITY", "CORRELATION"):
+        impact = api.execute(
+            LEVER_IMPACT.replace("SENSITIVITY", kind), {"studioId": silent}
+        )
+        assert "errors" not in impact, impact
+    forward = api.execute(FORWARD, {"input": {"studioId": silent}})
+    assert "errors" not in forward, forward
+    assert forward["data"]["forwardPrediction"]["predictions"][0]["revenue"] == 0
+    saved = api.execute(
+        SAVE,
+        {
+            "input": {
+                "studioId": silent,
+                "predictionId": forward["data"]["forwardPrediction"]["predictionId"],
+                "scenarioName": "no revenue",
+            }
+        },
+    )
+    assert "errors" not in saved, saved
+    insights = api.execute(
+        INSIGHTS, {"scenarioId": saved["data"]["saveScenario"]["scenarioId"]}
+    )
+    assert "errors" not in insights, insights
 
 
 def test_train_model_prints_its_figures_when_activation_is_refused(

@@ -338,3 +338,13 @@ def test_without_an_active_model_there_are_no_insights(owner):
 
     with pytest.raises(NoActiveModel):
         insights_generate(user=owner, scenario_id=scenario.pk)
+
+
+def test_a_forecast_of_no_revenue_is_below_any_other_and_ties_with_none():
+    """The log-normal comparison's limit at 0 (a studio that records no
+    revenue), where log(0) raised a math domain error inside generateInsights."""
+    assert probability_higher(0.0, None, 1000.0, 0.1) == 0.0
+    assert probability_higher(1000.0, 0.1, 0.0, None) == 1.0
+    assert probability_higher(0.0, None, 0.0, None) == 0.5
+    # a positive pair without a spread: certainty either way
+    assert probability_higher(1100.0, None, 1000.0, None) == 1.0
