@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport
+from studios.messy import MessyExport, pop_truth
 
 __all__ = ["dropin_export"]
 
@@ -113,15 +113,7 @@ def dropin_export(
         lost[[0, -1]] = False
         frame = frame[~lost].reset_index(drop=True)
         breaks[name] = []
-        truths.append(
-            pd.DataFrame(
-                {
-                    "studio_name": name,
-                    "month_year": frame["month_year"],
-                    "expected_total_revenue": frame.pop("expected_total_revenue"),
-                }
-            )
-        )
+        truths.append(pop_truth(frame, name))
         frames.append(frame)
     return MessyExport(
         frame=pd.concat(frames, ignore_index=True),

@@ -43,6 +43,7 @@ __all__ = [
     "MessyExport",
     "messy_export",
     "odd_export",
+    "pop_truth",
 ]
 
 #: The columns every export has: what a booking system always knows.
@@ -113,6 +114,18 @@ class MessyExport:
     def to_csv(self, path: str) -> None:
         """Write the export as a CSV ``import_metrics`` reads (blank = missing)."""
         self.frame.to_csv(path, index=False, float_format="%.6g")
+
+
+def pop_truth(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Take a simulated studio's ``expected_total_revenue`` out of its export rows,
+    as the ``truth`` rows of :class:`MessyExport` (a real export has no oracle)."""
+    return pd.DataFrame(
+        {
+            "studio_name": name,
+            "month_year": frame["month_year"],
+            "expected_total_revenue": frame.pop("expected_total_revenue"),
+        }
+    )
 
 
 def _seasonal(month: np.ndarray, peak: float, amplitude: float) -> np.ndarray:
@@ -341,15 +354,7 @@ def messy_export(
         frame, breaks, statics = _studio(rng, name, months)
         if how == "no_revenue":
             frame["total_revenue"] = 0.0
-        truths.append(
-            pd.DataFrame(
-                {
-                    "studio_name": name,
-                    "month_year": frame["month_year"],
-                    "expected_total_revenue": frame.pop("expected_total_revenue"),
-                }
-            )
-        )
+        truths.append(pop_truth(frame, name))
         # The system's optional columns: absent, patchy or complete per studio.
         kind = rng.choice(["absent", "patchy", "complete"], p=[0.4, 0.3, 0.3])
         optional = [c for c in OPTIONAL_COLUMNS if c in frame.columns]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport
+from studios.messy import MessyExport, pop_truth
 
 __all__ = ["walk_export"]
 
@@ -118,15 +118,7 @@ def walk_export(
         frame, breaks[name] = _studio(rng, name, studio_type, months)
         if length < 24:
             unusable[name] = "too_short"
-        truths.append(
-            pd.DataFrame(
-                {
-                    "studio_name": name,
-                    "month_year": frame["month_year"],
-                    "expected_total_revenue": frame.pop("expected_total_revenue"),
-                }
-            )
-        )
+        truths.append(pop_truth(frame, name))
         frames.append(frame)
     return MessyExport(
         frame=pd.concat(frames, ignore_index=True),

@@ -340,8 +340,10 @@ def _reference_levels(
 def _member_scaled_attendance(
     rate: np.ndarray,
     members: np.ndarray,
-    reference_members: np.ndarray,
+    keep: np.ndarray,
     follow: float,
+    window: int,
+    trend_span: int,
 ) -> np.ndarray:
     """The reference attendance rate at this month's member count.
 
@@ -352,12 +354,17 @@ def _member_scaled_attendance(
     nobody makes (a studio whose revenue is all drop-ins and class packs was
     forecast 40% above its actual revenue for months). So the rate is scaled by
     ``(members / reference members) ** follow``, at most full classes, where both
-    counts are known and positive; unchanged elsewhere and with ``follow`` 0.
+    counts are known and positive; unchanged elsewhere and with ``follow`` 0. The
+    reference members are :func:`_reference_levels`' of the member count over the
+    same ``window`` and ``trend_span`` as the rate's (computed only when needed).
     """
     if follow == 0.0:
         return rate
+    reference = _reference_levels(
+        members[:, None, :], keep[:, None, :], window, trend_span
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = members / reference_members
+        ratio = members / reference[:, 0, :]
     usable = np.isfinite(ratio) & (ratio > 0) & np.isfinite(rate)
     scaled = np.minimum(rate * np.where(usable, ratio, 1.0) ** follow, 1.0)
     return np.where(usable, scaled, rate)
@@ -662,10 +669,10 @@ def block_features(
     reference[..., _ATTENDANCE] = _member_scaled_attendance(
         reference[..., _ATTENDANCE],
         members,
-        _reference_levels(
-            members[:, None, :], keep[:, None, :], reference_window, trend_span
-        )[:, 0, :],
+        keep,
         attendance_follow,
+        reference_window,
+        trend_span,
     )
     has_data = np.isfinite(reference)
     # A lever moves the forecast only through a constant of the formula; one

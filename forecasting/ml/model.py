@@ -356,6 +356,14 @@ def _month_start(value: Any) -> pd.Timestamp:
     return stamp.to_period("M").to_timestamp()
 
 
+def _set_aside(month: pd.Timestamp) -> str:
+    """Why a month the anomaly rule set aside is no base month, and what to do."""
+    return (
+        f"{month:%Y-%m} is treated as missing ({ANOMALY_RULE}); correct it, flag it "
+        "as an outlier, or forecast from another month"
+    )
+
+
 def _calibration_key(plan: str, who: str) -> str:
     """``"relative"`` for seen studios, ``"relative_unseen"`` for the others."""
     return plan if who == "seen" else f"{plan}_unseen"
@@ -387,22 +395,15 @@ class StudioContext:
         model: ForwardModel,
         unique_id: str,
         features: StudioFeatures,
-        is_anomaly: np.ndarray | None = None,
-        revenue: np.ndarray | None = None,
+        *,
+        is_anomaly: np.ndarray,
+        revenue: np.ndarray,
     ) -> None:
         self.unique_id = unique_id
         self._model = model
         self._features = features
-        self._revenue = (
-            np.exp(features.log_revenue)
-            if revenue is None
-            else np.asarray(revenue, dtype=np.float64)
-        )
-        self._anomaly = (
-            np.zeros(len(features.ds), dtype=bool)
-            if is_anomaly is None
-            else np.asarray(is_anomaly, dtype=bool)
-        )
+        self._revenue = np.asarray(revenue, dtype=np.float64)
+        self._anomaly = np.asarray(is_anomaly, dtype=bool)
         self._index = {pd.Timestamp(month): i for i, month in enumerate(features.ds)}
         self._states: dict[int, StudioState] = {}
         self._lock = threading.Lock()
@@ -420,10 +421,7 @@ class StudioContext:
             first, last = (pd.Timestamp(self._features.ds[k]) for k in (0, -1))
             return f"its history covers {first:%Y-%m} to {last:%Y-%m}"
         if self._anomaly[i]:
-            return (
-                f"{month:%Y-%m} is treated as missing ({ANOMALY_RULE}); correct it, "
-                "flag it as an outlier, or forecast from another month"
-            )
+            return _set_aside(month)
         if self._features.is_gap[i]:
             return f"{month:%Y-%m} is missing from its data"
         if i < self._model.min_history - 1:
@@ -1161,9 +1159,7 @@ class ForwardModel:
             and upto["is_anomaly"].iloc[-1]
         ):
             raise InsufficientHistoryError(
-                f"studio {uids[0]!r}: base month {month:%Y-%m} is treated as missing "
-                f"({ANOMALY_RULE}); correct it, flag it as an outlier, or forecast "
-                "from another month"
+                f"studio {uids[0]!r}: base month {_set_aside(month)}"
             )
         if upto.empty or upto["ds"].iloc[-1] != month or upto["is_gap"].iloc[-1]:
             raise InsufficientHistoryError(
