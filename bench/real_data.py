@@ -28,7 +28,11 @@ studio closed at the end, one forty times the others, a tiny one, constant figur
 no attendance, no classes, no price, no churn or no sign-ups ever reported, a
 revenue typo x25). ``--source dropin --studios 20`` runs it on :mod:`studios.dropin`:
 studios whose revenue is mostly visits paid one by one, with strong seasons of their
-own and a visitor trade that drifts apart from the members. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
+own and a visitor trade that drifts apart from the members. ``--source expansion
+--studios 24`` runs it on :mod:`studios.expansion`: a growing chain that opens
+studios during the export (a third of them ramping up from a few members), raises
+prices and closes everywhere at once, and where a quarter of the studios bill their
+annual members in January. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
 (its CSV, every column), to check the calibration on the generator's own chains.
 
 Run from the repository root::
@@ -37,6 +41,7 @@ Run from the repository root::
     .venv/bin/python bench/real_data.py --studios 12 --seed 1
     .venv/bin/python bench/real_data.py --source walk --studios 30
     .venv/bin/python bench/real_data.py --source dropin --studios 20
+    .venv/bin/python bench/real_data.py --source expansion --studios 24
     .venv/bin/python bench/real_data.py --source generated --studios 12
     .venv/bin/python bench/real_data.py --studios 12 --seeds 0,1,2,3,4
 
@@ -86,13 +91,15 @@ def _run(env: dict[str, str], *args: str) -> tuple[str, float]:
 
 def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.DataFrame]:
     path = workdir / "export.csv"
-    if args.source in ("messy", "walk", "odd", "dropin"):
+    if args.source in ("messy", "walk", "odd", "dropin", "expansion"):
         if args.source == "messy":
             from studios.messy import messy_export as make
         elif args.source == "odd":
             from studios.messy import odd_export as make
         elif args.source == "dropin":
             from studios.dropin import dropin_export as make
+        elif args.source == "expansion":
+            from studios.expansion import expansion_export as make
         else:
             from studios.walk import walk_export as make
 
@@ -357,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--source",
-        choices=("messy", "walk", "odd", "dropin", "generated"),
+        choices=("messy", "walk", "odd", "dropin", "expansion", "generated"),
         default="messy",
     )
     parser.add_argument(
