@@ -371,8 +371,19 @@ def _anomalous_runs(
 
     ``values`` in studio order (each studio's months contiguous and ascending);
     ``known`` marks the months that may be judged or bracket a run (neither a
-    gap nor a flagged outlier). Zero counts as far below any positive value.
+    gap nor a flagged outlier). The others are passed over: a run's brackets are
+    the nearest known months on either side, so a closure whose first month the
+    system never recorded is judged like one it did. Zero counts as far below
+    any positive value.
     """
+    rows = np.flatnonzero(known)
+    found = np.zeros(len(values), dtype=bool)
+    found[rows[_runs_beyond(values[rows], uid[rows])]] = True
+    return found
+
+
+def _runs_beyond(values: np.ndarray, uid: np.ndarray) -> np.ndarray:
+    """:func:`_anomalous_runs` on months that are all known."""
     n = len(values)
     with np.errstate(invalid="ignore"):
         x = np.log(np.maximum(values, 1e-9))
@@ -383,14 +394,14 @@ def _anomalous_runs(
             break
         start = np.arange(1, n - k)
         before, after = start - 1, start + k
-        high = (uid[before] == uid[after]) & known[before] & known[after]
+        high = uid[before] == uid[after]
         low = high.copy()
         with np.errstate(invalid="ignore"):
             for j in range(k):
                 run = start + j
-                high &= known[run] & (x[run] - x[before] > limit)
+                high &= x[run] - x[before] > limit
                 high &= x[run] - x[after] > limit
-                low &= known[run] & (x[before] - x[run] > limit)
+                low &= x[before] - x[run] > limit
                 low &= x[after] - x[run] > limit
         for first in start[high | low]:
             found[first : first + k] = True
@@ -437,13 +448,18 @@ def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     frame = frame.copy()
     required = list(REQUIRED_METRICS)
-    blanked = frame[required].mask(np.repeat(found[:, None], len(required), axis=1))
-    # Every run is bracketed by known months of its own studio, so a linear
-    # interpolation down the frame never reaches across studios; only the
-    # anomalous rows take its values.
-    frame.loc[found, required] = blanked.interpolate(
+    # The missing months of a studio with a run were interpolated from it (a
+    # closure's unrecorded first month from its second): they are interpolated
+    # again, from the months that remain.
+    affected = np.isin(uid, uid[found])
+    redo = found | (affected & frame["is_gap"].to_numpy(dtype=bool) & ~previous)
+    blanked = frame[required].mask(np.repeat(redo[:, None], len(required), axis=1))
+    # Every run and gap is bracketed by known months of its own studio, so a
+    # linear interpolation down the frame never reaches across studios; only
+    # those rows take its values.
+    frame.loc[redo, required] = blanked.interpolate(
         method="linear", limit_area="inside"
-    ).loc[found]
+    ).loc[redo]
     frame.loc[found, list(OPTIONAL_METRICS)] = np.nan
     frame.loc[found, ["is_gap", "is_outlier"]] = True
     if "outlier_reason" in frame.columns:

@@ -380,6 +380,24 @@ def test_a_month_that_leaves_the_level_and_returns_is_treated_as_missing():
     )
 
 
+def test_a_closure_whose_first_month_was_never_recorded_is_still_set_aside():
+    """Two months closed, the first missing from the export: the closed month
+    beside the gap is judged against the recorded months around both, set
+    aside, and the gap interpolated from the open months, not from the closure."""
+    frame = _steady(studios=1)
+    frame.loc[16, ["total_members", "total_revenue", "total_class_attendance"]] = 0
+    frame = frame.drop(index=15).reset_index(drop=True)
+    checked = validate_frame(frame)
+    assert list(checked.index[checked["is_gap"]]) == [15, 16]
+    assert list(checked.index[checked["is_anomaly"]]) == [16]
+    revenue = checked["total_revenue"].to_numpy()
+    assert revenue[15] == pytest.approx(revenue[14] + (revenue[17] - revenue[14]) / 3)
+    assert revenue[16] == pytest.approx(
+        revenue[14] + 2 * (revenue[17] - revenue[14]) / 3
+    )
+    assert (checked.loc[[15, 16], "total_members"] > 150).all()
+
+
 @pytest.mark.parametrize(
     ("where", "factor", "months"),
     [
