@@ -418,7 +418,7 @@ def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
     x25 otherwise made every forecast of the next year 1.4x too high). A run at
     the start or the end of a history has no month on one side and is never
     judged: the latest month cannot be told from a change of level. Nor is a
-    month whose calendar month a year before or after is also off: a season.
+    month whose calendar month in another year is also off: a season.
     """
     # Marked when the frame was validated before (NaN in a row since inserted).
     previous = (
@@ -433,15 +433,17 @@ def _mark_anomalies(frame: pd.DataFrame) -> pd.DataFrame:
     found = np.zeros(len(frame), dtype=bool)
     for column in ("total_revenue", "total_members"):
         found |= _anomalous_runs(frame[column].to_numpy(dtype=np.float64), uid, known)
-    # The same month a year before or after as far off is a season (a studio
-    # that closes every August), for the model to learn, not a typo.
-    n = len(frame)
-    recurring = np.zeros(n, dtype=bool)
-    for lag in (12, -12):
-        other = np.arange(n) + lag
-        inside = (other >= 0) & (other < n)
-        other = np.clip(other, 0, n - 1)
-        recurring |= inside & (uid[other] == uid) & found[other]
+    # The same calendar month as far off in another year is a season (a studio
+    # that closes every August, bills its annual fees every January), for the
+    # model to learn, not a typo: any other year, since a season near the factor
+    # crosses it in some years only, and a year may be missing.
+    rows = np.flatnonzero(found)
+    month = frame["ds"].to_numpy().astype("datetime64[M]").astype(np.int64) % 12
+    calendar = pd.DataFrame({"uid": uid[rows], "month": month[rows]})
+    recurring = np.zeros(len(frame), dtype=bool)
+    recurring[rows] = (
+        calendar.groupby(["uid", "month"])["uid"].transform("size").to_numpy() > 1
+    )
     found &= ~recurring
     if not found.any():
         frame["is_anomaly"] = previous

@@ -453,6 +453,25 @@ def test_validating_a_validated_frame_changes_nothing():
     pd.testing.assert_frame_equal(twice, once)
 
 
+def test_a_season_near_the_factor_is_a_season_in_the_years_it_crosses_it():
+    """Annual fees billed every January: 3.5x an ordinary month in 2023 and 2025,
+    2.5x (within the factor) in 2024. The Januaries beyond the factor are two
+    years apart with none beyond it between: still a season, kept; a one-off in
+    another month is still set aside."""
+    frame = _steady(studios=1, months=48)
+    january = frame["ds"].dt.month == 1
+    frame.loc[january, "total_revenue"] *= 2.5
+    frame.loc[january & frame["ds"].dt.year.isin([2023, 2025]), "total_revenue"] *= 1.4
+    frame.loc[30, "total_revenue"] *= 25  # 2024-07: once
+    checked = validate_frame(frame)
+    assert list(checked["ds"][checked["is_anomaly"]].dt.strftime("%Y-%m")) == [
+        "2024-07"
+    ]
+    np.testing.assert_allclose(
+        checked.loc[january, "total_revenue"], frame.loc[january, "total_revenue"]
+    )
+
+
 def test_a_month_off_every_year_is_a_season_not_an_anomaly():
     """A studio that closes every August keeps its Augusts; a one-off stays out."""
     frame = _steady(studios=1, months=36)
