@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport, pop_truth
+from studios.messy import MessyExport, lose_months, pop_truth
 
 __all__ = ["dropin_export"]
 
@@ -108,10 +108,7 @@ def dropin_export(
         name = f"Dropin {i + 1:03d} {studio_type.replace('_', ' ')}"
         months = pd.date_range(end=end, periods=int(rng.integers(30, 61)), freq="MS")
         frame = _studio(rng, name, studio_type, months)
-        # A month the system lost now and then, never the first or the last.
-        lost = rng.random(len(frame)) < 0.03
-        lost[[0, -1]] = False
-        frame = frame[~lost].reset_index(drop=True)
+        frame = lose_months(frame, rng, 0.03)
         breaks[name] = []
         truths.append(pop_truth(frame, name))
         frames.append(frame)

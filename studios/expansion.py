@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport, pop_truth
+from studios.messy import MessyExport, lose_months, pop_truth
 
 __all__ = ["expansion_export"]
 
@@ -234,10 +234,7 @@ def expansion_export(
             price_rise=price_rise,
             closed=closed,
         )
-        # A month the system lost now and then, never the first or the last.
-        lost = rng.random(len(frame)) < 0.02
-        lost[[0, -1]] = False
-        frame = frame[~lost].reset_index(drop=True)
+        frame = lose_months(frame, rng, 0.02)
         if length < 18:
             unusable[name] = "too_short"
         breaks[name] = how

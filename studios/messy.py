@@ -43,6 +43,7 @@ __all__ = [
     "MessyExport",
     "messy_export",
     "odd_export",
+    "lose_months",
     "pop_truth",
 ]
 
@@ -126,6 +127,16 @@ def pop_truth(frame: pd.DataFrame, name: str) -> pd.DataFrame:
             "expected_total_revenue": frame.pop("expected_total_revenue"),
         }
     )
+
+
+def lose_months(
+    frame: pd.DataFrame, rng: np.random.Generator, rate: float
+) -> pd.DataFrame:
+    """A simulated studio's rows less the months its system lost, each with
+    probability ``rate``, never the first or the last."""
+    lost = rng.random(len(frame)) < rate
+    lost[[0, -1]] = False
+    return frame[~lost].reset_index(drop=True)
 
 
 def _seasonal(month: np.ndarray, peak: float, amplitude: float) -> np.ndarray:
