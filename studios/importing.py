@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from statistics import median
 
 from studios.models import OutlierReason, StudioType
+from studios.month_checks import unfinished_month
 
 # The identity members(t) = members(t-1) + new(t) - churned(t) is checked with
 # this tolerance (members), and reported as a warning: real exports round and
@@ -621,6 +622,43 @@ def _derive_and_check_history(
         for row in studio_rows:
             _derive(row, members_by_month, capacity, problems, breaks)
         _identity_warnings(name, len(studio_rows), breaks, problems)
+        if not existing or studio_rows[-1].month_year > max(existing.months):
+            _unfinished_warning(name, studio_rows, problems)
+
+
+def _unfinished_warning(
+    name: str, studio_rows: list[ParsedRow], problems: list[Problem]
+) -> None:
+    """Warn when the studio's latest month looks exported before it ended
+    (:func:`studios.month_checks.unfinished_month`), read from the file's own
+    months (sorted): the month before must be in it, with six months or more."""
+    *earlier, latest = studio_rows
+    if not earlier or next_month(earlier[-1].month_year) != latest.month_year:
+        return
+    if latest.values.get("is_outlier"):
+        return
+    why = unfinished_month(
+        [
+            float(row.values["total_revenue"])
+            for row in earlier
+            if not row.values.get("is_outlier")
+        ],
+        float(latest.values["total_revenue"]),
+        float(earlier[-1].values["total_members"]),
+        float(latest.values["total_members"]),
+    )
+    if why:
+        problems.append(
+            Problem(
+                latest.line,
+                "total_revenue",
+                f"studio {name!r}: {latest.month_year:%Y-%m}, its latest month, looks "
+                f"unfinished: {why}. If the export was taken before the month ended, "
+                "leave that month out and import it once it closes: forecasts start "
+                "from the latest month as it stands",
+                severity="warning",
+            )
+        )
 
 
 # Identity breaks of one studio listed one by one up to this many; beyond it one

@@ -362,8 +362,9 @@ class ForwardPredictionType:
         description="What looks wrong with the base month's own figures, which the "
         "forecast starts from as they stand: its revenue or member count at least "
         "3x, or at most a third of, both the month before and the median of the 12 "
-        "before it (a typo, a month the system did not record). Empty when nothing "
-        "does."
+        "before it (a typo, a month the system did not record); or, short of that, "
+        "revenue at most 0.75x of both while the member count held up (a month "
+        "exported before it ended). Empty when nothing does."
     )
 
     @classmethod

@@ -104,6 +104,7 @@ from forecasting.ml.pairs import (
 from forecasting.ml.response import Responses, fit_responses
 from forecasting.ml.screening import screen_training_frame
 from forecasting.ml.structural import LEVER_INDEX, structural_path
+from studios.month_checks import unfinished_month
 
 __all__ = [
     "CORRECTIONS",
@@ -443,7 +444,10 @@ class StudioContext:
         does so and comes back is set aside (:data:`ANOMALY_RULE`); a base month
         is usually the latest, with no month after it to come back in, so a typo
         or an unrecorded month there cannot be told from a new level, and the
-        answer says so instead.
+        answer says so instead. Short of that, a month whose revenue looks like
+        part of a month while its member count held up (an export taken before
+        the month ended, :func:`studios.month_checks.unfinished_month`) is noted
+        too.
         """
         month = _month_start(base_month)
         i = self._index.get(month)
@@ -485,6 +489,21 @@ class StudioContext:
                 f"{month:%Y-%m}'s {label} ({shown(value)}) is {compared}: if it is "
                 "a typo or a month the system did not record, correct it or flag it "
                 "as an outlier; the forecast starts from it as it stands"
+            )
+        if notes or i == 0 or not known[-1]:
+            return notes
+        members = self._features.members
+        why = unfinished_month(
+            self._revenue[:i][known],
+            float(self._revenue[i]),
+            float(members[i - 1]),
+            float(members[i]),
+        )
+        if why:
+            notes.append(
+                f"{month:%Y-%m} looks unfinished: {why}. If the month was exported "
+                "before it ended, leave it out until it closes; the forecast starts "
+                "from it as it stands"
             )
         return notes
 

@@ -380,6 +380,61 @@ def test_a_studio_that_breaks_the_identity_every_month_gets_one_warning():
     )
 
 
+def test_a_latest_month_that_looks_unfinished_is_a_warning_and_still_imports():
+    """An export taken mid-month: the latest month's revenue is half of one
+    while the member count (a stock) is whole. Said, never corrected."""
+    revenue = ["40000.00"] * 6 + ["19000.00"]
+    rows = [
+        _row(f"2024-{m + 1:02d}", 200, 20, 20, total_revenue=r)
+        for m, r in enumerate(revenue)
+    ]
+    # the same months for a studio whose last month is merely weak
+    rows += [
+        _row(
+            f"2024-{m + 1:02d}",
+            200,
+            20,
+            20,
+            studio_name="Steady Test Yoga",
+            total_revenue="34000.00" if m == 6 else "40000.00",
+        )
+        for m in range(7)
+    ]
+
+    report = metrics_import(data=_csv(*rows))
+
+    [warning] = [w for w in report.warnings if w.column == "total_revenue"]
+    assert warning.line == 8
+    assert warning.message.startswith(
+        "studio 'Lotus Test Yoga': 2024-07, its latest month, looks unfinished: "
+        "its revenue ($19,000) is 0.47x the month before ($40,000)"
+    )
+    assert "leave that month out and import it once it closes" in warning.message
+    stored = MonthlyMetric.objects.get(
+        studio__name="Lotus Test Yoga", month_year=dt.date(2024, 7, 1)
+    )
+    assert stored.total_revenue == Decimal("19000.00")
+
+
+def test_an_unfinished_month_is_judged_only_as_the_studios_latest():
+    """A low month in the middle of the file, or a file of older months than the
+    database holds, is not the month a forecast starts from."""
+    revenue = ["40000.00"] * 6 + ["19000.00", "40000.00"]
+    rows = [
+        _row(f"2024-{m + 1:02d}", 200, 20, 20, total_revenue=r)
+        for m, r in enumerate(revenue)
+    ]
+    report = metrics_import(data=_csv(*rows))
+    assert not [w for w in report.warnings if w.column == "total_revenue"]
+
+    older = [
+        _row(f"2023-{m + 1:02d}", 200, 20, 20, total_revenue=r)
+        for m, r in enumerate(revenue[:7])
+    ]
+    report = metrics_import(data=_csv(*older))
+    assert not [w for w in report.warnings if w.column == "total_revenue"]
+
+
 def test_default_studio_type_applies_to_new_studios_without_one():
     data = _csv(_row("2024-01", 200, 20, 10, studio_type=""))
 

@@ -184,6 +184,29 @@ def test_a_base_month_that_leaves_the_studios_level_is_named(patchy, patchy_mode
     assert not any("the month before" in n for n in notes)
 
 
+def test_a_base_month_that_looks_unfinished_is_named(patchy, patchy_model):
+    """An export taken mid-month: half a month's revenue with the members
+    held. The forecast starts from it as it stands, and the answer says so."""
+    uid = patchy["unique_id"].unique()[2]
+    history = patchy[patchy["unique_id"] == uid].reset_index(drop=True)
+    last = history["ds"].max()
+    half = history.copy()
+    half.loc[half.index[-1], "total_revenue"] *= 0.5
+    [note] = patchy_model.studio_context(half).base_month_notes(last)
+    assert note.startswith(f"{last:%Y-%m} looks unfinished: its revenue ($")
+    assert "member count held up" in note and "leave it out until it closes" in note
+    # the same half month with a third of the members gone is a real fall
+    fell = half.copy()
+    fell.loc[fell.index[-1], "total_members"] *= 0.6
+    notes = patchy_model.studio_context(fell).base_month_notes(last)
+    assert not [n for n in notes if "unfinished" in n]
+    # a tenth of a month leaves the studio's level: that note, not both
+    tenth = history.copy()
+    tenth.loc[tenth.index[-1], "total_revenue"] *= 0.1
+    [note] = patchy_model.studio_context(tenth).base_month_notes(last)
+    assert note.startswith(f"{last:%Y-%m}'s revenue ($")
+
+
 def test_studios_that_cannot_be_used_are_left_out_with_every_reason(patchy):
     """A studio without revenue and one of five months: the rest train."""
     extra = []
