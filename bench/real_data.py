@@ -104,9 +104,19 @@ def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.Dat
             from studios.walk import walk_export as make
 
         export = make(args.studios, seed=args.seed)
+        if args.months:
+            from studios.messy import recent_months
+
+            export = recent_months(export, *args.months, seed=args.seed)
         export.to_csv(str(path))
         print(
-            f"Export: {args.studios} {args.source} studios, {len(export.frame)} rows, "
+            f"Export: {args.studios} {args.source} studios"
+            + (
+                f", their last {args.months[0]}-{args.months[1]} months"
+                if args.months
+                else ""
+            )
+            + f", {len(export.frame)} rows, "
             f"{export.frame.shape[1]} columns ({export.frame.notna().mean().mean():.0%} "
             "of cells filled); unusable: "
             + (
@@ -207,6 +217,7 @@ def _summary(args: argparse.Namespace) -> int:
             args.source,
             "--correction",
             args.correction,
+            *(["--months", "-".join(map(str, args.months))] if args.months else []),
             "--json",
             str(out),
         ]
@@ -358,6 +369,19 @@ def _report(
     return checks
 
 
+def _month_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LOW-HIGH months, got {text!r}"
+        ) from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= LOW <= HIGH, got {text!r}")
+    return bounds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studios", type=int, default=40)
@@ -373,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         help="train_model --correction (ensemble, ensemble_mlp, lightgbm, ...)",
     )
     parser.add_argument(
+        "--months",
+        type=_month_range,
+        help="LOW-HIGH: cut each studio's export to its last LOW to HIGH months "
+        "(a short export, as from a system the chain moved to lately).",
+    )
+    parser.add_argument(
         "--keep", type=Path, help="Keep the export, database and model here."
     )
     parser.add_argument(
@@ -380,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.months and args.source == "generated":
+        parser.error(
+            "--months cuts the outside processes' exports, not --source generated"
+        )
     if args.seeds:
         return _summary(args)
 

@@ -44,6 +44,7 @@ __all__ = [
     "messy_export",
     "odd_export",
     "lose_months",
+    "recent_months",
     "pop_truth",
 ]
 
@@ -137,6 +138,35 @@ def lose_months(
     lost = rng.random(len(frame)) < rate
     lost[[0, -1]] = False
     return frame[~lost].reset_index(drop=True)
+
+
+def recent_months(
+    export: MessyExport, low: int, high: int, *, seed: int = 0
+) -> MessyExport:
+    """The export as a system with a shorter memory writes it: each studio's last
+    ``low`` to ``high`` calendar months (drawn per studio), as from a booking system
+    the chain moved to two years ago. A studio already shorter keeps what it has;
+    the truth rows stay (the evaluation reads them by studio and month)."""
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= low <= high, got {low} and {high}")
+    rng = np.random.default_rng(seed)
+    frame = export.frame
+    month = pd.PeriodIndex(frame["month_year"], freq="M")
+    last = (
+        month.to_series(index=frame.index)
+        .groupby(frame["studio_name"])
+        .transform("max")
+    )
+    names = frame["studio_name"].unique()
+    keep_months = pd.Series(rng.integers(low, high + 1, size=len(names)), index=names)
+    age = (last - month.to_series(index=frame.index)).map(lambda d: d.n)
+    kept = frame[age.to_numpy() < frame["studio_name"].map(keep_months).to_numpy()]
+    return MessyExport(
+        kept.reset_index(drop=True),
+        export.unusable,
+        export.identity_breaks,
+        export.truth,
+    )
 
 
 def _seasonal(month: np.ndarray, peak: float, amplitude: float) -> np.ndarray:
