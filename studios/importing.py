@@ -520,8 +520,25 @@ def _check_studios(
     first_row: dict[str, ParsedRow] = {}
     for row in rows:
         first_row.setdefault(row.studio_name, row)
+    # A name that differs from another only in case or spacing is one studio
+    # written two ways (two systems' exports put together): creating a second
+    # studio for it would split its history.
+    seen: dict[str, str] = {name_key(name): name for name in known}
     for name, row in first_row.items():
         if name in known:
+            continue
+        other = seen.setdefault(name_key(name), name)
+        if other != name:
+            problems.append(
+                Problem(
+                    row.line,
+                    "studio_name",
+                    f"studio {name!r} would be new, but {other!r} "
+                    + ("is already known" if other in known else "is in the file too")
+                    + ": the names differ only in case or spacing; write one "
+                    "studio's name the same way throughout",
+                )
+            )
             continue
         if not row.studio_fields.get("studio_type") and not default_studio_type:
             problems.append(
@@ -559,6 +576,11 @@ def _check_studios(
                 )
             else:
                 row.studio_fields["max_capacity"] = capacity
+
+
+def name_key(name: str) -> str:
+    """A studio name as compared for near-duplicates: case and spacing aside."""
+    return " ".join(name.split()).casefold()
 
 
 def _capacity_from_rows(rows: Iterable[ParsedRow]) -> int | None:

@@ -149,7 +149,15 @@ class ImportFailed(Exception):
 
 
 def _known_studios(names: set[str]) -> dict[str, importing.KnownStudio]:
-    studios = {s.name: s for s in Studio.objects.filter(name__in=names)}
+    """The studios the file names, and those whose names differ from one of
+    them only in case or spacing (the importer refuses such a name as new)."""
+    keys = {importing.name_key(name) for name in names}
+    similar = [
+        name
+        for name in Studio.objects.values_list("name", flat=True)
+        if name not in names and importing.name_key(name) in keys
+    ]
+    studios = {s.name: s for s in Studio.objects.filter(name__in=[*names, *similar])}
     months: dict[UUID, dict] = defaultdict(dict)
     for studio_id, month, members in MonthlyMetric.objects.filter(
         studio__in=studios.values()

@@ -435,6 +435,34 @@ def test_an_unfinished_month_is_judged_only_as_the_studios_latest():
     assert not [w for w in report.warnings if w.column == "total_revenue"]
 
 
+def test_a_name_written_two_ways_is_refused_not_made_into_two_studios():
+    """Two systems' exports put together spell one studio two ways: a second
+    studio would split its history. Refused, with both spellings."""
+    rows = [_row("2024-01", 200, 20, 10), _row("2024-02", 210, 20, 10)]
+    rows.append(_row("2024-03", 220, 20, 10, studio_name="lotus  test YOGA"))
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data=_csv(*rows))
+    [problem] = failed.value.report.errors
+    assert (problem.line, problem.column) == (4, "studio_name")
+    assert problem.message.startswith(
+        "studio 'lotus  test YOGA' would be new, but 'Lotus Test Yoga' is in the "
+        "file too: the names differ only in case or spacing"
+    )
+    assert not Studio.objects.exists()
+
+    metrics_import(data=_csv(*rows[:2]))
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(
+            data=_csv(_row("2024-03", 220, 20, 10, studio_name="LOTUS TEST YOGA"))
+        )
+    [problem] = failed.value.report.errors
+    assert "'LOTUS TEST YOGA' would be new, but 'Lotus Test Yoga' is already known" in (
+        problem.message
+    )
+    assert list(Studio.objects.values_list("name", flat=True)) == ["Lotus Test Yoga"]
+    assert MonthlyMetric.objects.count() == 2
+
+
 def test_default_studio_type_applies_to_new_studios_without_one():
     data = _csv(_row("2024-01", 200, 20, 10, studio_type=""))
 
