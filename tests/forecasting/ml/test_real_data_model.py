@@ -12,8 +12,9 @@ from forecasting.ml.evaluation import evaluate
 from forecasting.ml.exceptions import FrameError, InsufficientHistoryError
 from forecasting.ml.frame import LEVERS, OPTIONAL_METRICS, frame_from_generated
 from forecasting.ml.model import ForwardModel
+from studios.dropin import dropin_export
 from studios.generator import generate
-from studios.messy import messy_export
+from studios.messy import messy_export, recent_months
 from studios.walk import walk_export
 
 pytestmark = pytest.mark.slow
@@ -430,3 +431,32 @@ def test_a_studio_closed_at_its_last_month_does_not_fail_the_lever_check(
     passed, detail = lever_monotonicity(patchy_model, frame)
     assert passed, detail
     assert "x 8 studios" in detail
+
+
+@pytest.fixture(scope="module")
+def short_seasons() -> tuple[pd.DataFrame, ForwardModel]:
+    """20 drop-in studios with strong seasons of their own, each exported for
+    its last 20-30 months only: most of every studio's pairs lie in its first
+    year, where the target's month a year before is not in its history."""
+    frame = export_frame(recent_months(dropin_export(20, seed=0), 20, 30, seed=0))
+    return frame, ForwardModel(random_state=0).fit(frame)
+
+
+def test_a_short_export_with_strong_seasons_leans_on_last_years_month(
+    short_seasons,
+):
+    """The seasonal-naive anchor is weighed on the pairs where it exists. Weighed
+    on every pair (0 where there was no year before the target) its weight came
+    out near none, and the plain forecast lost to last year's month by a third
+    from month 3 on (12.95% against 9.27% at month 3 on this chain)."""
+    frame, model = short_seasons
+    table = evaluate(model, frame, split="test", mode="plain", horizons=(1, 3, 6))
+    mape = table.pivot_table(index="horizon", columns="method", values="mape")
+    assert (
+        mape.loc[[3, 6], "model"] <= 1.05 * mape.loc[[3, 6], "seasonal_naive"]
+    ).all(), mape
+    assert (mape["model"] < mape["naive"]).all(), mape
+    # and more information still never makes it worse
+    what_if = evaluate(model, frame, split="test", mode="what_if", horizons=(1, 3, 6))
+    what_if = what_if[what_if["method"] == "model"].set_index("horizon")["mape"]
+    assert (what_if <= 1.02 * mape["model"]).all(), (what_if, mape["model"])
