@@ -644,7 +644,9 @@ def _derive_and_check_history(
         for row in studio_rows:
             _derive(row, members_by_month, capacity, problems, breaks)
         _identity_warnings(name, len(studio_rows), breaks, problems)
-        if not existing or studio_rows[-1].month_year > max(existing.months):
+        if studio_rows[-1].month_year > max(
+            existing.months if existing else (), default=dt.date.min
+        ):
             _unfinished_warning(name, studio_rows, problems)
 
 

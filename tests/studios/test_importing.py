@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from studios.models import MonthlyMetric, Split, Studio
 from studios.services import ImportFailed, metrics_import
+from tests.factories import StudioFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -414,6 +415,20 @@ def test_a_latest_month_that_looks_unfinished_is_a_warning_and_still_imports():
         studio__name="Lotus Test Yoga", month_year=dt.date(2024, 7, 1)
     )
     assert stored.total_revenue == Decimal("19000.00")
+
+
+def test_a_studio_staff_created_without_data_gets_the_same_check():
+    """A studio known to the database with no month yet: its file's latest
+    month is its latest."""
+    StudioFactory(name="Lotus Test Yoga", max_capacity=20)
+    revenue = ["40000.00"] * 6 + ["19000.00"]
+    rows = [
+        _row(f"2024-{m + 1:02d}", 200, 20, 20, total_revenue=r)
+        for m, r in enumerate(revenue)
+    ]
+    report = metrics_import(data=_csv(*rows))
+    [warning] = [w for w in report.warnings if w.column == "total_revenue"]
+    assert "2024-07, its latest month, looks unfinished" in warning.message
 
 
 def test_an_unfinished_month_is_judged_only_as_the_studios_latest():
