@@ -34,6 +34,9 @@ studios during the export (a third of them ramping up from a few members), raise
 prices and closes everywhere at once, and where a quarter of the studios bill their
 annual members in January. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
 (its CSV, every column), to check the calibration on the generator's own chains.
+``--months 20-30`` cuts each studio of an outside process to its last 20 to 30 months
+(:func:`studios.messy.recent_months`): a short export, as from a booking system the
+chain moved to lately.
 
 Run from the repository root::
 
@@ -44,6 +47,7 @@ Run from the repository root::
     .venv/bin/python bench/real_data.py --source expansion --studios 24
     .venv/bin/python bench/real_data.py --source generated --studios 12
     .venv/bin/python bench/real_data.py --studios 12 --seeds 0,1,2,3,4
+    .venv/bin/python bench/real_data.py --source dropin --studios 20 --months 20-30 --seeds 0,1,2
 
 With ``--seeds`` each seed runs as its own process (its own chain, database and
 model) and a summary follows: per seed and on average, plain month 1 over naive,
