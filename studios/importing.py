@@ -152,6 +152,8 @@ class KnownStudio:
 
     max_capacity: int
     months: Mapping[dt.date, int]  # month -> total_members
+    #: month -> total_revenue, None for a month flagged as an outlier
+    revenue: Mapping[dt.date, float | None] = field(default_factory=dict)
 
 
 def read_csv_text(data: bytes | str) -> str:
@@ -256,6 +258,10 @@ def _parse_float(text: str, *, percent: bool = False) -> float:
 
 def next_month(month: dt.date) -> dt.date:
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def previous_month(month: dt.date) -> dt.date:
+    return dt.date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
 
 
 def _delimiter(text: str) -> str:
@@ -647,28 +653,37 @@ def _derive_and_check_history(
         if studio_rows[-1].month_year > max(
             existing.months if existing else (), default=dt.date.min
         ):
-            _unfinished_warning(name, studio_rows, problems)
+            _unfinished_warning(name, studio_rows, existing, problems)
 
 
 def _unfinished_warning(
-    name: str, studio_rows: list[ParsedRow], problems: list[Problem]
+    name: str,
+    studio_rows: list[ParsedRow],
+    existing: KnownStudio | None,
+    problems: list[Problem],
 ) -> None:
     """Warn when the studio's latest month looks exported before it ended
-    (:func:`studios.month_checks.unfinished_month`), read from the file's own
-    months (sorted): the month before must be in it, with six months or more."""
-    *earlier, latest = studio_rows
-    if not earlier or next_month(earlier[-1].month_year) != latest.month_year:
-        return
+    (:func:`studios.month_checks.unfinished_month`), against the months before
+    it in the database and in the file (the file's figures win): a monthly
+    import of the month just closed is checked like a whole history."""
+    latest = studio_rows[-1]
     if latest.values.get("is_outlier"):
         return
+    revenue: dict[dt.date, float | None] = dict(existing.revenue) if existing else {}
+    members: dict[dt.date, int] = dict(existing.months) if existing else {}
+    for row in studio_rows[:-1]:
+        revenue[row.month_year] = (
+            None if row.values.get("is_outlier") else float(row.values["total_revenue"])
+        )
+        members[row.month_year] = row.values["total_members"]
+    # the month before, recorded and not an outlier: what the month is held to
+    before = previous_month(latest.month_year)
+    if revenue.get(before) is None:
+        return
     why = unfinished_month(
-        [
-            float(row.values["total_revenue"])
-            for row in earlier
-            if not row.values.get("is_outlier")
-        ],
+        [value for _, value in sorted(revenue.items()) if value is not None],
         float(latest.values["total_revenue"]),
-        float(earlier[-1].values["total_members"]),
+        float(members[before]),
         float(latest.values["total_members"]),
     )
     if why:

@@ -159,12 +159,18 @@ def _known_studios(names: set[str]) -> dict[str, importing.KnownStudio]:
     ]
     studios = {s.name: s for s in Studio.objects.filter(name__in=[*names, *similar])}
     months: dict[UUID, dict] = defaultdict(dict)
-    for studio_id, month, members in MonthlyMetric.objects.filter(
+    revenue: dict[UUID, dict] = defaultdict(dict)
+    for studio_id, month, members, total, outlier in MonthlyMetric.objects.filter(
         studio__in=studios.values()
-    ).values_list("studio_id", "month_year", "total_members"):
+    ).values_list(
+        "studio_id", "month_year", "total_members", "total_revenue", "is_outlier"
+    ):
         months[studio_id][month] = members
+        revenue[studio_id][month] = None if outlier else float(total)
     return {
-        name: importing.KnownStudio(studio.max_capacity, months[studio.pk])
+        name: importing.KnownStudio(
+            studio.max_capacity, months[studio.pk], revenue[studio.pk]
+        )
         for name, studio in studios.items()
     }
 

@@ -431,6 +431,37 @@ def test_a_studio_staff_created_without_data_gets_the_same_check():
     assert "2024-07, its latest month, looks unfinished" in warning.message
 
 
+def test_a_monthly_import_of_an_unfinished_month_is_held_to_the_months_stored():
+    """The month just closed, imported on its own: the months before it are in
+    the database. A month flagged as an outlier there is not held against it."""
+    history = [
+        _row(f"2024-{m + 1:02d}", 200, 20, 20, total_revenue="40000.00")
+        for m in range(6)
+    ]
+    metrics_import(data=_csv(*history))
+
+    report = metrics_import(
+        data=_csv(_row("2024-07", 200, 20, 20, total_revenue="19000.00"))
+    )
+    [warning] = [w for w in report.warnings if w.column == "total_revenue"]
+    assert warning.line == 2
+    assert "2024-07, its latest month, looks unfinished" in warning.message
+    assert "0.47x the month before ($40,000)" in warning.message
+
+    # a whole month imported the same way is not named
+    report = metrics_import(
+        data=_csv(_row("2024-08", 200, 20, 20, total_revenue="39000.00"))
+    )
+    assert not [w for w in report.warnings if w.column == "total_revenue"]
+
+    # the month before flagged as an outlier: nothing to hold the month to
+    MonthlyMetric.objects.filter(month_year=dt.date(2024, 8, 1)).update(is_outlier=True)
+    report = metrics_import(
+        data=_csv(_row("2024-09", 200, 20, 20, total_revenue="19000.00"))
+    )
+    assert not [w for w in report.warnings if w.column == "total_revenue"]
+
+
 def test_an_unfinished_month_is_judged_only_as_the_studios_latest():
     """A low month in the middle of the file, or a file of older months than the
     database holds, is not the month a forecast starts from."""
