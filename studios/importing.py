@@ -653,13 +653,14 @@ def _derive_and_check_history(
         if studio_rows[-1].month_year > max(
             existing.months if existing else (), default=dt.date.min
         ):
-            _unfinished_warning(name, studio_rows, existing, problems)
+            _unfinished_warning(name, studio_rows, existing, members_by_month, problems)
 
 
 def _unfinished_warning(
     name: str,
     studio_rows: list[ParsedRow],
     existing: KnownStudio | None,
+    members_by_month: Mapping[dt.date, int],
     problems: list[Problem],
 ) -> None:
     """Warn when the studio's latest month looks exported before it ended
@@ -670,12 +671,10 @@ def _unfinished_warning(
     if latest.values.get("is_outlier"):
         return
     revenue: dict[dt.date, float | None] = dict(existing.revenue) if existing else {}
-    members: dict[dt.date, int] = dict(existing.months) if existing else {}
     for row in studio_rows[:-1]:
         revenue[row.month_year] = (
             None if row.values.get("is_outlier") else float(row.values["total_revenue"])
         )
-        members[row.month_year] = row.values["total_members"]
     # the month before, recorded and not an outlier: what the month is held to
     before = previous_month(latest.month_year)
     if revenue.get(before) is None:
@@ -683,7 +682,7 @@ def _unfinished_warning(
     why = unfinished_month(
         [value for _, value in sorted(revenue.items()) if value is not None],
         float(latest.values["total_revenue"]),
-        float(members[before]),
+        float(members_by_month[before]),
         float(latest.values["total_members"]),
     )
     if why:
@@ -772,12 +771,7 @@ def _derive(
         values["new_members"],
         values["churned_members"],
     )
-    previous_month = dt.date(
-        row.month_year.year - (row.month_year.month == 1),
-        (row.month_year.month - 2) % 12 + 1,
-        1,
-    )
-    previous = members_by_month.get(previous_month)
+    previous = members_by_month.get(previous_month(row.month_year))
     if (
         previous is not None
         and abs(previous + new - churned - members) > IDENTITY_TOLERANCE
