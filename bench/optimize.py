@@ -42,11 +42,11 @@ def main() -> None:
     from forecasting.ml.frame import LEVERS
     from forecasting.ranges import lever_ranges
     from forecasting.registry import active_model
-    from forecasting.services import studio_state
+    from forecasting.services import lever_scale, studio_state
     from optimization.optimize import levers_optimize, tactic_coverage
     from optimization.services import (
-        DEFAULT_MAX_INCREASE,
         InverseConstraints,
+        default_max_changes,
         inverse_limits,
     )
     from studios.models import MonthlyMetric, Studio
@@ -97,8 +97,12 @@ def main() -> None:
                     **constraints.__dict__,
                     "max_increase": {
                         k: min(
-                            constraints.max_increase.get(k, DEFAULT_MAX_INCREASE[k]),
-                            tactic_coverage(k),
+                            constraints.max_increase.get(
+                                k, default_max_changes(current)[0][k]
+                            ),
+                            tactic_coverage(
+                                k, lever_scale(k, float(current[LEVERS.index(k)]))
+                            ),
                         )
                         for k in LEVERS
                     },

@@ -12,9 +12,11 @@ Two ranges per lever, chosen for what each is for:
   the base month (flagged outlier months left out). Min-max, because every value
   the studio has actually run is experience the model saw from this studio.
 * **peers**: the 5th to 95th percentile of every month of every studio of the
-  same type (outliers left out, all months). Percentiles rather than min-max,
-  because across dozens of studios one odd month would otherwise widen the range
-  to values few studios ever run; 90% of peer months fall inside it.
+  same type and currency (outliers left out, all months). Percentiles rather than
+  min-max, because across dozens of studios one odd month would otherwise widen
+  the range to values few studios ever run; 90% of peer months fall inside it.
+  The same currency, because a ticket of 24,000 yen among dollar prices would
+  set the peers' top (and a dollar studio's plan could then head for it).
 
 Ranges are cached per studio, base month and data version (the studio's own and
 the sum of its peers', so any import to a peer makes a new key).
@@ -32,6 +34,7 @@ from django.db.models import Count, Sum
 
 from forecasting.ml.frame import LEVER_COLUMNS, LEVER_LABELS, LEVERS
 from studios.models import MonthlyMetric, Studio
+from studiosim.display import format_money
 
 __all__ = [
     "PEER_PERCENTILES",
@@ -67,18 +70,18 @@ class RangeWarning:
     message: str
 
 
-def _format(lever: str, value: float) -> str:
+def _format(lever: str, value: float, currency: str) -> str:
     if lever == "avg_ticket_price":
-        return f"${value:,.2f}"
+        return format_money(value, currency, places=2)
     if lever in ("new_members_monthly", "total_classes_held"):
         return f"{value:,.1f}"
     return f"{value:.1%}"
 
 
-def _peer_version(studio_type: str) -> tuple[int, int]:
-    totals = Studio.objects.filter(studio_type=studio_type).aggregate(
-        version=Sum("data_version"), studios=Count("pk")
-    )
+def _peer_version(studio_type: str, currency: str) -> tuple[int, int]:
+    totals = Studio.objects.filter(
+        studio_type=studio_type, currency=currency
+    ).aggregate(version=Sum("data_version"), studios=Count("pk"))
     return int(totals["version"] or 0), int(totals["studios"] or 0)
 
 
@@ -101,12 +104,15 @@ def _own(studio: Studio, base_month: dt.date) -> list[list[float | None]]:
     return out
 
 
-def _peers(studio_type: str) -> list[list[float | None]]:
-    """Each lever's percentiles over the non-outlier months of the type's studios."""
+def _peers(studio_type: str, currency: str) -> list[list[float | None]]:
+    """Each lever's percentiles over the non-outlier months of the type's studios
+    that count money in ``currency``."""
     peers = np.array(
         list(
             MonthlyMetric.objects.filter(
-                is_outlier=False, studio__studio_type=studio_type
+                is_outlier=False,
+                studio__studio_type=studio_type,
+                studio__currency=currency,
             ).values_list(*LEVER_COLUMNS)
         ),
         dtype=float,
@@ -126,16 +132,18 @@ def lever_ranges(*, studio: Studio, base_month: dt.date) -> dict[str, LeverRange
     """Each lever's range in the studio's own history and across its peers.
 
     ``history_*`` is None for a lever the studio has no value of on record up to
-    ``base_month``; ``peer_*`` is None when no studio of its type has one. The
-    peers' percentiles read every month of the type's studios, so they are
-    cached once per type (and its data version), not once per studio: a chain's
-    studios share them.
+    ``base_month``; ``peer_*`` is None when no studio of its type and currency
+    has one. The peers' percentiles read every month of those studios, so they
+    are cached once per type and currency (and their data version), not once per
+    studio: a chain's studios share them.
     """
-    version, count = _peer_version(studio.studio_type)
-    peers_key = f"lever-ranges:peers:v1:{studio.studio_type}-{version}-{count}"
+    peers_of = (studio.studio_type, studio.currency)
+    version, count = _peer_version(*peers_of)
+    peer_set = f"{studio.studio_type}-{studio.currency}-{version}-{count}"
+    peers_key = f"lever-ranges:peers:v2:{peer_set}"
     key = (
-        f"lever-ranges:v2:{studio.pk}:data{studio.data_version}:"
-        f"{base_month.isoformat()}:peers-{studio.studio_type}-{version}-{count}"
+        f"lever-ranges:v3:{studio.pk}:data{studio.data_version}:"
+        f"{base_month.isoformat()}:peers-{peer_set}"
     )
     # Straight to the cache, not through cached_json: the ranges are a part of
     # an answer, and the hit and miss counts are of whole answers.
@@ -143,7 +151,7 @@ def lever_ranges(*, studio: Studio, base_month: dt.date) -> dict[str, LeverRange
     if values is None:
         peers = cache.get(peers_key)
         if peers is None:
-            peers = _peers(studio.studio_type)
+            peers = _peers(*peers_of)
             cache.set(peers_key, peers)
         own = _own(studio, base_month)
         values = {lever: own[i] + peers[i] for i, lever in enumerate(LEVERS)}
@@ -156,12 +164,14 @@ def range_warnings(
     ranges: Mapping[str, LeverRange],
     *,
     beyond_peers_allowed: bool = False,
+    currency: str = "USD",
 ) -> list[RangeWarning]:
     """A warning for each lever value outside the studio's history, and outside its
     peers' range (one each, so a value outside both gets two).
 
     ``beyond_peers_allowed`` marks the peers' warnings as the caller's choice
-    (an inverse asked to go beyond the peers' range).
+    (an inverse asked to go beyond the peers' range); ``currency`` is the
+    studio's, in which a ticket is written.
     """
     warnings: list[RangeWarning] = []
     for lever in LEVERS:
@@ -182,8 +192,9 @@ def range_warnings(
                 else "the range of studios of its type (5th-95th percentile)"
             )
             message = (
-                f"{label.capitalize()} at {_format(lever, value)} is outside "
-                f"{where}, {_format(lever, low)} to {_format(lever, high)}: the "
+                f"{label.capitalize()} at {_format(lever, value, currency)} is "
+                f"outside {where}, {_format(lever, low, currency)} to "
+                f"{_format(lever, high, currency)}: the "
                 "forecast there is an extrapolation."
             )
             if scope == "peers" and beyond_peers_allowed:

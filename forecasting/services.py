@@ -10,6 +10,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from forecasting.tracking import training_run_log
 from studios.importing import parse_month
 from studios.models import Studio
 from studiosim import rows
+from studiosim.display import currency_prefix
 from studiosim.errors import InvalidInput
 
 
@@ -350,8 +352,10 @@ def model_evaluate(*, version: ModelVersion) -> dict:
 
 # --- forward prediction (SPEC §4) -----------------------------------------------
 
-#: Valid range of each lever (inclusive). A lever may leave the range the model
-#: was trained on (the structural core extrapolates), but not these.
+#: Valid range of each lever (inclusive) for a studio of SPEC §2's sizes, in
+#: dollars. A lever may leave the range the model was trained on (the structural
+#: core extrapolates), but not its valid range; an amount's (see AMOUNT_LEVERS)
+#: stretches with the studio (:func:`lever_bounds`).
 LEVER_BOUNDS: dict[str, tuple[float, float]] = {
     "retention_rate": (0.0, 1.0),
     "avg_ticket_price": (0.0, 5000.0),
@@ -362,6 +366,64 @@ LEVER_BOUNDS: dict[str, tuple[float, float]] = {
     "total_classes_held": (0.0, 5000.0),
 }
 COVERAGE_BOUNDS = (0.5, 0.99)
+#: Levers counted in the studio's own units (its currency, people, classes),
+#: whose scale is the studio's: a ticket of 24,000 yen is an ordinary one, and
+#: a studio may run forty times the classes of another.
+AMOUNT_LEVERS: tuple[str, ...] = (
+    "avg_ticket_price",
+    "new_members_monthly",
+    "total_classes_held",
+)
+#: An amount lever may be set up to this many times the studio's own base-month
+#: value where that is above LEVER_BOUNDS' ceiling.
+AMOUNT_REACH = 10.0
+#: The studio SPEC §2 describes, per amount lever (the top of its ranges): the
+#: size the tactics catalogue's typical improvements and the inverse's default
+#: steps are written for.
+REFERENCE_SIZE: dict[str, float] = {
+    "avg_ticket_price": 300.0,
+    "new_members_monthly": 50.0,
+    "total_classes_held": 400.0,
+}
+
+
+def lever_scale(lever: str, value: float | None) -> float:
+    """How many times REFERENCE_SIZE a studio at ``value`` of ``lever`` is: at
+    least 1 (a smaller studio is sized as the reference), 1 for a rate or an
+    unknown value. A ticket of 24,000 yen is 80: a step of $20 there is 1,600 yen.
+    """
+    size = REFERENCE_SIZE.get(lever)
+    if size is None or value is None or not math.isfinite(value):
+        return 1.0
+    return max(1.0, float(value) / size)
+
+
+def lever_bounds(base_levers: Any = None) -> dict[str, tuple[float, float]]:
+    """Each lever's valid range for a studio whose base month ran ``base_levers``.
+
+    ``base_levers`` holds the seven levers in LEVERS order (NaN where the studio
+    has no data on one), a mapping of lever to value (None where unknown), or
+    None for no studio. Rates stay in [0, 1]. An amount's ceiling is
+    LEVER_BOUNDS' or AMOUNT_REACH times the studio's own value, whichever is
+    higher, so that a studio priced in yen or forty times the usual size is not
+    refused its own figures while a typo several zeros long still is; with no
+    studio (``None``) an amount has no ceiling: only a studio can say what is
+    out of its scale.
+    """
+    if base_levers is None:
+        return {
+            lever: (low, math.inf) if lever in AMOUNT_LEVERS else (low, high)
+            for lever, (low, high) in LEVER_BOUNDS.items()
+        }
+    if not isinstance(base_levers, Mapping):
+        base_levers = dict(zip(LEVERS, np.asarray(base_levers, float), strict=True))
+    bounds = dict(LEVER_BOUNDS)
+    for lever in AMOUNT_LEVERS:
+        value = base_levers.get(lever)
+        if value is not None and math.isfinite(value):
+            low, high = LEVER_BOUNDS[lever]
+            bounds[lever] = (low, max(high, AMOUNT_REACH * float(value)))
+    return bounds
 
 
 @dataclass(frozen=True)
@@ -467,8 +529,21 @@ def parse_base_month(value: str | dt.date, *, field: str = "base_month") -> dt.d
         raise InvalidInput(str(exc), field=field) from None
 
 
-def validate_levers(levers: Mapping[str, float] | None) -> dict[str, float]:
-    """Known lever names and values within LEVER_BOUNDS, else InvalidInput."""
+def _plain(value: float) -> str:
+    """A number as a person writes it: ``1.5``, ``92``, ``29,070,000``."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
+
+
+def validate_levers(
+    levers: Mapping[str, float] | None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> dict[str, float]:
+    """Known lever names and values within ``bounds``, else InvalidInput.
+
+    ``bounds`` is a studio's :func:`lever_bounds`; by default, those of no studio
+    (rates in [0, 1], amounts at least 0 with no ceiling).
+    """
+    bounds = lever_bounds() if bounds is None else bounds
     clean: dict[str, float] = {}
     for name, value in (levers or {}).items():
         if value is None:
@@ -477,16 +552,24 @@ def validate_levers(levers: Mapping[str, float] | None) -> dict[str, float]:
             raise InvalidInput(
                 f"unknown lever {name!r}; levers are {', '.join(LEVERS)}", field=name
             )
-        low, high = LEVER_BOUNDS[name]
+        low, high = bounds[name]
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidInput(f"{name} must be a number", field=name)
         if not low <= value <= high:
-            what = (
-                "a fraction in [0, 1]"
-                if high == 1.0
-                else f"between {low:g} and {high:g}"
+            if high == 1.0:
+                what = "a fraction in [0, 1]"
+            elif not math.isfinite(high):
+                what = f"at least {low:g}"
+            elif high > LEVER_BOUNDS[name][1]:
+                what = (
+                    f"between {_plain(low)} and {_plain(high)}, {AMOUNT_REACH:g} "
+                    "times this studio's own"
+                )
+            else:
+                what = f"between {_plain(low)} and {_plain(high)}"
+            raise InvalidInput(
+                f"{name} is {_plain(value)}; it must be {what}", field=name
             )
-            raise InvalidInput(f"{name} is {value:g}; it must be {what}", field=name)
         clean[name] = float(value)
     return clean
 
@@ -550,7 +633,9 @@ def base_month_notes(
     """What looks wrong with a base month's revenue or member count (a typo, a
     month not recorded), which the forecast starts from as it stands."""
     context = _studio_context(model, version_id, studio)
-    return [] if context is None else context.base_month_notes(base_month)
+    if context is None:
+        return []
+    return context.base_month_notes(base_month, currency_prefix(studio.currency))
 
 
 def _prediction_accuracy(version: ModelVersion) -> dict[str, float | None]:
@@ -597,12 +682,14 @@ def forecast_predict(
             field="coverage",
         )
     base = parse_base_month(base_month)
-    plan = validate_levers(levers)
+    validate_levers(levers)
     loaded = active_model()
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
+    # An amount's ceiling is the studio's own scale (lever_bounds).
     base_levers = base_lever_values(state)
+    plan = validate_levers(levers, lever_bounds(base_levers))
     not_modelled = levers_not_modelled(state)
     held = {note.lever for note in not_modelled}
     used = {
@@ -646,7 +733,11 @@ def forecast_predict(
         model_version=loaded.version.version,
         prediction_accuracy=_prediction_accuracy(loaded.version),
         not_modelled_levers=not_modelled,
-        warnings=range_warnings(used, lever_ranges(studio=studio, base_month=base)),
+        warnings=range_warnings(
+            used,
+            lever_ranges(studio=studio, base_month=base),
+            currency=studio.currency,
+        ),
         base_month_notes=base_month_notes(
             model=loaded.model,
             version_id=loaded.version.pk,

@@ -44,7 +44,7 @@ from scipy import stats
 from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForecastResult, StudioState
 from forecasting.registry import ActiveModel, active_model
-from forecasting.services import LEVER_BOUNDS, studio_state
+from forecasting.services import lever_bounds, lever_scale, studio_state
 from insights.llm import (
     ExtraTactic,
     LlmAdvice,
@@ -367,8 +367,9 @@ def _rules_json(ctx: _Context) -> dict[str, Any]:
 
 
 def _with(levers: np.ndarray, lever: str, value: float) -> np.ndarray:
-    """``levers`` with one lever set to ``value``, kept within its valid range."""
-    low, high = LEVER_BOUNDS[lever]
+    """``levers`` with one lever set to ``value``, kept within its valid range
+    for a studio at ``levers`` (forecasting.services.lever_bounds)."""
+    low, high = lever_bounds(levers)[lever]
     moved = levers.copy()
     moved[LEVERS.index(lever)] = min(max(value, low), high)
     return moved
@@ -387,9 +388,14 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         for i, lever in enumerate(LEVERS)
         if ctx.plan[i] > ctx.base[i]
     ]
+    scale = {
+        lever: lever_scale(lever, float(ctx.base[i])) for i, lever in enumerate(LEVERS)
+    }
     if raised:
         tactics = [
-            t for lever, change in raised for t in tactics_for_change(lever, change)
+            t
+            for lever, change in raised
+            for t in tactics_for_change(lever, change, scale[lever])
         ]
     else:
         tactics = [
@@ -401,7 +407,9 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         ]
     moved = [
         _with(
-            ctx.base, t.lever, ctx.base[LEVERS.index(t.lever)] + t.expected_improvement
+            ctx.base,
+            t.lever,
+            ctx.base[LEVERS.index(t.lever)] + t.expected_improvement * scale[t.lever],
         )
         for t in tactics
     ]
@@ -409,7 +417,9 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         (
             gain / tactic.cost_estimate,
             tactic.timeline_weeks,
-            _action(tactic, ctx.base, plan, gain, confidence),
+            _action(
+                tactic, ctx.base, plan, gain, confidence, ctx.scenario.studio.currency
+            ),
         )
         for tactic, plan, (gain, confidence) in zip(
             tactics, moved, ctx.effects(ctx.base, moved), strict=True
@@ -421,7 +431,12 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
 
 
 def _action(
-    tactic: Tactic, base: np.ndarray, moved: np.ndarray, gain: float, confidence: float
+    tactic: Tactic,
+    base: np.ndarray,
+    moved: np.ndarray,
+    gain: float,
+    confidence: float,
+    currency: str,
 ) -> NextBestAction:
     i = LEVERS.index(tactic.lever)
     return NextBestAction(
@@ -430,8 +445,8 @@ def _action(
         action=tactic.name,
         impact=(
             f"{tactic.description} Typically lifts {LEVER_LABELS[tactic.lever]} "
-            f"from {format_lever_value(tactic.lever, base[i])} to "
-            f"{format_lever_value(tactic.lever, moved[i])}."
+            f"from {format_lever_value(tactic.lever, base[i], currency)} to "
+            f"{format_lever_value(tactic.lever, moved[i], currency)}."
         ),
         expected_revenue_gain=gain,
         confidence=confidence,
@@ -665,7 +680,9 @@ def _opportunities(ctx: _Context) -> list[Opportunity]:
             actions=[
                 t.name
                 for t in tactics_for_change(
-                    lever, level - float(ctx.plan[LEVERS.index(lever)])
+                    lever,
+                    level - float(ctx.plan[LEVERS.index(lever)]),
+                    lever_scale(lever, float(ctx.plan[LEVERS.index(lever)])),
                 )
             ],
         )
@@ -751,8 +768,10 @@ def _llm_context(scenario: Scenario, rules: dict[str, Any]) -> dict[str, Any]:
             "months": scenario.projection_months,
             "lever_changes": {
                 LEVER_LABELS[k]: {
-                    "from": format_lever_value(k, projection.base_levers[k]),
-                    "to": format_lever_value(k, projection.levers[k]),
+                    "from": format_lever_value(
+                        k, projection.base_levers[k], studio.currency
+                    ),
+                    "to": format_lever_value(k, projection.levers[k], studio.currency),
                 }
                 for k in LEVERS
                 if projection.levers[k] != projection.base_levers[k]

@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from forecasting.ml.frame import LEVER_LABELS
+from forecasting.services import lever_scale
 from optimization.tactics import Tactic, tactics_for_change
+from studiosim.display import format_money
 
 __all__ = [
     "Action",
@@ -49,15 +51,19 @@ class Action:
     cost_estimate: float
 
 
-def format_lever_value(lever: str, value: float) -> str:
+def format_lever_value(lever: str, value: float, currency: str = "USD") -> str:
+    """A lever's value as an owner reads it: a rate as a percentage, the ticket
+    as money in the studio's ``currency``, a count as a whole number."""
     if lever in _PERCENT_LEVERS:
         return f"{value:.1%}"
     if lever == "avg_ticket_price":
-        return f"${value:,.2f}"
+        return format_money(value, currency, places=2)
     return f"{value:,.0f}"
 
 
-def _specifics(change: LeverChangeImpact, tactic: Tactic, share: float) -> str:
+def _specifics(
+    change: LeverChangeImpact, tactic: Tactic, share: float, currency: str
+) -> str:
     label = LEVER_LABELS.get(change.lever, change.lever)
     delta = change.recommended - change.current
     if change.lever in _PERCENT_LEVERS:
@@ -69,12 +75,15 @@ def _specifics(change: LeverChangeImpact, tactic: Tactic, share: float) -> str:
     part = "" if share >= 0.999 else f" (this tactic's part: about {share:.0%} of it)"
     return (
         f"{tactic.description} Target: {label} from "
-        f"{format_lever_value(change.lever, change.current)} to "
-        f"{format_lever_value(change.lever, change.recommended)} ({step}){part}."
+        f"{format_lever_value(change.lever, change.current, currency)} to "
+        f"{format_lever_value(change.lever, change.recommended, currency)} "
+        f"({step}){part}."
     )
 
 
-def action_plan_build(changes: Iterable[LeverChangeImpact]) -> list[Action]:
+def action_plan_build(
+    changes: Iterable[LeverChangeImpact], currency: str = "USD"
+) -> list[Action]:
     """Ranked actions for the lever increases in ``changes``.
 
     Each increase gets the tactics sized to it (see
@@ -85,7 +94,11 @@ def action_plan_build(changes: Iterable[LeverChangeImpact]) -> list[Action]:
     """
     drafts: list[tuple[float, int, Action]] = []
     for change in changes:
-        tactics = tactics_for_change(change.lever, change.recommended - change.current)
+        tactics = tactics_for_change(
+            change.lever,
+            change.recommended - change.current,
+            lever_scale(change.lever, change.current),
+        )
         total = sum(t.expected_improvement for t in tactics)
         for tactic in tactics:
             share = tactic.expected_improvement / total if total else 1.0
@@ -98,7 +111,7 @@ def action_plan_build(changes: Iterable[LeverChangeImpact]) -> list[Action]:
                         priority=0,
                         lever=change.lever,
                         action=tactic.name,
-                        specifics=_specifics(change, tactic, share),
+                        specifics=_specifics(change, tactic, share, currency),
                         expected_impact=impact,
                         timeline_weeks=tactic.timeline_weeks,
                         cost=tactic.cost.value,

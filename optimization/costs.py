@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from forecasting.ml.frame import LEVERS
+from forecasting.services import lever_scale
 from optimization.tactics import TACTICS_BY_LEVER, tactics_for_change
 
 __all__ = [
@@ -22,9 +23,12 @@ __all__ = [
 ]
 
 
-def tactic_coverage(lever: str) -> float:
-    """How far all of a lever's catalogue tactics together typically move it."""
-    return float(sum(t.expected_improvement for t in TACTICS_BY_LEVER.get(lever, ())))
+def tactic_coverage(lever: str, scale: float = 1.0) -> float:
+    """How far all of a lever's catalogue tactics together typically move it, on
+    a studio ``scale`` times the catalogue's (:func:`forecasting.services.lever_scale`)."""
+    return scale * float(
+        sum(t.expected_improvement for t in TACTICS_BY_LEVER.get(lever, ()))
+    )
 
 
 def _tactic_step(lever: str) -> tuple[np.ndarray, np.ndarray]:
@@ -64,17 +68,21 @@ def tactic_cost_function(
     """Monthly money cost of lever plans ``(n, 7)`` against today's ``current``.
 
     Only increases cost money: decreases, and today's plan, cost nothing. With
-    ``tactics`` each increase costs the catalogue tactics sized to it; each lever in
-    ``lever_costs`` adds its cost per unit of increase.
+    ``tactics`` each increase costs the catalogue tactics sized to it (on a studio
+    of the size ``current`` says, :func:`forecasting.services.lever_scale`); each
+    lever in ``lever_costs`` adds its cost per unit of increase.
     """
     steps = [_tactic_step(lever) for lever in LEVERS] if tactics else []
+    scale = np.array(
+        [lever_scale(lever, float(v)) for lever, v in zip(LEVERS, current, strict=True)]
+    )
     unit = np.array([float((lever_costs or {}).get(k, 0.0)) for k in LEVERS])
 
     def money_cost(rows: np.ndarray) -> np.ndarray:
         increase = np.maximum(rows - current, 0.0)
         total = increase @ unit
         for i, (thresholds, costs) in enumerate(steps):
-            change = increase[:, i]
+            change = increase[:, i] / scale[i]
             # A change equal to a tactic's typical improvement, give or take
             # float noise (0.81 - 0.80), is covered by that tactic.
             index = np.searchsorted(thresholds * (1 + 1e-9), change, side="left")
@@ -95,7 +103,12 @@ def plan_money_cost(current: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     nothing in money (the inverse still drops any that add no revenue).
     """
     catalogue = tactic_cost_function(current, tactics=True)
-    coverage = np.array([tactic_coverage(k) for k in LEVERS])
+    coverage = np.array(
+        [
+            tactic_coverage(k, lever_scale(k, float(v)))
+            for k, v in zip(LEVERS, current, strict=True)
+        ]
+    )
     # The cost of raising each lever alone by its full coverage.
     per_lever = np.array(
         [

@@ -31,8 +31,10 @@ from forecasting.models import PredictionType
 from forecasting.ranges import RangeWarning, lever_ranges, range_warnings
 from forecasting.registry import active_model
 from forecasting.services import (
-    LEVER_BOUNDS,
     LeverNote,
+    base_lever_values,
+    lever_bounds,
+    lever_scale,
     levers_not_modelled,
     parse_base_month,
     prediction_log_write,
@@ -48,18 +50,19 @@ from optimization.actions import (
 from optimization.costs import tactic_cost_function, tactic_coverage
 from optimization.services import (
     _KIND_TEXT,
-    DEFAULT_MAX_INCREASE,
     TARGET_KINDS,
     BindingConstraintOut,
     InverseConstraints,
     LeverChange,
     _lever_changes,
     binding_text,
+    default_max_changes,
     inverse_limits,
     peer_bounds,
 )
 from optimization.solver import DEFAULT_COST_WEIGHTS, SolverInputError, optimize
 from studios.models import Studio
+from studiosim.display import format_money
 from studiosim.errors import InvalidInput
 
 __all__ = [
@@ -167,7 +170,7 @@ class OptimizeOutput:
 def _validated_lever_costs(lever_costs: Mapping[str, float] | None) -> dict[str, float]:
     clean: dict[str, float] = {}
     for lever, value in (lever_costs or {}).items():
-        if lever not in LEVER_BOUNDS:
+        if lever not in LEVERS:
             raise InvalidInput(
                 f"unknown lever {lever!r}; levers are {', '.join(LEVERS)}",
                 field="lever_costs",
@@ -187,12 +190,15 @@ def _validated_lever_costs(lever_costs: Mapping[str, float] | None) -> dict[str,
     return clean
 
 
-def _unbounded_description(lever: str, value: float, kind: str, probed: float) -> str:
+def _unbounded_description(
+    lever: str, value: float, kind: str, probed: float, currency: str
+) -> str:
     label = LEVER_LABELS[lever]
     text = (
         f"{label.capitalize()} is {_KIND_TEXT.get(kind, kind)} "
-        f"({format_lever_value(lever, value)}): in the model revenue keeps rising "
-        f"with it at least up to {format_lever_value(lever, probed)}, so your limit, "
+        f"({format_lever_value(lever, value, currency)}): in the model revenue "
+        f"keeps rising with it at least up to "
+        f"{format_lever_value(lever, probed, currency)}, so your limit, "
         "not the model, sets how far it goes."
     )
     if lever == "avg_ticket_price":
@@ -214,7 +220,11 @@ def _message(
     costed: bool,
     moved: bool,
     unbounded: list[str],
+    currency: str,
 ) -> str:
+    def money(value: float) -> str:
+        return format_money(value, currency)
+
     what = (
         f"month-{months} revenue"
         if kind == "month"
@@ -224,17 +234,17 @@ def _message(
         return (
             f"No lever change within your constraints raises {what}"
             + (" by more than it costs" if costed else "")
-            + f": today's plan (${current:,.0f}) is the best found."
+            + f": today's plan ({money(current)}) is the best found."
         )
     change = revenue / current - 1 if current else 0.0
     text = (
-        f"The best plan within your constraints brings {what} from ${current:,.0f} "
-        f"to ${revenue:,.0f} ({change:+.1%})"
+        f"The best plan within your constraints brings {what} from {money(current)} "
+        f"to {money(revenue)} ({change:+.1%})"
     )
     if costed:
         text += (
-            f" for ${money_cost:,.0f} of tactics, a net gain of "
-            f"${revenue - money_cost - current:,.0f}"
+            f" for {money(money_cost)} of tactics, a net gain of "
+            f"{money(revenue - money_cost - current)}"
         )
     text += "."
     if unbounded:
@@ -287,11 +297,12 @@ def levers_optimize(
         )
     unit_costs = _validated_lever_costs(lever_costs)
     base = parse_base_month(base_month)
-    overrides = validate_levers(current_levers)
+    validate_levers(current_levers)
     loaded = active_model()
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
+    overrides = validate_levers(current_levers, lever_bounds(base_lever_values(state)))
     current = np.array(
         [overrides.get(k, float(v)) for k, v in zip(LEVERS, state.levers, strict=True)]
     )
@@ -314,9 +325,12 @@ def levers_optimize(
         # The catalogue prices increases up to what all of a lever's tactics
         # together achieve; beyond that no cost is known, so no plan goes there.
         max_increase = dict(constraints.max_increase)
+        default_increase, _ = default_max_changes(current)
         for lever in LEVERS:
-            allowed = max_increase.get(lever, DEFAULT_MAX_INCREASE[lever])
-            coverage = tactic_coverage(lever)
+            allowed = max_increase.get(lever, default_increase[lever])
+            coverage = tactic_coverage(
+                lever, lever_scale(lever, float(current[LEVERS.index(lever)]))
+            )
             if allowed > coverage:
                 max_increase[lever] = coverage
                 capped.append(lever)
@@ -350,9 +364,12 @@ def levers_optimize(
     plan = optimum.recommended
     changes = _lever_changes(plan, current, max_inc, max_dec)
     actions = action_plan_build(
-        LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
-        for c in changes
-        if c.recommended > c.current
+        (
+            LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
+            for c in changes
+            if c.recommended > c.current
+        ),
+        studio.currency,
     )
     check = model.predict(state, plan.levers, months)
     unbounded = [
@@ -362,7 +379,11 @@ def levers_optimize(
             limit_kind=gain.kind,
             probed_to=gain.probed_to,
             description=_unbounded_description(
-                gain.lever_name, gain.value, gain.kind, gain.probed_to
+                gain.lever_name,
+                gain.value,
+                gain.kind,
+                gain.probed_to,
+                studio.currency,
             ),
         )
         for gain in optimum.unbounded_gains
@@ -380,7 +401,8 @@ def levers_optimize(
                     lever=lever,
                     message=f"{LEVER_LABELS[lever].capitalize()} rises only as far as "
                     "all its catalogue tactics together typically move it "
-                    f"(+{format_lever_value(lever, max_inc[i])}): the catalogue "
+                    f"(+{format_lever_value(lever, max_inc[i], studio.currency)}): "
+                    "the catalogue "
                     "has no cost for more.",
                 )
             )
@@ -417,12 +439,15 @@ def levers_optimize(
             costed=costed,
             moved=moved,
             unbounded=[LEVER_LABELS[g.lever] for g in unbounded],
+            currency=studio.currency,
         ),
         binding_constraints=[
             BindingConstraintOut(
                 lever=b.lever_name,
                 kind=b.kind,
-                description=binding_text(b.lever_name, b.kind, limits, peer_edges),
+                description=binding_text(
+                    b.lever_name, b.kind, limits, peer_edges, studio.currency
+                ),
             )
             for b in optimum.binding_constraints
         ],
@@ -469,6 +494,7 @@ def levers_optimize(
             dict(zip(LEVERS, map(float, plan.levers), strict=True)),
             ranges,
             beyond_peers_allowed=constraints.allow_beyond_peers,
+            currency=studio.currency,
         ),
     )
     if log:

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -21,15 +22,18 @@ from forecasting.ranges import LeverRange, RangeWarning, lever_ranges, range_war
 from forecasting.registry import active_model
 from forecasting.selectors import history_frame
 from forecasting.services import (
-    LEVER_BOUNDS,
     LeverNote,
+    base_lever_values,
     base_month_notes,
+    lever_bounds,
+    lever_scale,
     levers_not_modelled,
     parse_base_month,
     prediction_log_write,
     studio_state,
     validate_levers,
 )
+from forecasting.serving import input_fields, lever_paths
 from optimization.actions import (
     Action,
     LeverChangeImpact,
@@ -47,6 +51,7 @@ from optimization.solver import (
 from optimization.tactics import Cost, tactics_for_change
 from studios.models import Studio
 from studios.selectors import metric_latest_month
+from studiosim.display import format_money
 from studiosim.errors import InvalidInput
 
 #: Maximum change per lever when the request gives none (SPEC §5's examples for
@@ -179,6 +184,26 @@ class InverseOutput:
 _HALF_CENT = 0.005
 
 
+def default_max_changes(current: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """The largest increase and decrease of each lever a plan makes when the
+    owner sets none, for a studio at ``current`` (LEVERS order, or a mapping of
+    lever to value; NaN or None where unknown).
+
+    DEFAULT_MAX_INCREASE and DEFAULT_MAX_DECREASE, times the studio's
+    :func:`forecasting.services.lever_scale`: an amount's step grows in
+    proportion where the studio is larger than SPEC §2's (or counts in a currency
+    of smaller units): a ticket of 24,000 yen may move by 1,600 yen, where a $150
+    one moves by $20.
+    """
+    if not isinstance(current, Mapping):
+        current = dict(zip(LEVERS, np.asarray(current, float), strict=True))
+    scale = {lever: lever_scale(lever, current.get(lever)) for lever in LEVERS}
+    return (
+        {lever: step * scale[lever] for lever, step in DEFAULT_MAX_INCREASE.items()},
+        {lever: step * scale[lever] for lever, step in DEFAULT_MAX_DECREASE.items()},
+    )
+
+
 def inverse_limits(
     current: np.ndarray,
     constraints: InverseConstraints,
@@ -198,34 +223,38 @@ def inverse_limits(
         ("upper_bounds", constraints.upper_bounds),
     ):
         for lever, value in values.items():
-            if lever not in LEVER_BOUNDS:
+            if lever not in LEVERS:
                 raise InvalidInput(f"unknown lever {lever!r} in {name}", field=name)
             if value is None or not np.isfinite(value) or value < 0:
                 raise InvalidInput(
                     f"{name} for {lever} must be a number >= 0", field=name
                 )
-    unknown = set(constraints.locked_levers) - set(LEVER_BOUNDS)
+    unknown = set(constraints.locked_levers) - set(LEVERS)
     if unknown:
         raise InvalidInput(
             f"unknown locked lever(s): {', '.join(sorted(unknown))}",
             field="locked_levers",
         )
+    increase, decrease = default_max_changes(current)
     max_increase = np.array(
-        [constraints.max_increase.get(k, DEFAULT_MAX_INCREASE[k]) for k in LEVERS],
-        float,
+        [constraints.max_increase.get(k, increase[k]) for k in LEVERS], float
     )
     max_decrease = np.array(
-        [constraints.max_decrease.get(k, DEFAULT_MAX_DECREASE[k]) for k in LEVERS],
-        float,
+        [constraints.max_decrease.get(k, decrease[k]) for k in LEVERS], float
     )
+    valid = lever_bounds(current)
+    for name, values in (
+        ("lower_bounds", constraints.lower_bounds),
+        ("upper_bounds", constraints.upper_bounds),
+    ):
+        with input_fields(lever_paths(f"constraints.{name}")):
+            validate_levers(values, valid)
     lower = np.array(
-        [constraints.lower_bounds.get(k, LEVER_BOUNDS[k][0]) for k in LEVERS], float
+        [constraints.lower_bounds.get(k, valid[k][0]) for k in LEVERS], float
     )
     upper = np.array(
         [
-            constraints.upper_bounds.get(
-                k, DEFAULT_UPPER_BOUNDS.get(k, LEVER_BOUNDS[k][1])
-            )
+            constraints.upper_bounds.get(k, DEFAULT_UPPER_BOUNDS.get(k, valid[k][1]))
             for k in LEVERS
         ],
         float,
@@ -285,6 +314,7 @@ def binding_text(
     kind: str,
     limits: LeverLimits,
     peers: Mapping[str, tuple[float, float]],
+    currency: str = "USD",
 ) -> str:
     """What a binding limit means to an owner: the peers' range, with its value,
     where that is what stopped the lever; the kind of limit otherwise."""
@@ -297,7 +327,7 @@ def binding_text(
         side, value = ("top", edge[1]) if kind == "upper_bound" else ("bottom", edge[0])
         return (
             f"{LEVER_LABELS[lever]} at the {side} of its peers' range "
-            f"({format_lever_value(lever, value)}; allowBeyondPeers lifts it)"
+            f"({format_lever_value(lever, value, currency)}; allowBeyondPeers lifts it)"
         )
     return f"{LEVER_LABELS[lever]} {_KIND_TEXT.get(kind, kind)}"
 
@@ -343,9 +373,9 @@ def _check_bounds_reachable(
             )
 
 
-def _estimated_cost(lever: str, change: float) -> str:
+def _estimated_cost(lever: str, change: float, current: float) -> str:
     """The cost level of the tactics sized to the change (low when nothing to do)."""
-    tactics = tactics_for_change(lever, change)
+    tactics = tactics_for_change(lever, change, lever_scale(lever, current))
     if not tactics:
         return Cost.LOW.value
     order = [Cost.LOW, Cost.MEDIUM, Cost.HIGH]
@@ -367,17 +397,20 @@ def _lever_changes(plan, current: np.ndarray, max_inc, max_dec) -> list[LeverCha
                 change_pct=(delta / current[i]) if current[i] else None,
                 impact_on_revenue=round(float(plan.impact[i]), 2),
                 feasibility_score=round(float(np.clip(feasibility, 0.0, 1.0)), 4),
-                estimated_cost=_estimated_cost(lever, delta),
+                estimated_cost=_estimated_cost(lever, delta, float(current[i])),
             )
         )
     return changes
 
 
-def _message(solution, target: float, kind: str, horizon: int) -> str:
+def _message(solution, target: float, kind: str, horizon: int, currency: str) -> str:
+    def money(value: float) -> str:
+        return format_money(value, currency)
+
     what = (
-        f"monthly revenue of ${target:,.0f} in month {horizon}"
+        f"monthly revenue of {money(target)} in month {horizon}"
         if kind == "month"
-        else f"${target:,.0f} in total over {horizon} months"
+        else f"{money(target)} in total over {horizon} months"
     )
     if solution.reachable and not solution.recommended.changed_levers:
         return f"The current plan already reaches {what}: no change needed."
@@ -389,12 +422,12 @@ def _message(solution, target: float, kind: str, horizon: int) -> str:
     )
     relaxed = solution.relaxed
     tail = (
-        f" With the maximum changes doubled it would reach ${relaxed.revenue:,.0f}"
+        f" With the maximum changes doubled it would reach {money(relaxed.revenue)}"
         + (" (enough)." if relaxed.reachable else " (still short).")
     )
     return (
         f"{what[0].upper()}{what[1:]} cannot be reached within your constraints: the best "
-        f"achievable is ${solution.best_achievable_revenue:,.0f} "
+        f"achievable is {money(solution.best_achievable_revenue)} "
         f"({solution.best_achievable_revenue / target:.0%} of the target)"
         + (f"; binding: {binding}." if binding else ".")
         + tail
@@ -462,11 +495,12 @@ def inverse_predict(
             field="target_probability",
         )
     base = parse_base_month(base_month)
-    overrides = validate_levers(current_levers)
+    validate_levers(current_levers)
     loaded = active_model()
     state = studio_state(
         model=loaded.model, version_id=loaded.version.pk, studio=studio, base_month=base
     )
+    overrides = validate_levers(current_levers, lever_bounds(base_lever_values(state)))
     not_modelled = levers_not_modelled(state)
     no_data = {LEVERS[i] for i in np.flatnonzero(~state.has_data)}
     current = np.array(
@@ -538,9 +572,12 @@ def inverse_predict(
         if c.lever not in no_data
     ]
     actions = action_plan_build(
-        LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
-        for c in changes
-        if c.recommended > c.current
+        (
+            LeverChangeImpact(c.lever, c.current, c.recommended, c.impact_on_revenue)
+            for c in changes
+            if c.recommended > c.current
+        ),
+        studio.currency,
     )
     # Re-check against the full forward model, with intervals, at the target month.
     check = model.predict(state, plan.levers, target_months)
@@ -565,7 +602,13 @@ def inverse_predict(
         projected_revenue=round(float(plan.revenue), 2),
         achievement_rate=round(float(solution.achievement_rate), 4),
         reachable=bool(solution.reachable),
-        message=_message(solution, float(target_revenue), target_kind, target_months)
+        message=_message(
+            solution,
+            float(target_revenue),
+            target_kind,
+            target_months,
+            studio.currency,
+        )
         + (
             f" Revenue figures are those reached with {target_probability:.0%} "
             f"probability; the plan reaches the target with {reach:.0%} probability "
@@ -578,7 +621,9 @@ def inverse_predict(
             BindingConstraintOut(
                 lever=b.lever_name,
                 kind=b.kind,
-                description=binding_text(b.lever_name, b.kind, limits, peer_edges),
+                description=binding_text(
+                    b.lever_name, b.kind, limits, peer_edges, studio.currency
+                ),
             )
             for b in solution.binding_constraints
         ],
@@ -618,6 +663,7 @@ def inverse_predict(
             plan_levers(plan.levers),
             ranges,
             beyond_peers_allowed=constraints.allow_beyond_peers,
+            currency=studio.currency,
         ),
         base_month_notes=base_month_notes(
             model=loaded.model,
@@ -735,11 +781,14 @@ def _correlations(frame, columns) -> dict[str, float | None]:
     return out
 
 
-def _recommendation(lever: str, sensitivity: float, rank: int, n: int) -> str:
+def _recommendation(
+    lever: str, sensitivity: float, rank: int, n: int, currency: str
+) -> str:
     label = LEVER_LABELS[lever]
     if sensitivity <= 0:
         return (
-            f"Raising {label} does not add revenue here (${sensitivity:,.0f} per 1%): "
+            f"Raising {label} does not add revenue here "
+            f"({format_money(sensitivity, currency)} per 1%): "
             "hold it and look elsewhere."
         )
     tactics = tactics_for_change(lever, 1e-9)
@@ -747,7 +796,10 @@ def _recommendation(lever: str, sensitivity: float, rank: int, n: int) -> str:
     strength = (
         "highest leverage" if rank == 1 else ("strong" if rank <= n // 2 else "modest")
     )
-    return f"{label.capitalize()}: +${sensitivity:,.0f} per 1% increase ({strength}){first}."
+    return (
+        f"{label.capitalize()}: +{format_money(sensitivity, currency)} per 1% "
+        f"increase ({strength}){first}."
+    )
 
 
 def _curve_validate(curve: CurveSpec) -> CurveSpec:
@@ -789,14 +841,16 @@ def _curve_plans(
     """The plans of every modelled lever's curve, stacked for one model call.
 
     Returns ``(plans, lever_of_row, pct, clipped)``: one row per point, the
-    lever moved to ``base * (1 + pct)`` within :data:`LEVER_BOUNDS`.
+    lever moved to ``base * (1 + pct)`` within its valid range for the studio
+    (:func:`forecasting.services.lever_bounds`).
     """
     pcts = np.linspace(curve.from_pct, curve.to_pct, curve.steps)
+    valid = lever_bounds(base_levers)
     plans, lever_of_row, pct_of_row, clipped = [], [], [], []
     for i, lever in enumerate(LEVERS):
         if not modelled[i]:
             continue
-        low, high = LEVER_BOUNDS[lever]
+        low, high = valid[lever]
         wanted = base_levers[i] * (1.0 + pcts)
         values = np.clip(wanted, low, high)
         rows = np.repeat(base_levers[None, :], len(pcts), axis=0)
@@ -937,9 +991,10 @@ def lever_impact_analysis(
     # A rate at its ceiling (retention 1.0 where churn is never reported) cannot
     # rise by 1%: its sensitivity is then the change from 1% below, the same
     # quantity as a backward difference.
+    valid = lever_bounds(state.levers)
     backward = np.array(
         [
-            value * 1.01 > LEVER_BOUNDS[lever][1]
+            value * 1.01 > valid[lever][1]
             for lever, value in zip(LEVERS, state.levers, strict=True)
         ]
     )
@@ -1000,7 +1055,9 @@ def lever_impact_analysis(
             peer_correlation=peer_correlation[lever],
             rank=int(ranks[i]),
             recommendation=not_modelled.get(lever)
-            or _recommendation(lever, float(sensitivity[i]), int(ranks[i]), 7),
+            or _recommendation(
+                lever, float(sensitivity[i]), int(ranks[i]), 7, studio.currency
+            ),
             modelled=bool(modelled[i]),
             curve=curves.get(i),
         )
@@ -1037,6 +1094,7 @@ __all__ = [
     "LeverChange",
     "LeverImpact",
     "LeverImpactOutput",
+    "default_max_changes",
     "inverse_predict",
     "lever_curves",
     "lever_impact_analysis",

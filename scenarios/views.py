@@ -62,8 +62,12 @@ def scenario_detail(request: HttpRequest, scenario_id: UUID) -> HttpResponse:
     levers = [
         _LeverRow(
             label=LEVER_LABELS[lever],
-            start=format_lever_value(lever, projection.base_levers[lever]),
-            plan=format_lever_value(lever, projection.levers[lever]),
+            start=format_lever_value(
+                lever, projection.base_levers[lever], scenario.studio.currency
+            ),
+            plan=format_lever_value(
+                lever, projection.levers[lever], scenario.studio.currency
+            ),
             changed=projection.levers[lever] != projection.base_levers[lever],
         )
         for lever in LEVERS

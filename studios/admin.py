@@ -49,6 +49,14 @@ class MetricsImportForm(forms.Form):
         help_text="'City, State' given to new studios whose rows have no location "
         "(left blank otherwise, to fill in later).",
     )
+    currency = forms.RegexField(
+        regex=r"^[A-Za-z]{3}$",
+        required=False,
+        initial="USD",
+        help_text="Currency of new studios' money (ISO 4217: USD, EUR, JPY...; USD "
+        "when blank); a known studio keeps its own.",
+        error_messages={"invalid": "Give three letters, such as USD, EUR or JPY."},
+    )
     dry_run = forms.BooleanField(
         required=False, help_text="Validate and report only; write nothing."
     )
@@ -495,6 +503,7 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
                     data=form.cleaned_data["file"].read(),
                     default_studio_type=form.cleaned_data["studio_type"] or None,
                     default_location=form.cleaned_data["location"].strip() or None,
+                    default_currency=(form.cleaned_data["currency"] or "USD").upper(),
                     dry_run=form.cleaned_data["dry_run"],
                 )
             except UnicodeDecodeError:

@@ -21,11 +21,14 @@ from statistics import median
 
 from studios.models import OutlierReason, StudioType
 from studios.month_checks import unfinished_month
+from studiosim.display import currency_prefix
 
 # The identity members(t) = members(t-1) + new(t) - churned(t) is checked with
 # this tolerance (members), and reported as a warning: real exports round and
 # backdate, and a mismatch is worth a look, not a refusal.
 IDENTITY_TOLERANCE = 1
+#: A currency as Studio.currency holds it: an ISO 4217 code.
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 # The five revenue components, when all are given, must add up to the total
 # within this many currency units (a warning beyond it).
 COMPONENT_TOLERANCE = Decimal("1.00")
@@ -154,6 +157,8 @@ class KnownStudio:
     months: Mapping[dt.date, int]  # month -> total_members
     #: month -> total_revenue, None for a month flagged as an outlier
     revenue: Mapping[dt.date, float | None] = field(default_factory=dict)
+    #: in which its money is written (a new studio's is the default, USD)
+    currency: str = "USD"
 
 
 def read_csv_text(data: bytes | str) -> str:
@@ -302,6 +307,7 @@ def parse_metrics_csv(
     known_studios: Mapping[str, KnownStudio],
     default_studio_type: str | None = None,
     default_location: str | None = None,
+    default_currency: str = "USD",
 ) -> ParseResult:
     """Parse and validate every row; nothing is written here.
 
@@ -318,8 +324,24 @@ def parse_metrics_csv(
         "City, State" given to unknown studios whose row has no location; without
         it such a studio is created with a blank location (a warning), for staff
         to fill in.
+    default_currency
+        The currency (an ISO 4217 code such as USD, EUR, JPY) of unknown
+        studios' money; a known studio keeps its own.
     """
     problems: list[Problem] = []
+    if not CURRENCY_CODE.fullmatch(default_currency):
+        return ParseResult(
+            [],
+            [
+                Problem(
+                    None,
+                    "currency",
+                    f"{default_currency!r} is not a currency code: give three "
+                    "capital letters (ISO 4217), such as USD, EUR or JPY",
+                )
+            ],
+            [],
+        )
     delimiter = _delimiter(text)
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [_column_name(h) for h in (reader.fieldnames or [])]
@@ -377,7 +399,9 @@ def parse_metrics_csv(
         problems.append(Problem(None, None, "the file has a header but no rows"))
 
     _check_studios(rows, known_studios, default_studio_type, default_location, problems)
-    _derive_and_check_history(rows, months_named, known_studios, problems)
+    _derive_and_check_history(
+        rows, months_named, known_studios, default_currency, problems
+    )
     problems.sort(key=lambda p: p.line or 0)
     return ParseResult(rows, problems, ignored)
 
@@ -604,6 +628,7 @@ def _derive_and_check_history(
     rows: list[ParsedRow],
     months_named: Mapping[str, set[dt.date]],
     known: Mapping[str, KnownStudio],
+    default_currency: str,
     problems: list[Problem],
 ) -> None:
     """Gaps, the stock-flow identity, and the fields derivable from others."""
@@ -653,7 +678,14 @@ def _derive_and_check_history(
         if studio_rows[-1].month_year > max(
             existing.months if existing else (), default=dt.date.min
         ):
-            _unfinished_warning(name, studio_rows, existing, members_by_month, problems)
+            _unfinished_warning(
+                name,
+                studio_rows,
+                existing,
+                members_by_month,
+                existing.currency if existing else default_currency,
+                problems,
+            )
 
 
 def _unfinished_warning(
@@ -661,6 +693,7 @@ def _unfinished_warning(
     studio_rows: list[ParsedRow],
     existing: KnownStudio | None,
     members_by_month: Mapping[dt.date, int],
+    currency: str,
     problems: list[Problem],
 ) -> None:
     """Warn when the studio's latest month looks exported before it ended
@@ -684,6 +717,7 @@ def _unfinished_warning(
         float(latest.values["total_revenue"]),
         float(members_by_month[before]),
         float(latest.values["total_members"]),
+        money=currency_prefix(currency),
     )
     if why:
         problems.append(

@@ -416,10 +416,15 @@ def _peer_benchmarks(studio: Studio, latest: MonthlyMetric) -> PeerBenchmarks:
     )
     peers = list(
         MonthlyMetric.objects.filter(pk__in=peer_rows).values_list(
-            "retention_rate", "avg_ticket_price", "class_attendance_rate"
+            "retention_rate",
+            "avg_ticket_price",
+            "class_attendance_rate",
+            "studio__currency",
         )
     )
-    retention, ticket, attendance = zip(*peers, strict=True) if peers else ((),) * 3
+    retention, _, attendance, _ = zip(*peers, strict=True) if peers else ((),) * 4
+    # A ticket ranks among tickets in the same currency only.
+    ticket = [price for _, price, _, cur in peers if cur == studio.currency]
     return PeerBenchmarks(
         peer_count=len(peers),
         retention_rate_percentile=_percentile_rank(latest.retention_rate, retention),

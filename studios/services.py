@@ -169,7 +169,7 @@ def _known_studios(names: set[str]) -> dict[str, importing.KnownStudio]:
         revenue[studio_id][month] = None if outlier else float(total)
     return {
         name: importing.KnownStudio(
-            studio.max_capacity, months[studio.pk], revenue[studio.pk]
+            studio.max_capacity, months[studio.pk], revenue[studio.pk], studio.currency
         )
         for name, studio in studios.items()
     }
@@ -180,6 +180,7 @@ def metrics_import(
     data: bytes | str,
     default_studio_type: str | None = None,
     default_location: str | None = None,
+    default_currency: str = "USD",
     dry_run: bool = False,
 ) -> ImportReport:
     """Validate a metrics CSV and upsert it in one transaction, or write nothing.
@@ -189,7 +190,8 @@ def metrics_import(
     and the database is untouched. Rows are upserted on (studio, month), so
     importing the same file twice changes nothing the second time. Unknown
     studios are created from the file's studio columns (``default_studio_type``
-    and ``default_location`` fill in what the file leaves out).
+    and ``default_location`` fill in what the file leaves out), with their money
+    in ``default_currency``; a known studio keeps its own currency.
     """
     text = importing.read_csv_text(data)
     names = {
@@ -201,6 +203,7 @@ def metrics_import(
         known_studios=_known_studios(names),
         default_studio_type=default_studio_type,
         default_location=default_location,
+        default_currency=default_currency,
     )
     report = ImportReport(
         rows=len(parsed.rows),
@@ -212,7 +215,9 @@ def metrics_import(
         raise ImportFailed(report)
 
     with transaction.atomic():
-        studios = _studios_for_import(parsed.rows, default_studio_type, report)
+        studios = _studios_for_import(
+            parsed.rows, default_studio_type, default_currency, report
+        )
         _upsert_metrics(parsed.rows, studios, report)
         if dry_run:
             transaction.set_rollback(True)
@@ -222,6 +227,7 @@ def metrics_import(
 def _studios_for_import(
     rows: list[importing.ParsedRow],
     default_studio_type: str | None,
+    default_currency: str,
     report: ImportReport,
 ) -> dict[str, Studio]:
     studios = {
@@ -238,6 +244,7 @@ def _studios_for_import(
         studio = Studio(
             name=row.studio_name,
             studio_type=fields.get("studio_type") or default_studio_type,
+            currency=default_currency,
             city=fields.get("city", ""),
             state=fields.get("state", ""),
             max_capacity=fields["max_capacity"],

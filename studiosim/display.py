@@ -9,6 +9,7 @@ from decimal import Decimal
 __all__ = [
     "CURRENCY_SYMBOLS",
     "LEVER_UNITS",
+    "currency_prefix",
     "format_count",
     "format_lever",
     "format_money",
@@ -21,6 +22,13 @@ __all__ = [
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "AUD": "A$", "CAD": "C$"}
 
 EMPTY = "—"
+
+
+def currency_prefix(currency: str) -> str:
+    """What goes before an amount of ``currency``: ``$``, or ``CHF `` for a
+    currency without a symbol here."""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return symbol if symbol else f"{currency} "
 
 
 def _number(value: object) -> float | None:
@@ -38,10 +46,9 @@ def format_money(value: object, currency: str = "USD", *, places: int = 0) -> st
     number = _number(value)
     if number is None:
         return EMPTY
-    symbol = CURRENCY_SYMBOLS.get(currency)
     amount = f"{abs(number):,.{places}f}"
     sign = "-" if number < 0 and float(amount.replace(",", "")) != 0 else ""
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{currency} {amount}"
+    return f"{sign}{currency_prefix(currency)}{amount}"
 
 
 def format_percent(fraction: object, *, places: int = 1) -> str:

@@ -14,7 +14,8 @@ from datetime import date
 from typing import Any
 
 from forecasting.ml.frame import LEVER_COLUMNS, LEVERS
-from optimization.services import DEFAULT_MAX_INCREASE
+from forecasting.services import lever_bounds
+from optimization.services import default_max_changes
 from studiosim import display
 from studiosim.charts import COLORS, SCENARIO_COLORS, Marks, Series, chart
 from studiosim.display import (
@@ -494,17 +495,22 @@ class LeverControl:
 
 
 def _slider_range(
-    unit: str, today: float, low: float | None, high: float | None
+    unit: str, today: float, low: float | None, high: float | None, ceiling: float
 ) -> tuple[float, float, float]:
-    """Wide enough to cover the history and a realistic plan, never outside the
-    lever's valid range (forecasting.services.LEVER_BOUNDS)."""
+    """Wide enough to cover the history and a realistic plan, never above
+    ``ceiling``, the lever's valid range for the studio
+    (forecasting.services.lever_bounds)."""
     low = today if low is None else min(low, today)
     high = today if high is None else max(high, today)
     if unit == "rate":
         return max(0.0, round(low - 0.10, 2)), min(1.0, round(high + 0.10, 2)), 0.001
     if unit == "money":
-        return max(0.0, math.floor(low * 0.7)), min(5000.0, math.ceil(high * 1.3)), 1.0
-    return max(0.0, math.floor(low * 0.5)), min(5000.0, math.ceil(high * 1.5 + 10)), 1.0
+        return max(0.0, math.floor(low * 0.7)), min(ceiling, math.ceil(high * 1.3)), 1.0
+    return (
+        max(0.0, math.floor(low * 0.5)),
+        min(ceiling, math.ceil(high * 1.5 + 10)),
+        1.0,
+    )
 
 
 def lever_controls(
@@ -523,6 +529,8 @@ def lever_controls(
     beyond it, as forward answers do)."""
     not_modelled = not_modelled or {}
     peer_ranges = peer_ranges or {}
+    valid = lever_bounds(today)
+    default_step, _ = default_max_changes(today)
     controls = []
     for lever in LEVERS:
         ui = LEVER_UI[lever]
@@ -530,7 +538,9 @@ def lever_controls(
         observed = history_ranges.get(LEVER_HISTORY_COLUMN[lever])
         low, high = observed if observed else (None, None)
         peer_low, peer_high = peer_ranges.get(lever) or (None, None)
-        minimum, maximum, step = _slider_range(ui["unit"], value, low, high)
+        minimum, maximum, step = _slider_range(
+            ui["unit"], value, low, high, valid[lever][1]
+        )
         controls.append(
             LeverControl(
                 lever=lever,
@@ -545,7 +555,7 @@ def lever_controls(
                 step=step,
                 history_low=low,
                 history_high=high,
-                default_max_change=DEFAULT_MAX_INCREASE[lever],
+                default_max_change=default_step[lever],
                 note=not_modelled.get(lever, ""),
                 has_data=today.get(lever) is not None,
                 peer_low=peer_low,

@@ -434,9 +434,12 @@ class StudioContext:
             )
         return None
 
-    def base_month_notes(self, base_month: str | dt.date | pd.Timestamp) -> list[str]:
+    def base_month_notes(
+        self, base_month: str | dt.date | pd.Timestamp, money: str = "$"
+    ) -> list[str]:
         """What looks wrong with the base month's own figures, which a forecast
-        starts from as they stand.
+        starts from as they stand; amounts of money written after ``money`` (the
+        studio's currency: ``$``, ``CHF ``).
 
         Its revenue or member count at least :data:`ANOMALY_FACTOR` times, or at
         most a third of, both the last month before it and the median of the 12
@@ -456,7 +459,7 @@ class StudioContext:
             return []
         known = ~self._features.is_gap[:i]
         notes = []
-        for label, values, money in (
+        for label, values, is_money in (
             ("revenue", self._revenue, True),
             ("member count", np.asarray(self._features.members, dtype=float), False),
         ):
@@ -478,8 +481,8 @@ class StudioContext:
             ):
                 continue
 
-            def shown(x: float, money: bool = money) -> str:
-                return f"${x:,.0f}" if money else f"{x:,.0f}"
+            def shown(x: float, is_money: bool = is_money) -> str:
+                return f"{money}{x:,.0f}" if is_money else f"{x:,.0f}"
 
             compared = " and ".join(
                 f"{value / level:.{1 if value >= level else 2}f}x {name} "
@@ -499,6 +502,7 @@ class StudioContext:
             float(self._revenue[i]),
             float(members[i - 1]),
             float(members[i]),
+            money=money,
         )
         if why:
             notes.append(

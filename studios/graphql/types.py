@@ -216,7 +216,11 @@ class BaselineHistoricalTrendsType:
 class IndustryBenchmarksType:
     peer_count: int
     retention_rate_percentile: float | None
-    avg_ticket_percentile: float | None
+    avg_ticket_percentile: float | None = strawberry.field(
+        description="Among the studios of the same type that count money in the "
+        "same currency (a price in yen does not rank among dollar prices); null "
+        "when there is none."
+    )
     attendance_percentile: float | None
 
 

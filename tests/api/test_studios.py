@@ -481,3 +481,21 @@ def test_benchmarks_rank_the_latest_month_among_same_type_studios_latest():
     assert benchmarks.peer_count == 4
     assert benchmarks.retention_rate_percentile == 62.5
     assert benchmarks.avg_ticket_percentile == 50.0
+
+
+def test_a_ticket_ranks_only_among_tickets_in_the_same_currency():
+    # given: a yoga studio at $150, two dollar peers ($100, $200) and one priced
+    # in yen (22,500), which is not a dearer ticket but another unit
+    studio = StudioFactory(studio_type=StudioType.YOGA)
+    history(studio, 2, avg_ticket_price=lambda i: 150)
+    for price, currency in ((100, "USD"), (200, "USD"), (22500, "JPY")):
+        peer = StudioFactory(studio_type=StudioType.YOGA, currency=currency)
+        history(peer, 2, avg_ticket_price=lambda i, p=price: p)
+
+    # when
+    benchmarks = studio_baseline(studio=studio).benchmarks
+
+    # then: every peer counts for the rates, only the dollar ones for the ticket
+    assert benchmarks.peer_count == 3
+    assert benchmarks.avg_ticket_percentile == 50.0
+    assert benchmarks.retention_rate_percentile is not None

@@ -89,6 +89,47 @@ def test_the_peers_of_a_type_are_read_once_for_all_its_studios(loaded_studios):
     assert lever_ranges(studio=second, base_month=base) == ranges
 
 
+def test_the_peers_are_the_studios_of_the_type_that_count_in_the_same_currency(
+    loaded_studios,
+):
+    """A studio priced in yen has no dollar peers, and does not stretch the
+    dollar studios' range: a yen price would otherwise set their top."""
+    studio_type = loaded_studios[0].studio_type
+    yen, dollars = [s for s in loaded_studios if s.studio_type == studio_type][:2]
+    base = parse_base_month(BASE)
+    before = lever_ranges(studio=dollars, base_month=base)["avg_ticket_price"]
+    MonthlyMetric.objects.filter(studio=yen).update(
+        avg_ticket_price=F("avg_ticket_price") * 150
+    )
+    Studio.objects.filter(pk=yen.pk).update(
+        currency="JPY", data_version=F("data_version") + 1
+    )
+    yen.refresh_from_db()
+
+    theirs = lever_ranges(studio=dollars, base_month=base)["avg_ticket_price"]
+    mine = lever_ranges(studio=yen, base_month=base)["avg_ticket_price"]
+
+    dollar_months = [
+        float(v)
+        for v in MonthlyMetric.objects.filter(
+            studio__studio_type=studio_type, studio__currency="USD", is_outlier=False
+        ).values_list("avg_ticket_price", flat=True)
+    ]
+    assert theirs.peer_high == pytest.approx(
+        np.percentile(dollar_months, PEER_PERCENTILES[1])
+    )
+    assert theirs.peer_high < 2 * before.peer_high
+    # its only peer in yen is itself: the peers' range is its own months'
+    own = [
+        float(v)
+        for v in MonthlyMetric.objects.filter(studio=yen, is_outlier=False).values_list(
+            "avg_ticket_price", flat=True
+        )
+    ]
+    assert mine.peer_low == pytest.approx(np.percentile(own, PEER_PERCENTILES[0]))
+    assert mine.peer_high == pytest.approx(np.percentile(own, PEER_PERCENTILES[1]))
+
+
 def test_a_forecast_within_the_studios_range_has_no_warning(
     active_version, loaded_studios
 ):

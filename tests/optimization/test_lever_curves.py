@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from forecasting.ml.frame import LEVERS
-from forecasting.services import LEVER_BOUNDS, LeverNote, forecast_predict
+from forecasting.services import LeverNote, forecast_predict, lever_bounds
 from optimization.services import CurveSpec, lever_curves, lever_impact_analysis
 from studiosim.errors import InvalidInput
 
@@ -42,7 +42,7 @@ def test_every_modelled_lever_gets_a_curve_around_todays_value(
         middle = curve.points[4]
         assert middle.lever_value == pytest.approx(base[lever], abs=1e-6)
         assert middle.revenue == pytest.approx(out.base_revenue, abs=0.01)
-        low, high = LEVER_BOUNDS[lever]
+        low, high = lever_bounds(base)[lever]
         for point in curve.points:
             assert low <= point.lever_value <= high
             expected = base[lever] * (1 + point.pct)

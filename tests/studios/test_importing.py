@@ -209,6 +209,60 @@ def test_the_command_takes_a_location_for_new_studios(tmp_path):
     assert Studio.objects.get().location == "Boise"
 
 
+def test_new_studios_take_the_currency_given_and_known_ones_keep_their_own(tmp_path):
+    """Like --location: a chain exporting in yen creates its studios in yen (their
+    peers, plans and words follow it); a studio already known keeps its own."""
+    StudioFactory(name="Known Test Yoga", max_capacity=20, currency="EUR")
+    revenue = ["6000000"] * 6 + ["2800000"]
+    path = tmp_path / "export.csv"
+    path.write_text(
+        _csv(
+            *(
+                _row(f"2024-{m + 1:02d}", 200, 20, 20, total_revenue=r)
+                for m, r in enumerate(revenue)
+            ),
+            _row("2024-01", 150, 15, 15, studio_name="Known Test Yoga"),
+        )
+    )
+    out = io.StringIO()
+
+    call_command("import_metrics", str(path), "--currency", "jpy", stdout=out)
+
+    assert Studio.objects.get(name="Lotus Test Yoga").currency == "JPY"
+    assert Studio.objects.get(name="Known Test Yoga").currency == "EUR"
+    # the latest month's warning writes its money in yen
+    assert "its revenue (JPY 2,800,000) is 0.47x the month before (JPY 6,000,000)" in (
+        out.getvalue()
+    )
+
+
+@pytest.mark.parametrize("currency", ["US", "dollars", "US$", ""])
+def test_a_currency_that_is_not_a_code_refuses_the_file(currency):
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(
+            data=_csv(_row("2024-01", 200, 20, 10)), default_currency=currency
+        )
+
+    [problem] = failed.value.report.errors
+    assert problem.column == "currency"
+    assert "is not a currency code" in problem.message
+    assert not Studio.objects.exists()
+
+
+def test_the_admin_import_creates_new_studios_in_the_currency_given(client, superuser):
+    client.force_login(superuser)
+    upload = io.BytesIO(_csv(_row("2024-01", 200, 20, 10)).encode())
+    upload.name = "export.csv"
+
+    response = client.post(
+        reverse("admin:studios_monthlymetric_import"),
+        {"file": upload, "currency": "chf"},
+    )
+
+    assert response.status_code == 302
+    assert Studio.objects.get().currency == "CHF"
+
+
 def test_utf8_bom_and_full_dates_are_accepted():
     data = "\ufeff" + _csv(
         _row("2024-01-01", 200, 20, 10), _row("2024-02-15", 210, 20, 10)

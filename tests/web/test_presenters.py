@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from forecasting.ml.frame import LEVERS
-from forecasting.services import LEVER_BOUNDS
+from forecasting.services import LEVER_BOUNDS, lever_bounds
 from studiosim.display import format_count, format_money, format_percent
 from web import presenters
 
@@ -57,12 +57,33 @@ def test_every_slider_stays_within_its_lever_s_valid_range_and_holds_today():
 
     assert [c.lever for c in controls] == list(LEVERS)
     for control in controls:
-        low, high = LEVER_BOUNDS[control.lever]
+        low, high = lever_bounds(today)[control.lever]
         assert low <= control.minimum <= control.today <= control.maximum <= high
         assert control.maximum > control.minimum
         assert 0 <= control.today_position <= 100
     attendance = controls[2]
     assert attendance.history_text == "no history on record"
+
+
+def test_a_studio_priced_in_yen_gets_sliders_on_its_own_scale():
+    """A ticket of 24,000 yen is an ordinary one: its slider holds it and reaches
+    above it, and the planner's default step is in proportion (1,600, not 20)."""
+    today = {lever: None for lever in LEVERS}
+    today.update(avg_ticket_price=24000.0, total_classes_held=9000.0)
+    history = {"avg_ticket_price": (21000.0, 24500.0), "total_classes_held": None}
+
+    controls = {
+        c.lever: c
+        for c in presenters.lever_controls(today=today, history_ranges=history)
+    }
+
+    ticket, classes = controls["avg_ticket_price"], controls["total_classes_held"]
+    assert LEVER_BOUNDS["avg_ticket_price"][1] < ticket.minimum < 24000.0
+    assert ticket.maximum == pytest.approx(24500.0 * 1.3, abs=1)
+    assert ticket.default_max_change == pytest.approx(1600.0)
+    assert classes.minimum < 9000.0 < classes.maximum
+    assert classes.default_max_change == pytest.approx(900.0)
+    assert controls["new_members_monthly"].default_max_change == 10.0
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,12 @@ class Command(BaseCommand):
             "(without it they are created with a blank location, to fill in later).",
         )
         parser.add_argument(
+            "--currency",
+            default="USD",
+            help="Currency of new studios' money, an ISO 4217 code such as EUR or "
+            "JPY (default USD); a known studio keeps its own.",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Validate and report, write nothing."
         )
 
@@ -34,6 +40,7 @@ class Command(BaseCommand):
         path: Path,
         studio_type: str | None,
         location: str | None,
+        currency: str,
         dry_run: bool,
         **options,
     ) -> None:
@@ -51,6 +58,7 @@ class Command(BaseCommand):
                 data=data,
                 default_studio_type=studio_type,
                 default_location=location,
+                default_currency=currency.strip().upper(),
                 dry_run=dry_run,
             )
         except UnicodeDecodeError as exc:
