@@ -36,7 +36,8 @@ annual members in January. ``--source generated`` runs the same pipeline on a ch
 (its CSV, every column), to check the calibration on the generator's own chains.
 ``--months 20-30`` cuts each studio of an outside process to its last 20 to 30 months
 (:func:`studios.messy.recent_months`): a short export, as from a booking system the
-chain moved to lately.
+chain moved to lately. ``--money-scale 150`` multiplies every amount of money of such
+an export (the same chain priced in yen): the forecast's percentages should not move.
 
 Run from the repository root::
 
@@ -48,6 +49,7 @@ Run from the repository root::
     .venv/bin/python bench/real_data.py --source generated --studios 12
     .venv/bin/python bench/real_data.py --studios 12 --seeds 0,1,2,3,4
     .venv/bin/python bench/real_data.py --source dropin --studios 20 --months 20-30 --seeds 0,1,2
+    .venv/bin/python bench/real_data.py --money-scale 150
 
 With ``--seeds`` each seed runs as its own process (its own chain, database and
 model) and a summary follows: per seed and on average, plain month 1 over naive,
@@ -93,6 +95,22 @@ def _run(env: dict[str, str], *args: str) -> tuple[str, float]:
     return done.stdout, seconds
 
 
+def _priced_in(export, scale: float):
+    """The same export with every amount of money ``scale`` times: the chain as
+    it would export in a currency of smaller units (x150: dollars to yen)."""
+    from dataclasses import replace
+
+    from studios.models import MONEY_FIELDS
+
+    frame = export.frame.copy()
+    money = [c for c in MONEY_FIELDS if c in frame.columns]
+    frame[money] = frame[money] * scale
+    truth = export.truth.assign(
+        expected_total_revenue=export.truth["expected_total_revenue"] * scale
+    )
+    return replace(export, frame=frame, truth=truth)
+
+
 def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.DataFrame]:
     path = workdir / "export.csv"
     if args.source in ("messy", "walk", "odd", "dropin", "expansion"):
@@ -112,12 +130,22 @@ def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.Dat
             from studios.messy import recent_months
 
             export = recent_months(export, *args.months, seed=args.seed)
-        export.to_csv(str(path))
+        if args.money_scale != 1:
+            export = _priced_in(export, args.money_scale)
+            # ten significant digits: 6,233,612 must not be written 6.23361e+06
+            export.frame.to_csv(str(path), index=False, float_format="%.10g")
+        else:
+            export.to_csv(str(path))
         print(
             f"Export: {args.studios} {args.source} studios"
             + (
                 f", their last {args.months[0]}-{args.months[1]} months"
                 if args.months
+                else ""
+            )
+            + (
+                f", money x{args.money_scale:g} (as in another currency)"
+                if args.money_scale != 1
                 else ""
             )
             + f", {len(export.frame)} rows, "
@@ -222,6 +250,11 @@ def _summary(args: argparse.Namespace) -> int:
             "--correction",
             args.correction,
             *(["--months", "-".join(map(str, args.months))] if args.months else []),
+            *(
+                ["--money-scale", str(args.money_scale)]
+                if args.money_scale != 1
+                else []
+            ),
             "--json",
             str(out),
         ]
@@ -407,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         "(a short export, as from a system the chain moved to lately).",
     )
     parser.add_argument(
+        "--money-scale",
+        type=float,
+        default=1.0,
+        help="Multiply every amount of money of an outside process's export (150: "
+        "the chain priced in yen); the forecast's percentages should not move.",
+    )
+    parser.add_argument(
         "--keep", type=Path, help="Keep the export, database and model here."
     )
     parser.add_argument(
@@ -414,10 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.months and args.source == "generated":
+    if (args.months or args.money_scale != 1) and args.source == "generated":
         parser.error(
-            "--months cuts the outside processes' exports, not --source generated"
+            "--months and --money-scale change the outside processes' exports, "
+            "not --source generated"
         )
+    if not args.money_scale > 0:
+        parser.error("--money-scale must be greater than 0")
     if args.seeds:
         return _summary(args)
 
