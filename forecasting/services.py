@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from forecasting.ml.checks import (
@@ -40,7 +41,7 @@ from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame, history_summary
 from forecasting.tracking import training_run_log
 from studios.importing import parse_month
-from studios.models import Studio
+from studios.models import MonthlyMetric, Studio
 from studiosim import rows
 from studiosim.display import currency_prefix
 from studiosim.errors import InvalidInput
@@ -627,15 +628,36 @@ def studio_state(
     )
 
 
+#: A studio whose data ends this many months or more before the chain's latest
+#: month is named as behind (base_month_notes).
+STALE_MONTHS = 2
+
+
 def base_month_notes(
     *, model: ForwardModel, version_id: int, studio: Studio, base_month: dt.date
 ) -> list[str]:
     """What looks wrong with a base month's revenue or member count (a typo, a
-    month not recorded), which the forecast starts from as it stands."""
+    month not recorded), which the forecast starts from as it stands; and a
+    studio's latest month that is :data:`STALE_MONTHS` or more behind the
+    chain's (its export stopped: the forecast is of months already past)."""
     context = _studio_context(model, version_id, studio)
     if context is None:
         return []
-    return context.base_month_notes(base_month, currency_prefix(studio.currency))
+    notes = context.base_month_notes(base_month, currency_prefix(studio.currency))
+    latest = MonthlyMetric.objects.aggregate(
+        chain=Max("month_year"), own=Max("month_year", filter=Q(studio=studio))
+    )
+    chain, own = latest["chain"], latest["own"]
+    if own == base_month and chain is not None:
+        behind = (chain.year - own.year) * 12 + chain.month - own.month
+        if behind >= STALE_MONTHS:
+            notes.append(
+                f"{studio.name}'s data ends in {own:%Y-%m}, {behind} months before "
+                f"the chain's latest month ({chain:%Y-%m}): the forecast is of months "
+                "already past for the other studios. Import its recent months; a "
+                "studio that has closed can be left as it is"
+            )
+    return notes
 
 
 def _prediction_accuracy(version: ModelVersion) -> dict[str, float | None]:

@@ -364,7 +364,9 @@ class ForwardPredictionType:
         "3x, or at most a third of, both the month before and the median of the 12 "
         "before it (a typo, a month the system did not record); or, short of that, "
         "revenue at most 0.75x of both while the member count held up (a month "
-        "exported before it ended). Empty when nothing does."
+        "exported before it ended); and a studio's latest month 2 or more months "
+        "before the chain's latest (its export stopped: the forecast is of months "
+        "already past). Empty when nothing does."
     )
 
     @classmethod

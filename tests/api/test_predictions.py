@@ -28,6 +28,7 @@ from studios.services import metric_save
 from studiosim.cache import cache_stats, prediction_cache_key
 from tests.api.conftest import assert_a_hit_costs_four_queries, covers, error_codes
 from tests.factories import (
+    StaffUserFactory,
     StudioFactory,
     StudioMembershipFactory,
     SuperUserFactory,
@@ -201,6 +202,49 @@ def test_forward_prediction_starts_from_the_latest_month_by_default(
     result = body["data"]["forwardPrediction"]
     assert result["baseMonth"] == latest.month_year.isoformat()
     assert PredictionLog.objects.get().base_month == latest.month_year
+
+
+def test_a_studio_whose_data_stopped_before_the_chain_s_is_named_as_behind(
+    gql, studio_owner, studio, active_version, loaded_studios
+):
+    """Its export stopped: a forecast from its latest month is of months the
+    other studios have already recorded, and the answer says so; not from an
+    earlier base month asked for on purpose, nor for a studio that is up to date."""
+    # given: the studio's last three months were never exported
+    chain = MonthlyMetric.objects.latest("month_year").month_year
+    kept = MonthlyMetric.objects.filter(studio=studio).order_by("-month_year")
+    MonthlyMetric.objects.filter(pk__in=[m.pk for m in kept[:3]]).delete()
+    own = MonthlyMetric.objects.filter(studio=studio).latest("month_year").month_year
+    client = gql(studio_owner)
+    query = """query($input: ForwardPredictionInput!) {
+      forwardPrediction(input: $input) { baseMonth baseMonthNotes } }"""
+
+    # when
+    latest = client.execute(query, {"input": {"studioId": str(studio.pk)}})
+    earlier = client.execute(
+        query,
+        {
+            "input": {
+                "studioId": str(studio.pk),
+                "baseMonth": f"{own.year - 1}-{own.month:02d}",
+            }
+        },
+    )
+    up_to_date = gql(StaffUserFactory(username="chain-staff")).execute(
+        query, {"input": {"studioId": str(loaded_studios[1].pk)}}
+    )
+
+    # then
+    answer = latest["data"]["forwardPrediction"]
+    assert answer["baseMonth"] == own.isoformat()
+    assert answer["baseMonthNotes"] == [
+        f"{studio.name}'s data ends in {own:%Y-%m}, 3 months before the chain's "
+        f"latest month ({chain:%Y-%m}): the forecast is of months already past for "
+        "the other studios. Import its recent months; a studio that has closed can "
+        "be left as it is"
+    ]
+    assert earlier["data"]["forwardPrediction"]["baseMonthNotes"] == []
+    assert up_to_date["data"]["forwardPrediction"]["baseMonthNotes"] == []
 
 
 def test_forward_prediction_of_a_studio_without_data_says_so(
