@@ -215,8 +215,8 @@ class RangeScopeEnum(Enum):
     )
     PEERS = strawberry.enum_value(
         "peers",
-        description="Every month of every studio of the same type (5th to 95th "
-        "percentile).",
+        description="Every month of every studio of the same type and currency "
+        "(5th to 95th percentile).",
     )
 
 

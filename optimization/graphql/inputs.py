@@ -71,7 +71,9 @@ class CurrentStateInput(LeversInput):
     "unit (retention +0.05, ticket +$20, new members +10 a month); a lever "
     "without one may move by a default step (retention 0.05, ticket 20, "
     "attendance 0.10, new members 10, staff utilisation 0.10, upsell 0.10, "
-    "classes 40). Levers may also decrease by the same default steps unless "
+    "classes 40, for a studio up to a 300 ticket, 50 new members and 400 classes "
+    "a month; a larger studio's, or one priced in a currency of smaller units, in "
+    "proportion: a 24,000-yen ticket moves by up to 1,600). Levers may also decrease by the same default steps unless "
     "maxDecreases says otherwise. Bounds are hard in both directions: a bound "
     "that excludes today's value moves the lever into it, and is refused when a "
     "lock or the maximum change that way keeps it out of reach.",
@@ -110,7 +112,8 @@ class InverseConstraintsInput:
     allow_beyond_peers: bool = strawberry.field(
         default=False,
         description="Let the plan take a lever beyond the range studios of the "
-        "same type run (5th to 95th percentile of their months; see RangeWarning). "
+        "same type and currency run (5th to 95th percentile of their months; see "
+        "RangeWarning). "
         "Off, no lever goes further outside that range than today's value; on, "
         "each such value comes with a warning saying so.",
     )
