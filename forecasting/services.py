@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 
 from forecasting.ml.checks import (
@@ -644,10 +643,11 @@ def base_month_notes(
     if context is None:
         return []
     notes = context.base_month_notes(base_month, currency_prefix(studio.currency))
-    latest = MonthlyMetric.objects.aggregate(
-        chain=Max("month_year"), own=Max("month_year", filter=Q(studio=studio))
+    # Two index steps: (studio, -month_year) and (-month_year).
+    months = MonthlyMetric.objects.order_by("-month_year").values_list(
+        "month_year", flat=True
     )
-    chain, own = latest["chain"], latest["own"]
+    own, chain = months.filter(studio=studio).first(), months.first()
     if own == base_month and chain is not None:
         behind = (chain.year - own.year) * 12 + chain.month - own.month
         if behind >= STALE_MONTHS:
