@@ -40,7 +40,7 @@ from forecasting.registry import active_model, artifact_root, model_load
 from forecasting.selectors import history_frame, history_summary
 from forecasting.tracking import training_run_log
 from studios.importing import parse_month
-from studios.models import MonthlyMetric, Studio
+from studios.models import Studio
 from studiosim import rows
 from studiosim.display import currency_prefix
 from studiosim.errors import InvalidInput
@@ -627,8 +627,8 @@ def studio_state(
     )
 
 
-#: A studio whose data ends this many months or more before the chain's latest
-#: month is named as behind (base_month_notes).
+#: A studio whose data ends this many months or more before the latest month the
+#: model was trained on is named as behind (base_month_notes).
 STALE_MONTHS = 2
 
 
@@ -638,24 +638,26 @@ def base_month_notes(
     """What looks wrong with a base month's revenue or member count (a typo, a
     month not recorded), which the forecast starts from as it stands; and a
     studio's latest month that is :data:`STALE_MONTHS` or more behind the
-    chain's (its export stopped: the forecast is of months already past)."""
+    chain's (its export stopped: the forecast is of months already past).
+
+    The chain's latest month is the last the model was trained on (no query, and
+    an answer cached for the model version stays true for it)."""
     context = _studio_context(model, version_id, studio)
     if context is None:
         return []
     notes = context.base_month_notes(base_month, currency_prefix(studio.currency))
-    # Two index steps: (studio, -month_year) and (-month_year).
-    months = MonthlyMetric.objects.order_by("-month_year").values_list(
-        "month_year", flat=True
-    )
-    own, chain = months.filter(studio=studio).first(), months.first()
-    if own == base_month and chain is not None:
+    own = context.latest_month
+    trained_to = getattr(model, "training_summary_", {}).get("months_end")
+    if trained_to and own == pd.Timestamp(base_month):
+        chain = pd.Timestamp(trained_to)
         behind = (chain.year - own.year) * 12 + chain.month - own.month
         if behind >= STALE_MONTHS:
             notes.append(
                 f"{studio.name}'s data ends in {own:%Y-%m}, {behind} months before "
-                f"the chain's latest month ({chain:%Y-%m}): the forecast is of months "
-                "already past for the other studios. Import its recent months; a "
-                "studio that has closed can be left as it is"
+                f"the chain's latest month ({chain:%Y-%m}, the last the model was "
+                "trained on): the forecast is of months already past for the other "
+                "studios. Import its recent months; a studio that has closed can be "
+                "left as it is"
             )
     return notes
 

@@ -212,9 +212,6 @@ class MonthlyMetric(models.Model):
                 fields=["studio", "-month_year"], name="metric_studio_month_desc_idx"
             ),
             models.Index(fields=["split"], name="metric_split_idx"),
-            # The chain's latest month (a studio whose export stopped is named
-            # against it on every uncached forecast): one step down this index.
-            models.Index(fields=["-month_year"], name="metric_month_desc_idx"),
         ]
 
     def __str__(self) -> str:

@@ -365,8 +365,8 @@ class ForwardPredictionType:
         "before it (a typo, a month the system did not record); or, short of that, "
         "revenue at most 0.75x of both while the member count held up (a month "
         "exported before it ended); and a studio's latest month 2 or more months "
-        "before the chain's latest (its export stopped: the forecast is of months "
-        "already past). Empty when nothing does."
+        "before the chain's latest, the last the model was trained on (its export "
+        "stopped: the forecast is of months already past). Empty when nothing does."
     )
 
     @classmethod

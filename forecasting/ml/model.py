@@ -415,6 +415,11 @@ class StudioContext:
         """How many base months' states have been built so far."""
         return len(self._states)
 
+    @property
+    def latest_month(self) -> pd.Timestamp:
+        """The last month of the studio's history."""
+        return pd.Timestamp(self._features.ds[-1])
+
     def why_not(self, base_month: str | dt.date | pd.Timestamp) -> str | None:
         """Why no forecast can start at ``base_month`` (None when one can)."""
         month = _month_start(base_month)

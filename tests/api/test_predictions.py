@@ -239,9 +239,9 @@ def test_a_studio_whose_data_stopped_before_the_chain_s_is_named_as_behind(
     assert answer["baseMonth"] == own.isoformat()
     assert answer["baseMonthNotes"] == [
         f"{studio.name}'s data ends in {own:%Y-%m}, 3 months before the chain's "
-        f"latest month ({chain:%Y-%m}): the forecast is of months already past for "
-        "the other studios. Import its recent months; a studio that has closed can "
-        "be left as it is"
+        f"latest month ({chain:%Y-%m}, the last the model was trained on): the "
+        "forecast is of months already past for the other studios. Import its "
+        "recent months; a studio that has closed can be left as it is"
     ]
     assert earlier["data"]["forwardPrediction"]["baseMonthNotes"] == []
     assert up_to_date["data"]["forwardPrediction"]["baseMonthNotes"] == []
