@@ -182,19 +182,34 @@ _EXPORT_MONTH_FORMATS = (
     "%B %Y",
     "%b-%Y",
     "%B-%Y",
+    "%b, %Y",
+    "%B, %Y",
+    # a spreadsheet's mmm-yy ("Jan-24"); never "Jan 24", which reads as a day
+    "%b-%y",
 )
 
 
-# A timestamp at midnight, as spreadsheets and dataframes write a date column:
-# "2024-03-01 00:00:00", "2024-03-01T00:00".
-_MIDNIGHT = re.compile(r"^(\S+)[ T]00:00(:00(\.0+)?)?$")
+# A timestamp at midnight, as spreadsheets, dataframes and JSON write a date
+# column: "2024-03-01 00:00:00", "2024-03-01T00:00", "2024-03-01T00:00:00.000Z",
+# "2024-03-01T00:00:00+00:00".
+_MIDNIGHT = re.compile(r"^(\S+)[ T]00:00(:00(\.0+)?)?(Z|[+-]\d\d:?\d\d)?$")
+# A month as a six-digit number, as data warehouses key them: 202403.
+_YEAR_MONTH_NUMBER = re.compile(r"^(19|20)\d\d(0[1-9]|1[0-2])$")
+# "Sept", the one abbreviation strptime's %b does not know.
+_SEPT = re.compile(r"\bsept\b", re.IGNORECASE)
 
 
-def _parse_month(text: str, formats: tuple[str, ...]) -> dt.date:
+def _parse_month(
+    text: str, formats: tuple[str, ...], *, export: bool = False
+) -> dt.date:
     text = text.strip()
     midnight = _MIDNIGHT.match(text)
     if midnight:
         text = midnight[1]
+    if export:
+        if _YEAR_MONTH_NUMBER.match(text):
+            return dt.date(int(text[:4]), int(text[4:]), 1)
+        text = _SEPT.sub("Sep", text)
     for fmt in formats:
         try:
             parsed = dt.datetime.strptime(text, fmt).date()
@@ -213,10 +228,11 @@ def parse_export_month(text: str) -> dt.date:
     """A month as an export writes it, to its first day.
 
     ``YYYY-MM`` or ``YYYY-MM-DD`` (any day), also ``YYYY/MM``, ``YYYY/MM/DD``,
-    ``MM/YYYY``, ``Mar 2024`` and ``March 2024``; never a date whose day and
-    month could be swapped.
+    ``MM/YYYY``, ``YYYYMM``, ``Mar 2024``, ``March 2024``, ``March, 2024``,
+    ``Sept 2024`` and a spreadsheet's ``Jan-24``, and a timestamp at midnight
+    (``2024-03-01T00:00:00Z``); never a date whose day and month could be swapped.
     """
-    return _parse_month(text, _EXPORT_MONTH_FORMATS)
+    return _parse_month(text, _EXPORT_MONTH_FORMATS, export=True)
 
 
 # A whole number or amount written with thousands separators: 1,234 or 12,345.67.

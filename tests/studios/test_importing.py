@@ -279,7 +279,15 @@ def test_utf8_bom_and_full_dates_are_accepted():
 
 @pytest.mark.parametrize(
     "months",
-    [("2024/01", "2024/02"), ("01/2024", "02/2024"), ("Jan 2024", "February 2024")],
+    [
+        ("2024/01", "2024/02"),
+        ("01/2024", "02/2024"),
+        ("Jan 2024", "February 2024"),
+        ('"January, 2024"', '"Feb, 2024"'),  # quoted: a comma inside
+        ("Jan-24", "Feb-24"),  # a spreadsheet's mmm-yy
+        ("202401", "202402"),  # a warehouse's month key
+        ("2024-01-01T00:00:00Z", "2024-02-01T00:00:00.000+00:00"),  # JSON, BI tools
+    ],
 )
 def test_month_formats_exports_use_are_accepted(months):
     report = metrics_import(
@@ -293,13 +301,28 @@ def test_month_formats_exports_use_are_accepted(months):
     }
 
 
-def test_a_date_whose_day_and_month_could_be_swapped_is_refused():
+@pytest.mark.parametrize(
+    "month",
+    [
+        "03/04/2024",  # March 4th or April 3rd
+        "Jan 24",  # January 24th, with no year
+        "202413",  # no 13th month
+        "2024-03-01T12:00:00Z",  # a moment, not a month
+    ],
+)
+def test_a_date_that_is_not_surely_a_month_is_refused(month):
     with pytest.raises(ImportFailed) as failed:
-        metrics_import(data=_csv(_row("03/04/2024", 200, 20, 10)))
+        metrics_import(data=_csv(_row(month, 200, 20, 10)))
 
     [problem] = failed.value.report.errors
     assert (problem.line, problem.column) == (2, "month_year")
     assert "is not a month" in problem.message
+
+
+def test_sept_is_read_as_september():
+    metrics_import(data=_csv(_row("Sept 2024", 200, 20, 10)))
+
+    assert MonthlyMetric.objects.get().month_year == dt.date(2024, 9, 1)
 
 
 def test_thousands_separators_currency_signs_and_percent_rates_are_read():
