@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import math
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -235,12 +236,43 @@ def parse_export_month(text: str) -> dt.date:
     return _parse_month(text, _EXPORT_MONTH_FORMATS, export=True)
 
 
-# A whole number or amount written with thousands separators: 1,234 or 12,345.67.
+# A whole number or amount written with thousands separators: 1,234 or
+# 12,345.67, or grouped by spaces as French and Swiss exports do (1 234, with a
+# no-break or thin space too).
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_SPACES = " \u00a0\u202f\u2009"
+_SPACED_THOUSANDS = re.compile(rf"^[+-]?\d{{1,3}}([{_SPACES}]\d{{3}})+(\.\d*)?$")
 
 
 def _without_thousands(text: str) -> str:
-    return text.replace(",", "") if _THOUSANDS.match(text) else text
+    if _THOUSANDS.match(text):
+        return text.replace(",", "")
+    if _SPACED_THOUSANDS.match(text):
+        return re.sub(f"[{_SPACES}]", "", text)
+    return text
+
+
+def _without_currency(text: str) -> str:
+    """``€41,250.75``, ``41 250,75 €``, ``USD 41,250.75`` without the currency."""
+    text = text.strip()
+    if text[:1] in "+-":
+        return text[0] + _without_currency(text[1:])
+    stripped = text
+    for _ in range(2):  # one on each side at most
+        stripped = _strip_one_currency(stripped)
+    return stripped
+
+
+def _strip_one_currency(text: str) -> str:
+    if len(text) >= 3 and text[:3].isalpha() and text[:3].isupper():
+        return text[3:].strip()
+    if len(text) >= 3 and text[-3:].isalpha() and text[-3:].isupper():
+        return text[:-3].strip()
+    if text and unicodedata.category(text[0]) == "Sc":
+        return text[1:].strip()
+    if text and unicodedata.category(text[-1]) == "Sc":
+        return text[:-1].strip()
+    return text
 
 
 def _parse_int(text: str) -> int:
@@ -255,7 +287,7 @@ def _parse_int(text: str) -> int:
 
 def _parse_money(text: str) -> Decimal:
     try:
-        value = Decimal(_without_thousands(text.replace("$", "").strip()))
+        value = Decimal(_without_thousands(_without_currency(text)))
     except InvalidOperation:
         raise ValueError(f"{text!r} is not an amount of money") from None
     if not value.is_finite():
@@ -300,9 +332,9 @@ def _column_name(text: str) -> str:
     return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
-# A number written with a decimal comma, thousands grouped by dots or not:
-# 41250,75 or 41.250,75 or 1.200.
-_DECIMAL_COMMA = re.compile(r"^[+-]?[$]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?%?$")
+# A number written with a decimal comma, thousands grouped by dots, spaces or
+# not: 41250,75 or 41.250,75 or 41 250,75 or 1.200.
+_DECIMAL_COMMA = re.compile(rf"^[+-]?(\d{{1,3}}([.{_SPACES}]\d{{3}})+|\d+)(,\d+)?%?$")
 _HAS_DECIMAL_COMMA = re.compile(r"\d,\d")
 
 
@@ -312,8 +344,11 @@ def _decimal_commas(raw: dict[str, str | None]) -> dict[str, str | None]:
     out = dict(raw)
     for name in METRIC_FIELDS:
         text = out.get(name)
-        if text and _DECIMAL_COMMA.match(text.strip()):
-            out[name] = text.strip().replace(".", "").replace(",", ".")
+        if not text:
+            continue
+        number = _without_currency(text) if name in MONEY_FIELDS else text.strip()
+        if _DECIMAL_COMMA.match(number):
+            out[name] = re.sub(f"[.{_SPACES}]", "", number).replace(",", ".")
     return out
 
 

@@ -372,6 +372,44 @@ def test_a_semicolon_file_with_decimal_commas_is_read_as_a_spreadsheet_wrote_it(
     assert feb.retention_rate == pytest.approx(0.9)
 
 
+@pytest.mark.parametrize(
+    ("written", "amount"),
+    [
+        ('"€41,250.75"', "41250.75"),
+        ('"41,250.75 €"', "41250.75"),
+        ('"£41,250.75"', "41250.75"),
+        ('"¥4,125,075"', "4125075"),
+        ('"USD 41,250.75"', "41250.75"),
+        ('"41250.75 CHF"', "41250.75"),
+        ("41 250.75", "41250.75"),  # thousands grouped by a space
+        ("41\u00a0250.75", "41250.75"),  # ... or a no-break space
+    ],
+)
+def test_amounts_are_read_whatever_currency_is_written_beside_them(written, amount):
+    metrics_import(data=_csv(_row("2024-01", 200, 20, 10, total_revenue=written)))
+
+    assert MonthlyMetric.objects.get().total_revenue == Decimal(amount)
+
+
+def test_a_french_export_with_spaces_and_decimal_commas_is_read():
+    """41 250,75 € in a semicolon file: spaces group the thousands."""
+    header = HEADER.replace(",", ";")
+    row = (
+        _row("2024-01", 1200, 120, 100, location="Lyon")
+        .replace(",", ";")
+        .replace("1200", "1 200")
+        .replace("150.00", "150,50 €")
+        .replace("40000.00", "41 250,75 €")
+    )
+
+    metrics_import(data=_csv(row, header=header))
+
+    month = MonthlyMetric.objects.get()
+    assert month.total_members == 1200
+    assert month.total_revenue == Decimal("41250.75")
+    assert month.avg_ticket_price == Decimal("150.50")
+
+
 def test_a_semicolon_file_with_decimal_points_keeps_them():
     """No number of the file has a decimal comma: 0.132 is a rate, not 132."""
     header = HEADER.replace(",", ";") + ";upsell_rate"
