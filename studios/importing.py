@@ -86,6 +86,17 @@ COMPUTED_COLUMNS = ("split",)
 EXPECTED_PREFIX = "expected_"
 
 METRIC_FIELDS = INT_FIELDS + MONEY_FIELDS + RATE_FIELDS + FLOAT_FIELDS
+_COLUMN_MEANING = {
+    "studio_name": "each studio's name",
+    "month_year": "the month",
+    "total_members": "the member count at the month's end",
+    "new_members": "the month's new members",
+    "churned_members": "the month's cancellations",
+    "avg_ticket_price": "the average monthly price of a membership",
+    "total_classes_held": "the number of classes held in the month",
+    "total_class_attendance": "the month's class visits (a count, not a rate)",
+    "total_revenue": "the month's total revenue",
+}
 KNOWN_COLUMNS = (
     frozenset(REQUIRED_COLUMNS)
     | frozenset(METRIC_FIELDS)
@@ -93,6 +104,58 @@ KNOWN_COLUMNS = (
     | frozenset(STUDIO_COLUMNS)
     | frozenset(COMPUTED_COLUMNS)
 )
+#: What booking systems call the required columns (as _column_name writes a
+#: header cell): a missing column found under one of these names is pointed out,
+#: never read silently (an "attendance" column may hold a rate, not visits).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "studio_name": ("studio", "location_name", "site", "site_name", "club", "name"),
+    "month_year": ("month", "period", "date", "year_month", "month_start"),
+    "total_members": (
+        "members",
+        "active_members",
+        "member_count",
+        "memberships",
+        "active_memberships",
+    ),
+    "new_members": (
+        "new",
+        "joins",
+        "joiners",
+        "sign_ups",
+        "signups",
+        "new_memberships",
+        "new_sales",
+    ),
+    "churned_members": (
+        "churn",
+        "churned",
+        "cancellations",
+        "cancelled",
+        "canceled",
+        "cancels",
+        "terminations",
+        "leavers",
+    ),
+    "avg_ticket_price": (
+        "avg_ticket",
+        "average_ticket",
+        "ticket",
+        "price",
+        "membership_price",
+        "avg_price",
+        "average_price",
+    ),
+    "total_classes_held": ("classes", "classes_held", "sessions", "class_count"),
+    "total_class_attendance": (
+        "attendance",
+        "visits",
+        "check_ins",
+        "checkins",
+        "bookings",
+        "attendees",
+    ),
+    "total_revenue": ("revenue", "sales", "total_sales", "income", "turnover"),
+}
 TRUE_VALUES = {"1", "true", "t", "yes", "y"}
 FALSE_VALUES = {"0", "false", "f", "no", "n", ""}
 STUDIO_TYPE_BY_TEXT = {
@@ -395,13 +458,27 @@ def parse_metrics_csv(
         )
     delimiter = _delimiter(text)
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    written = {_column_name(h): h.strip() for h in (reader.fieldnames or [])}
     header = [_column_name(h) for h in (reader.fieldnames or [])]
     if not header:
         return ParseResult([], [Problem(1, None, "the file is empty")], [])
     reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     for column in missing:
-        problems.append(Problem(1, column, "required column is missing"))
+        found = [h for h in header if h in COLUMN_ALIASES[column]]
+        problems.append(
+            Problem(
+                1,
+                column,
+                "required column is missing"
+                + (
+                    f"; the file has {written[found[0]]!r}: if it holds "
+                    f"{_COLUMN_MEANING[column]}, name it {column}"
+                    if found
+                    else ""
+                ),
+            )
+        )
     duplicates = sorted({h for h in header if header.count(h) > 1})
     for column in duplicates:
         problems.append(Problem(1, column, "column appears more than once"))

@@ -167,6 +167,28 @@ def test_missing_required_column_is_reported_on_the_header_line():
     }
 
 
+def test_a_required_column_under_a_booking_system_s_own_name_is_pointed_out():
+    """'Revenue' or 'Cancellations' is most likely the column asked for, but never
+    read as it silently: an 'Attendance' column may hold a rate, not visits."""
+    export = (
+        "Studio,Month,Members,New Members,Cancellations,Avg Ticket,Classes,"
+        "Attendance,Revenue,Notes\nLotus,2024-01,200,20,10,150,100,1500,30000,\n"
+    )
+
+    with pytest.raises(ImportFailed) as failed:
+        metrics_import(data=export)
+
+    reasons = {p.column: p.message for p in failed.value.report.errors}
+    assert reasons["total_revenue"] == (
+        "required column is missing; the file has 'Revenue': if it holds the "
+        "month's total revenue, name it total_revenue"
+    )
+    assert "the file has 'Cancellations'" in reasons["churned_members"]
+    assert "new_members" not in reasons  # 'New Members' is its name, as written
+    assert "(a count, not a rate)" in reasons["total_class_attendance"]
+    assert len(reasons) == 8 and not Studio.objects.exists()
+
+
 def test_gaps_are_checked_against_months_already_in_the_database():
     """Missing months are reported, counting the database's, and imported as missing."""
     metrics_import(data=_csv(_row("2024-01", 200, 20, 10)))
