@@ -670,6 +670,32 @@ def test_command_prints_every_problem_and_fails(capsys):
     assert "line 10, column month_year: duplicate" in err
 
 
+def test_the_command_sums_up_a_slip_every_row_makes(tmp_path, capsys):
+    """Cancellations written as negative numbers on every row: the first 50 lines,
+    then how many more by column; --all-problems prints every one."""
+    rows = [
+        _row(f"{2020 + i // 12}-{i % 12 + 1:02d}", 200, 20, -20) for i in range(59)
+    ] + [_row("2024-12", 200, 20, -20, total_revenue="lots")]
+    path = tmp_path / "export.csv"
+    path.write_text(_csv(*rows))
+
+    with pytest.raises(CommandError, match="61 error"):
+        call_command("import_metrics", str(path))
+    summed = capsys.readouterr().err.splitlines()
+    with pytest.raises(CommandError, match="61 error"):
+        call_command("import_metrics", str(path), "--all-problems")
+    every = capsys.readouterr().err.splitlines()
+
+    assert len(summed) == 51
+    assert summed[0] == "error: line 2, column churned_members: -20 is negative"
+    assert summed[-1] == (
+        "... and 11 more errors (churned_members: 10, total_revenue: 1); "
+        "--all-problems prints them all"
+    )
+    assert len(every) == 61 and "total_revenue" in every[-1]
+    assert not Studio.objects.exists()
+
+
 def test_command_reports_counts(capsys):
     call_command("import_metrics", str(SAMPLE))
 

@@ -1,11 +1,30 @@
 """manage.py import_metrics: load a studio export CSV, all or nothing."""
 
+from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from studios import services
 from studios.importing import STUDIO_TYPE_BY_TEXT
+
+#: Problems of one severity printed before the rest are summed up by column: an
+#: export whose every row has the same slip (cancellations written as negative
+#: numbers) would otherwise print thousands of lines.
+SHOWN_PROBLEMS = 50
+
+
+def _print(problems: list, write, limit: int | None) -> None:
+    for problem in problems[:limit]:
+        write(str(problem))
+    rest = problems[limit:] if limit is not None else []
+    if rest:
+        by_column = Counter(p.column or "the file" for p in rest)
+        write(
+            f"... and {len(rest)} more {rest[0].severity}s ("
+            + ", ".join(f"{column}: {n}" for column, n in by_column.most_common())
+            + "); --all-problems prints them all"
+        )
 
 
 class Command(BaseCommand):
@@ -33,6 +52,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Validate and report, write nothing."
         )
+        parser.add_argument(
+            "--all-problems",
+            action="store_true",
+            help=f"Print every problem (by default the first {SHOWN_PROBLEMS} of "
+            "each severity, then how many more by column).",
+        )
 
     def handle(
         self,
@@ -42,8 +67,10 @@ class Command(BaseCommand):
         location: str | None,
         currency: str,
         dry_run: bool,
+        all_problems: bool,
         **options,
     ) -> None:
+        limit = None if all_problems else SHOWN_PROBLEMS
         if studio_type:
             normalised = STUDIO_TYPE_BY_TEXT.get(studio_type.lower())
             if normalised is None:
@@ -64,16 +91,19 @@ class Command(BaseCommand):
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path} is not UTF-8 text: {exc}.") from exc
         except services.ImportFailed as failed:
-            for problem in failed.report.problems:
-                self.stderr.write(str(problem))
+            _print(failed.report.errors, self.stderr.write, limit)
+            _print(failed.report.warnings, self.stderr.write, limit)
             raise CommandError(
                 f"{len(failed.report.errors)} error(s) in {path}; nothing was imported."
             ) from failed
 
         if report.ignored_columns:
             self.stdout.write("Ignored columns: " + ", ".join(report.ignored_columns))
-        for problem in report.warnings:
-            self.stdout.write(self.style.WARNING(str(problem)))
+        _print(
+            report.warnings,
+            lambda text: self.stdout.write(self.style.WARNING(text)),
+            limit,
+        )
         verb = "Would import" if dry_run else "Imported"
         created = report.studios_created
         names = ", ".join(created[:10]) + (
