@@ -525,6 +525,7 @@ def parse_metrics_csv(
         rows.append(row)
     if not rows and not problems:
         problems.append(Problem(None, None, "the file has a header but no rows"))
+    _signed_flows(raws, problems)
 
     _check_studios(rows, known_studios, default_studio_type, default_location, problems)
     _derive_and_check_history(
@@ -532,6 +533,26 @@ def parse_metrics_csv(
     )
     problems.sort(key=lambda p: p.line or 0)
     return ParseResult(rows, problems, ignored)
+
+
+def _signed_flows(raws: list[dict[str, str | None]], problems: list[Problem]) -> None:
+    """Some systems write what leaves as a negative number (cancellations -12):
+    where every value of such a column is negative or 0, say so once, beside the
+    per-line errors."""
+    for name in ("churned_members",):
+        values = [(raw.get(name) or "").strip() for raw in raws]
+        values = [v for v in values if v]
+        negative = sum(v.startswith("-") for v in values)
+        if negative >= 2 and all(v.startswith("-") or v == "0" for v in values):
+            problems.append(
+                Problem(
+                    None,
+                    name,
+                    f"every {name} is negative or 0 ({negative} lines): the system "
+                    "seems to write cancellations as negative numbers; write them "
+                    "as counts (12, not -12)",
+                )
+            )
 
 
 def _parse_row(

@@ -679,20 +679,26 @@ def test_the_command_sums_up_a_slip_every_row_makes(tmp_path, capsys):
     path = tmp_path / "export.csv"
     path.write_text(_csv(*rows))
 
-    with pytest.raises(CommandError, match="61 error"):
+    with pytest.raises(CommandError, match="62 error"):
         call_command("import_metrics", str(path))
     summed = capsys.readouterr().err.splitlines()
-    with pytest.raises(CommandError, match="61 error"):
+    with pytest.raises(CommandError, match="62 error"):
         call_command("import_metrics", str(path), "--all-problems")
     every = capsys.readouterr().err.splitlines()
 
     assert len(summed) == 51
-    assert summed[0] == "error: line 2, column churned_members: -20 is negative"
+    # the slip named once, before the lines it makes
+    assert summed[0] == (
+        "error: column churned_members: every churned_members is negative or 0 "
+        "(60 lines): the system seems to write cancellations as negative numbers; "
+        "write them as counts (12, not -12)"
+    )
+    assert summed[1] == "error: line 2, column churned_members: -20 is negative"
     assert summed[-1] == (
-        "... and 11 more errors (churned_members: 10, total_revenue: 1); "
+        "... and 12 more errors (churned_members: 11, total_revenue: 1); "
         "--all-problems prints them all"
     )
-    assert len(every) == 61 and "total_revenue" in every[-1]
+    assert len(every) == 62 and "total_revenue" in every[-1]
     assert not Studio.objects.exists()
 
 
