@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from forecasting.ml.frame import LEVER_LABELS
 from forecasting.services import lever_scale
-from optimization.tactics import Tactic, tactics_for_change
+from optimization.tactics import Tactic, cost_factor, tactics_for_change
 from studiosim.display import format_money
 
 __all__ = [
@@ -93,6 +93,7 @@ def action_plan_build(
     impact per unit of cost, then by how soon they work.
     """
     drafts: list[tuple[float, int, Action]] = []
+    factor = cost_factor(currency)
     for change in changes:
         tactics = tactics_for_change(
             change.lever,
@@ -105,7 +106,7 @@ def action_plan_build(
             impact = round(change.revenue_impact * share, 2)
             drafts.append(
                 (
-                    impact / tactic.cost_estimate,
+                    impact / (tactic.cost_estimate * factor),
                     tactic.timeline_weeks,
                     Action(
                         priority=0,
@@ -115,7 +116,7 @@ def action_plan_build(
                         expected_impact=impact,
                         timeline_weeks=tactic.timeline_weeks,
                         cost=tactic.cost.value,
-                        cost_estimate=tactic.cost_estimate,
+                        cost_estimate=tactic.cost_estimate * factor,
                     ),
                 )
             )

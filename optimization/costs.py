@@ -14,7 +14,7 @@ import numpy as np
 
 from forecasting.ml.frame import LEVERS
 from forecasting.services import lever_scale
-from optimization.tactics import TACTICS_BY_LEVER, tactics_for_change
+from optimization.tactics import TACTICS_BY_LEVER, cost_factor, tactics_for_change
 
 __all__ = [
     "plan_money_cost",
@@ -64,15 +64,26 @@ def tactic_cost_function(
     *,
     tactics: bool,
     lever_costs: Mapping[str, float] | None = None,
+    currency: str = "USD",
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Monthly money cost of lever plans ``(n, 7)`` against today's ``current``.
 
     Only increases cost money: decreases, and today's plan, cost nothing. With
     ``tactics`` each increase costs the catalogue tactics sized to it (on a studio
-    of the size ``current`` says, :func:`forecasting.services.lever_scale`); each
-    lever in ``lever_costs`` adds its cost per unit of increase.
+    of the size ``current`` says, :func:`forecasting.services.lever_scale`), in
+    the studio's ``currency`` (:func:`optimization.tactics.cost_factor`); each
+    lever in ``lever_costs`` (already in that currency) adds its cost per unit of
+    increase.
     """
-    steps = [_tactic_step(lever) for lever in LEVERS] if tactics else []
+    factor = cost_factor(currency)
+    steps = (
+        [
+            (thresholds, costs * factor)
+            for thresholds, costs in (_tactic_step(lever) for lever in LEVERS)
+        ]
+        if tactics
+        else []
+    )
     scale = np.array(
         [lever_scale(lever, float(v)) for lever, v in zip(LEVERS, current, strict=True)]
     )
@@ -92,7 +103,9 @@ def tactic_cost_function(
     return money_cost
 
 
-def plan_money_cost(current: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def plan_money_cost(
+    current: np.ndarray, currency: str = "USD"
+) -> Callable[[np.ndarray], np.ndarray]:
     """Monthly money cost of the catalogue tactics each plan ``(n, 7)`` needs.
 
     What ``prioritizeLowCostLevers`` minimises. Each lever increase costs the
@@ -102,7 +115,7 @@ def plan_money_cost(current: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     twice the coverage), so no increase is free. Decreases need no tactic and cost
     nothing in money (the inverse still drops any that add no revenue).
     """
-    catalogue = tactic_cost_function(current, tactics=True)
+    catalogue = tactic_cost_function(current, tactics=True, currency=currency)
     coverage = np.array(
         [
             tactic_coverage(k, lever_scale(k, float(v)))

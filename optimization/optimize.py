@@ -340,7 +340,9 @@ def levers_optimize(
     peer_edges = {} if constraints.allow_beyond_peers else peer_bounds(current, ranges)
     costed = tactics or any(unit_costs.values())
     money_cost = (
-        tactic_cost_function(current, tactics=tactics, lever_costs=unit_costs)
+        tactic_cost_function(
+            current, tactics=tactics, lever_costs=unit_costs, currency=studio.currency
+        )
         if costed
         else None
     )

@@ -540,7 +540,7 @@ def inverse_predict(
             state, revenue, status_quo, float(target_probability)
         )
 
-    money_cost = plan_money_cost(current)
+    money_cost = plan_money_cost(current, studio.currency)
     scales = default_lever_scales(current, limits)
 
     def effort(levers: np.ndarray) -> float:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
+
 
 class Cost(StrEnum):
     LOW = "low"
@@ -18,8 +20,17 @@ class Cost(StrEnum):
     HIGH = "high"
 
 
-#: Monthly cost, in the studio's currency, that each cost level stands for.
+#: Monthly cost, in US dollars, that each cost level stands for (converted for a
+#: studio in another currency by :func:`cost_factor`).
 COST_ESTIMATE = {Cost.LOW: 250.0, Cost.MEDIUM: 1000.0, Cost.HIGH: 3000.0}
+
+
+def cost_factor(currency: str) -> float:
+    """How many of ``currency`` a catalogue dollar is: ``CURRENCY_RATES`` (an
+    operator setting), 1 for US dollars and for a currency it does not list."""
+    if currency == "USD":
+        return 1.0
+    return float(settings.CURRENCY_RATES.get(currency, 1.0))
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,32 @@ TRAIN_N_JOBS = env.int("TRAIN_N_JOBS", default=0) or (
 )
 TRAIN_MAX_STUDIOS = env.int("TRAIN_MAX_STUDIOS", default=1000) or None
 
+
+def _currency_rates(text: str) -> dict[str, float]:
+    """``JPY=150,EUR=0.92`` as ``{"JPY": 150.0, "EUR": 0.92}``, or
+    ImproperlyConfigured naming the entry that is not ``CODE=units``."""
+    rates: dict[str, float] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        code, _, units = entry.partition("=")
+        code = code.strip().upper()
+        try:
+            value = float(units)
+        except ValueError:
+            value = float("nan")
+        if len(code) != 3 or not code.isalpha() or not (0 < value < float("inf")):
+            raise ImproperlyConfigured(
+                f"CURRENCY_RATES: {entry!r} is not CODE=units (such as JPY=150: the "
+                "units of the currency a US dollar buys)"
+            )
+        rates[code] = value
+    return rates
+
+
+# The units of each currency a US dollar buys: the tactics catalogue's monthly
+# costs, written in dollars, are converted for studios in those currencies
+# (optimization.tactics.cost_factor); a studio in another one gets them as written.
+CURRENCY_RATES = _currency_rates(env.str("CURRENCY_RATES", default=""))
+
 MODEL_ARTIFACT_DIR = Path(
     env.str("MODEL_ARTIFACT_DIR", default=str(BASE_DIR / "var" / "models"))
 )

@@ -6,6 +6,7 @@ and a plan's default steps grow with it (optimization.services.default_max_chang
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
 
 from forecasting.ml.frame import LEVERS
@@ -25,7 +26,9 @@ from optimization.services import (
     inverse_predict,
     lever_impact_analysis,
 )
+from optimization.tactics import COST_ESTIMATE, Cost
 from studios.models import MONEY_FIELDS, MonthlyMetric, Studio
+from studiosim.settings import _currency_rates
 from tests.api.conftest import error_codes
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +211,51 @@ def test_an_amount_s_ceiling_and_step_follow_the_studio_above_the_usual_sizes():
     # with no studio, an amount has no ceiling, a rate keeps its own
     assert lever_bounds()["avg_ticket_price"][1] == float("inf")
     assert lever_bounds()["upsell_rate"] == (0.0, 1.0)
+
+
+def test_a_plan_s_tactics_cost_yen_where_the_operator_gave_a_rate(yen_studio, settings):
+    """The catalogue's costs are written in dollars: with CURRENCY_RATES=JPY=150 a
+    yen studio's action plan prices them in yen, and prioritizeLowCostLevers
+    weighs them so; without a rate they stand as written."""
+    status_quo = forecast_predict(studio=yen_studio, base_month=BASE, log=False)
+    target = status_quo.predictions[-1].revenue * 1.03
+    constraints = InverseConstraints(
+        locked_levers=tuple(lever for lever in LEVERS if lever != "avg_ticket_price"),
+        prioritize_low_cost=True,
+    )
+
+    def plan():
+        return inverse_predict(
+            studio=yen_studio,
+            base_month=BASE,
+            target_revenue=target,
+            constraints=constraints,
+            log=False,
+        )
+
+    settings.CURRENCY_RATES = {}
+    as_written = plan()
+    settings.CURRENCY_RATES = {"JPY": 150.0, "EUR": 0.92}
+    in_yen = plan()
+
+    dollars = {a.action: a.cost_estimate for a in as_written.action_plan}
+    yen = {a.action: a.cost_estimate for a in in_yen.action_plan}
+    assert dollars and set(yen) == set(dollars)
+    assert set(dollars.values()) <= set(COST_ESTIMATE.values())
+    assert yen == {action: cost * 150 for action, cost in dollars.items()}
+    assert in_yen.tactic_cost == pytest.approx(as_written.tactic_cost * 150)
+    assert COST_ESTIMATE[Cost.LOW] == 250.0  # the catalogue itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("text", "rates"),
+    [("", {}), ("JPY=150, eur=0.92", {"JPY": 150.0, "EUR": 0.92})],
+)
+def test_currency_rates_are_read_as_units_per_dollar(text, rates):
+    assert _currency_rates(text) == rates
+
+
+@pytest.mark.parametrize("text", ["JPY", "JPY=0", "JP=150", "JPY=lots", "JPY=-1"])
+def test_a_currency_rate_that_is_not_code_equals_units_stops_the_start(text):
+    with pytest.raises(ImproperlyConfigured, match="is not CODE=units"):
+        _currency_rates(text)
