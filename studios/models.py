@@ -7,6 +7,7 @@ default); rates are fractions in [0, 1], enforced by the database.
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -46,7 +47,18 @@ class Studio(models.Model):
         help_text="People per class in the largest room; the denominator of the "
         "class attendance rate."
     )
-    currency = models.CharField(max_length=3, default="USD")
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        validators=[
+            RegexValidator(
+                r"^[A-Z]{3}$",
+                "An ISO 4217 code: three capital letters, such as USD, EUR or JPY.",
+            )
+        ],
+        help_text="Its money's currency (ISO 4217, such as USD, EUR, JPY): amounts "
+        "are written in it, and its peers are the studios of its type in the same one.",
+    )
     # Bumped by every write to the studio's monthly data, so cached predictions
     # keyed on it never outlive the data they were computed from.
     data_version = models.PositiveIntegerField(default=1, editable=False)

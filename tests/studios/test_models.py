@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from forecasting.models import ModelVersionStatus
@@ -88,3 +89,19 @@ def test_scenario_projection_months_and_confidence_are_bounded():
     _violates(ScenarioFactory, projection_months=13)
     _violates(ScenarioFactory, projection_months=0)
     _violates(ScenarioFactory, confidence_score=1.2)
+
+
+@pytest.mark.parametrize("currency", ["us", "USDX", "U$D", ""])
+def test_a_studio_s_currency_is_an_iso_code(currency):
+    """Amounts are written in it and peers share it: 'us' would print 'us 1,200'
+    and make a studio of its own currency."""
+    studio = StudioFactory.build(currency=currency)
+
+    with pytest.raises(ValidationError) as error:
+        studio.full_clean()
+
+    assert "currency" in error.value.message_dict
+
+
+def test_a_studio_in_yen_is_valid():
+    StudioFactory.build(currency="JPY").full_clean()
