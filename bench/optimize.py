@@ -42,7 +42,7 @@ def main() -> None:
     from forecasting.ml.frame import LEVERS
     from forecasting.ranges import lever_ranges
     from forecasting.registry import active_model
-    from forecasting.services import lever_scale, studio_state
+    from forecasting.services import studio_state
     from optimization.optimize import levers_optimize, tactic_coverage
     from optimization.services import (
         InverseConstraints,
@@ -100,9 +100,7 @@ def main() -> None:
                             constraints.max_increase.get(
                                 k, default_max_changes(current)[0][k]
                             ),
-                            tactic_coverage(
-                                k, lever_scale(k, float(current[LEVERS.index(k)]))
-                            ),
+                            tactic_coverage(k, float(current[LEVERS.index(k)])),
                         )
                         for k in LEVERS
                     },

@@ -398,6 +398,14 @@ def lever_scale(lever: str, value: float | None) -> float:
     return max(1.0, float(value) / size)
 
 
+def by_lever(values: Any) -> Mapping[str, float | None]:
+    """Lever values as a mapping of lever to value: ``values`` as it is when it
+    is one already, else the seven in LEVERS order (an array, NaN where unknown)."""
+    if isinstance(values, Mapping):
+        return values
+    return dict(zip(LEVERS, np.asarray(values, float).tolist(), strict=True))
+
+
 def lever_bounds(base_levers: Any = None) -> dict[str, tuple[float, float]]:
     """Each lever's valid range for a studio whose base month ran ``base_levers``.
 
@@ -415,8 +423,7 @@ def lever_bounds(base_levers: Any = None) -> dict[str, tuple[float, float]]:
             lever: (low, math.inf) if lever in AMOUNT_LEVERS else (low, high)
             for lever, (low, high) in LEVER_BOUNDS.items()
         }
-    if not isinstance(base_levers, Mapping):
-        base_levers = dict(zip(LEVERS, np.asarray(base_levers, float), strict=True))
+    base_levers = by_lever(base_levers)
     bounds = dict(LEVER_BOUNDS)
     for lever in AMOUNT_LEVERS:
         value = base_levers.get(lever)

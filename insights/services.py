@@ -388,14 +388,11 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         for i, lever in enumerate(LEVERS)
         if ctx.plan[i] > ctx.base[i]
     ]
-    scale = {
-        lever: lever_scale(lever, float(ctx.base[i])) for i, lever in enumerate(LEVERS)
-    }
     if raised:
         tactics = [
             t
             for lever, change in raised
-            for t in tactics_for_change(lever, change, scale[lever])
+            for t in tactics_for_change(lever, change, ctx.base[LEVERS.index(lever)])
         ]
     else:
         tactics = [
@@ -409,7 +406,9 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         _with(
             ctx.base,
             t.lever,
-            ctx.base[LEVERS.index(t.lever)] + t.expected_improvement * scale[t.lever],
+            ctx.base[LEVERS.index(t.lever)]
+            + t.expected_improvement
+            * lever_scale(t.lever, ctx.base[LEVERS.index(t.lever)]),
         )
         for t in tactics
     ]
@@ -682,7 +681,7 @@ def _opportunities(ctx: _Context) -> list[Opportunity]:
                 for t in tactics_for_change(
                     lever,
                     level - float(ctx.plan[LEVERS.index(lever)]),
-                    lever_scale(lever, float(ctx.plan[LEVERS.index(lever)])),
+                    float(ctx.plan[LEVERS.index(lever)]),
                 )
             ],
         )

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from forecasting.ml.frame import LEVER_LABELS
-from forecasting.services import lever_scale
 from optimization.tactics import Tactic, cost_factor, tactics_for_change
 from studiosim.display import format_money
 
@@ -96,9 +95,7 @@ def action_plan_build(
     factor = cost_factor(currency)
     for change in changes:
         tactics = tactics_for_change(
-            change.lever,
-            change.recommended - change.current,
-            lever_scale(change.lever, change.current),
+            change.lever, change.recommended - change.current, change.current
         )
         total = sum(t.expected_improvement for t in tactics)
         for tactic in tactics:

@@ -23,10 +23,10 @@ __all__ = [
 ]
 
 
-def tactic_coverage(lever: str, scale: float = 1.0) -> float:
+def tactic_coverage(lever: str, current: float | None = None) -> float:
     """How far all of a lever's catalogue tactics together typically move it, on
-    a studio ``scale`` times the catalogue's (:func:`forecasting.services.lever_scale`)."""
-    return scale * float(
+    a studio at ``current`` of it (:func:`forecasting.services.lever_scale`)."""
+    return lever_scale(lever, current) * float(
         sum(t.expected_improvement for t in TACTICS_BY_LEVER.get(lever, ()))
     )
 
@@ -117,10 +117,7 @@ def plan_money_cost(
     """
     catalogue = tactic_cost_function(current, tactics=True, currency=currency)
     coverage = np.array(
-        [
-            tactic_coverage(k, lever_scale(k, float(v)))
-            for k, v in zip(LEVERS, current, strict=True)
-        ]
+        [tactic_coverage(k, float(v)) for k, v in zip(LEVERS, current, strict=True)]
     )
     # The cost of raising each lever alone by its full coverage.
     per_lever = np.array(

@@ -34,7 +34,6 @@ from forecasting.services import (
     LeverNote,
     base_lever_values,
     lever_bounds,
-    lever_scale,
     levers_not_modelled,
     parse_base_month,
     prediction_log_write,
@@ -328,9 +327,7 @@ def levers_optimize(
         default_increase, _ = default_max_changes(current)
         for lever in LEVERS:
             allowed = max_increase.get(lever, default_increase[lever])
-            coverage = tactic_coverage(
-                lever, lever_scale(lever, float(current[LEVERS.index(lever)]))
-            )
+            coverage = tactic_coverage(lever, float(current[LEVERS.index(lever)]))
             if allowed > coverage:
                 max_increase[lever] = coverage
                 capped.append(lever)

@@ -25,6 +25,7 @@ from forecasting.services import (
     LeverNote,
     base_lever_values,
     base_month_notes,
+    by_lever,
     lever_bounds,
     lever_scale,
     levers_not_modelled,
@@ -195,8 +196,7 @@ def default_max_changes(current: Any) -> tuple[dict[str, float], dict[str, float
     of smaller units): a ticket of 24,000 yen may move by 1,600 yen, where a $150
     one moves by $20.
     """
-    if not isinstance(current, Mapping):
-        current = dict(zip(LEVERS, np.asarray(current, float), strict=True))
+    current = by_lever(current)
     scale = {lever: lever_scale(lever, current.get(lever)) for lever in LEVERS}
     return (
         {lever: step * scale[lever] for lever, step in DEFAULT_MAX_INCREASE.items()},
@@ -375,7 +375,7 @@ def _check_bounds_reachable(
 
 def _estimated_cost(lever: str, change: float, current: float) -> str:
     """The cost level of the tactics sized to the change (low when nothing to do)."""
-    tactics = tactics_for_change(lever, change, lever_scale(lever, current))
+    tactics = tactics_for_change(lever, change, current)
     if not tactics:
         return Cost.LOW.value
     order = [Cost.LOW, Cost.MEDIUM, Cost.HIGH]

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from django.conf import settings
 
+from forecasting.services import lever_scale
+
 
 class Cost(StrEnum):
     LOW = "low"
@@ -231,19 +233,20 @@ for _tactic in CATALOGUE:
     TACTICS_BY_LEVER[_tactic.lever] += (_tactic,)
 
 
-def tactics_for_change(lever: str, change: float, scale: float = 1.0) -> list[Tactic]:
+def tactics_for_change(
+    lever: str, change: float, current: float | None = None
+) -> list[Tactic]:
     """The tactics sized to a lever change (the selection rule).
 
     Only increases need tactics. The cheapest single tactic whose typical
     improvement covers the change is chosen; when none does alone, tactics are
     added in order of improvement per unit of cost until their combined typical
-    improvement covers it (or the lever's tactics run out). ``scale`` is how many
-    times the catalogue's studio this one is on the lever
-    (:func:`forecasting.services.lever_scale`): each tactic's typical improvement
-    is that many times as large there (a price review lifts a 24,000-yen ticket
-    by yen, not dollars).
+    improvement covers it (or the lever's tactics run out). ``current`` is the
+    studio's value of the lever: on a studio :func:`forecasting.services.lever_scale`
+    times the catalogue's, each tactic's typical improvement is that many times as
+    large (a price review lifts a 24,000-yen ticket by yen, not dollars).
     """
-    change = change / scale
+    change = change / lever_scale(lever, current)
     if change <= 0:
         return []
     options = sorted(
