@@ -23,6 +23,7 @@ from studios.selectors import (
     studio_baseline,
     studios_with_latest_figures,
 )
+from studios.services import SHOWN_PROBLEMS
 from studiosim.admin_utils import json_table
 from studiosim.charts import COLORS, Marks, Series, chart
 from studiosim.display import (
@@ -59,6 +60,12 @@ class MetricsImportForm(forms.Form):
     )
     dry_run = forms.BooleanField(
         required=False, help_text="Validate and report only; write nothing."
+    )
+    all_problems = forms.BooleanField(
+        required=False,
+        label="List every problem",
+        help_text=f"By default the first {SHOWN_PROBLEMS} errors and "
+        f"{SHOWN_PROBLEMS} warnings are listed, and every problem is counted by column.",
     )
 
 
@@ -526,12 +533,24 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
                 )
                 if not report.dry_run and not report.warnings:
                     return redirect("admin:studios_monthlymetric_changelist")
+        shown, hidden = [], []
+        if report is not None:
+            limit = (
+                None
+                if form.is_valid() and form.cleaned_data["all_problems"]
+                else SHOWN_PROBLEMS
+            )
+            for problems in (report.errors, report.warnings):
+                shown += problems[:limit]
+                hidden += problems[limit:] if limit is not None else []
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Import monthly metrics",
             "form": form,
             "report": report,
+            "shown_problems": shown,
+            "hidden_problems": len(hidden),
         }
         return TemplateResponse(
             request, "admin/studios/monthlymetric/import.html", context

@@ -106,6 +106,12 @@ def metric_delete_many(*, queryset: QuerySet[MonthlyMetric]) -> int:
 
 # --- importing monthly metrics (SPEC §3) --------------------------------------
 
+#: Problems of one severity listed before the rest are only counted by column
+#: (``import_metrics`` and the admin's import page): an export whose every row has
+#: the same slip (cancellations written as negative numbers) would otherwise list
+#: thousands of lines.
+SHOWN_PROBLEMS = 50
+
 METRIC_WRITE_FIELDS = (
     *importing.METRIC_FIELDS,
     "is_outlier",
@@ -138,6 +144,28 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def by_column(self) -> list[dict]:
+        """How many errors and warnings each column has (``None``: the file as a
+        whole), most problems first; the first line of each."""
+        counts: dict[str | None, dict] = {}
+        for problem in self.problems:
+            row = counts.setdefault(
+                problem.column,
+                {
+                    "column": problem.column,
+                    "errors": 0,
+                    "warnings": 0,
+                    "first_line": None,
+                },
+            )
+            row["errors" if problem.severity == "error" else "warnings"] += 1
+            if problem.line is not None and row["first_line"] is None:
+                row["first_line"] = problem.line
+        return sorted(
+            counts.values(),
+            key=lambda row: (-(row["errors"] + row["warnings"]), row["column"] or ""),
+        )
 
 
 class ImportFailed(Exception):

@@ -740,3 +740,35 @@ def test_admin_import_page_is_for_staff_only(client, owner):
     response = client.get(reverse("admin:studios_monthlymetric_import"))
 
     assert response.status_code == 302  # to the admin login
+
+
+def test_admin_import_page_counts_a_slip_every_row_makes(client, superuser, tmp_path):
+    """The same export on the admin's page: every problem counted by column, the
+    first 50 of each severity listed, the rest on request."""
+    rows = [
+        _row(f"{2020 + i // 12}-{i % 12 + 1:02d}", 200, 20, -20) for i in range(59)
+    ] + [_row("2024-12", 200, 20, -20, total_revenue="lots")]
+    path = tmp_path / "export.csv"
+    path.write_text(_csv(*rows))
+    client.force_login(superuser)
+    url = reverse("admin:studios_monthlymetric_import")
+
+    with path.open("rb") as upload:
+        summed = client.post(url, {"file": upload})
+    with path.open("rb") as upload:
+        every = client.post(url, {"file": upload, "all_problems": "on"})
+
+    by_column = summed.context["report"].by_column()
+    assert [(r["column"], r["errors"], r["first_line"]) for r in by_column] == [
+        ("churned_members", 61, 2),
+        ("total_revenue", 1, 61),
+    ]
+    body = summed.content.decode()
+    assert "import-problems-by-column" in body
+    assert len(summed.context["shown_problems"]) == 50
+    assert summed.context["hidden_problems"] == 12
+    assert "and 12 more" in body
+    assert len(every.context["shown_problems"]) == 62
+    assert every.context["hidden_problems"] == 0
+    assert "import-problems-hidden" not in every.content.decode()
+    assert MonthlyMetric.objects.count() == 0

@@ -8,11 +8,6 @@ from django.core.management.base import BaseCommand, CommandError
 from studios import services
 from studios.importing import STUDIO_TYPE_BY_TEXT
 
-#: Problems of one severity printed before the rest are summed up by column: an
-#: export whose every row has the same slip (cancellations written as negative
-#: numbers) would otherwise print thousands of lines.
-SHOWN_PROBLEMS = 50
-
 
 def _print(problems: list, write, limit: int | None) -> None:
     for problem in problems[:limit]:
@@ -55,7 +50,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--all-problems",
             action="store_true",
-            help=f"Print every problem (by default the first {SHOWN_PROBLEMS} of "
+            help=f"Print every problem (by default the first {services.SHOWN_PROBLEMS} of "
             "each severity, then how many more by column).",
         )
 
@@ -70,7 +65,7 @@ class Command(BaseCommand):
         all_problems: bool,
         **options,
     ) -> None:
-        limit = None if all_problems else SHOWN_PROBLEMS
+        limit = None if all_problems else services.SHOWN_PROBLEMS
         if studio_type:
             normalised = STUDIO_TYPE_BY_TEXT.get(studio_type.lower())
             if normalised is None:
