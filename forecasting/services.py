@@ -1,5 +1,6 @@
 """Writes to the model registry, training, and forward prediction."""
 
+import calendar
 import datetime as dt
 import hashlib
 import json
@@ -249,6 +250,15 @@ def model_train(
                 for a, b, weight in model.what_if_bands()
             )
         )
+        widths = model.calendar_widths()
+        if widths is not None:
+            say(
+                "  80% intervals by target month (x the year's width): "
+                + ", ".join(
+                    f"{calendar.month_abbr[m]} {w:.2f}"
+                    for m, w in enumerate(widths, start=1)
+                )
+            )
         anomalous = model.anomalous_months_
         if anomalous:
             names = _studio_names(anomalous)

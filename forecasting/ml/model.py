@@ -943,6 +943,12 @@ class ForwardModel:
         w = self.what_if_weight_[calibration.horizon - 1]
         for who in oos:
             oos_g["absolute", who] = w * oos_g["absolute", who] + (1 - w) * plain[who]
+        # Each pair's target calendar month: some months are harder to forecast
+        # than others (see forecasting.ml.calibration).
+        target_month = (
+            calibration.base_ds.astype("datetime64[M]").astype(np.int64)
+            + calibration.horizon
+        ) % 12 + 1
         for (plan, who), g in oos_g.items():
             kept = oos[who]["kept"]
             if who == "seen":
@@ -953,6 +959,7 @@ class ForwardModel:
                 (_target(calibration, plan) - g)[kept],
                 calibration.horizon[kept],
                 self.max_horizon,
+                month=target_month[kept],
             )
         self.training_studios_ = sorted(original_id[str(uid)] for uid in uids)
         self.__dict__.pop("_training_studio_set", None)
@@ -975,6 +982,13 @@ class ForwardModel:
             "excluded_studios": self.excluded_,
         }
         return self
+
+    def calendar_widths(self) -> np.ndarray | None:
+        """Each target calendar month's factor on the plain forecast's interval
+        width for the studios trained on, January first (see
+        :mod:`forecasting.ml.calibration`); None for a model saved before them."""
+        self._check_fitted()
+        return self.calibration_["relative"].calendar
 
     def what_if_bands(self) -> list[tuple[int, int, float]]:
         """The what-if mix's weight on the plan per horizon band.
@@ -1481,9 +1495,7 @@ class ForwardModel:
                 plain = self.predict(state, state.levers, horizon, coverage)
                 revenue = revenue**weight * plain.revenue ** (1 - weight)
                 members = members**weight * plain.members ** (1 - weight)
-        calibration = self.calibration_[
-            _calibration_key(plan, "seen" if state.seen else "unseen")
-        ]
+        calibration = self.calibration_for(state, plan)
         lower_q, upper_q = calibration.interval(horizon, coverage)
         confidence = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
         start = state.base_month + pd.DateOffset(months=1)
@@ -1630,14 +1642,18 @@ class ForwardModel:
         lower = np.empty((n, horizon))
         upper = np.empty((n, horizon))
         confidence = np.empty((n, horizon))
-        for who, rows in (("seen", seen), ("unseen", ~seen)):
-            if not rows.any():
-                continue
-            calibration = self.calibration_[_calibration_key("relative", who)]
-            lower_q, upper_q = calibration.interval(horizon, coverage)
-            lower[rows] = revenue[rows] * np.exp(lower_q)
-            upper[rows] = revenue[rows] * np.exp(upper_q)
-            confidence[rows] = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
+        base_month = np.array([month.month for month in base_months])
+        for who, group in (("seen", seen), ("unseen", ~seen)):
+            pooled = self.calibration_[_calibration_key("relative", who)]
+            # The target months' own widths (see calibration_for): one
+            # distribution per calendar month of the base months.
+            for month in np.unique(base_month[group]):
+                rows = group & (base_month == month)
+                calibration = pooled.starting(int(month))
+                lower_q, upper_q = calibration.interval(horizon, coverage)
+                lower[rows] = revenue[rows] * np.exp(lower_q)
+                upper[rows] = revenue[rows] * np.exp(upper_q)
+                confidence[rows] = calibration.within(_CONFIDENCE_TOLERANCE, horizon)
         return BatchForecastResult(
             revenue=revenue,
             members=members,
@@ -1827,11 +1843,13 @@ class ForwardModel:
     def calibration_for(
         self, state: StudioState, plan: PlanSemantics = "relative"
     ) -> HorizonConformal:
-        """The calibrated residual distribution that :meth:`predict`'s intervals use."""
+        """The calibrated residual distribution that :meth:`predict`'s intervals use:
+        the plan semantics' and the studio's (seen in training or not), with the
+        widths of the target months of a forecast from the state's base month."""
         self._check_fitted()
         return self.calibration_[
             _calibration_key(plan, "seen" if state.seen else "unseen")
-        ]
+        ].starting(state.base_month.month)
 
     def response_spread(self, lift: np.ndarray) -> np.ndarray:
         """Log-scale sd of the lever-response error of plans with log ``lift``.

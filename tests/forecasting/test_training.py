@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from forecasting import services
 from forecasting.ml.sampling import stratified_studio_sample, studio_summary
 from forecasting.models import ModelVersion, ModelVersionStatus
-from forecasting.registry import artifact_directory, clear_loaded_model
+from forecasting.registry import artifact_directory, clear_loaded_model, model_load
 from forecasting.selectors import history_frame, history_summary
 from forecasting.services import forecast_predict, model_train
 from tests.factories import ModelVersionFactory, MonthlyMetricFactory, StudioFactory
@@ -46,7 +46,14 @@ def test_train_registers_evaluates_and_activates_when_none_is_active(
     assert version.library_versions["lightgbm"]
     files = {p.name for p in artifact_directory(version).iterdir()}
     assert files == set(version.artifact_files)
-    assert "Fitting the global model" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Fitting the global model" in out
+    # each target month's interval width, as the model stores it
+    widths = model_load(version).calendar_widths()
+    assert (
+        "80% intervals by target month (x the year's width): "
+        f"Jan {widths[0]:.2f}, Feb {widths[1]:.2f}" in out
+    )
 
     # train -> activate -> predict through the service
     out = forecast_predict(studio=loaded_studios[0], base_month="2026-04")

@@ -96,7 +96,7 @@ def test_a_larger_lift_or_probability_asks_more_of_the_plan(
     monkeypatch.setattr(model, "response_error", 0.3)
     small, large = margin(0.01, 0.8), margin(0.06, 0.8)
     assert large > small + 0.002
-    assert margin(0.06, 0.9) > large
+    assert margin(0.03, 0.9) > margin(0.03, 0.8)
     monkeypatch.setattr(model, "response_error", 0.0)
     assert margin(0.06, 0.8) < large - 0.002
     assert margin(0.06, 0.8) == pytest.approx(margin(0.01, 0.8), abs=0.002)

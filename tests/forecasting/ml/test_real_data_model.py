@@ -318,7 +318,11 @@ def test_a_studio_the_model_never_saw_gets_the_intervals_of_unseen_studios(
         "absolute_unseen",
     }
     width = lambda r: r.revenue_upper - r.revenue_lower  # noqa: E731
-    expected = patchy_model.calibration_["relative_unseen"].interval(6, 0.8)
+    expected = (
+        patchy_model.calibration_["relative_unseen"]
+        .starting(unseen.base_month.month)  # the target months' own widths
+        .interval(6, 0.8)
+    )
     np.testing.assert_allclose(
         new.revenue_upper / new.revenue, np.exp(expected[1])[None, :]
     )
