@@ -60,6 +60,7 @@ from optimization.services import (
     peer_bounds,
 )
 from optimization.solver import DEFAULT_COST_WEIGHTS, SolverInputError, optimize
+from optimization.tactics import cost_currency
 from studios.models import Studio
 from studiosim.display import format_money
 from studiosim.errors import InvalidInput
@@ -295,6 +296,16 @@ def levers_optimize(
             f"cost basis must be one of {', '.join(COST_BASES)}", field="cost_basis"
         )
     unit_costs = _validated_lever_costs(lever_costs)
+    if cost_basis == "tactics" and cost_currency(studio.currency) != studio.currency:
+        # Dollars subtracted from revenue in another currency would be a wrong
+        # objective, not an approximate one.
+        raise InvalidInput(
+            "The tactics' costs are written in US dollars and no rate converts them "
+            f"to {studio.currency}: ask the operator to set CURRENCY_RATES "
+            f"({studio.currency}=<units of {studio.currency} a dollar buys>), or give "
+            "your own costs per lever (leverCosts) instead.",
+            field="cost_basis",
+        )
     base = parse_base_month(base_month)
     validate_levers(current_levers)
     loaded = active_model()

@@ -49,7 +49,7 @@ from optimization.solver import (
     default_lever_scales,
     solve,
 )
-from optimization.tactics import Cost, tactics_for_change
+from optimization.tactics import Cost, cost_currency, tactics_for_change
 from studios.models import Studio
 from studios.selectors import metric_latest_month
 from studiosim.display import format_money
@@ -164,6 +164,9 @@ class InverseOutput:
     not_modelled_levers: list[LeverNote] = field(default_factory=list)
     #: Monthly money cost of the catalogue tactics the recommended plan needs.
     tactic_cost: float = 0.0
+    #: The currency of ``tactic_cost`` and the action plan's cost estimates: the
+    #: studio's, or US dollars where no CURRENCY_RATES rate converts them.
+    cost_currency: str = "USD"
     #: The probability asked for; None: the plan reaches the target in expectation.
     target_probability: float | None = None
     #: The target figure under the recommended plan, point forecast.
@@ -656,6 +659,7 @@ def inverse_predict(
         model_version=loaded.version.version,
         not_modelled_levers=not_modelled,
         tactic_cost=round(float(money_cost(plan.levers[None])[0]), 2),
+        cost_currency=cost_currency(studio.currency),
         target_probability=target_probability,
         expected_revenue=round(float(expected), 2),
         reach_probability=round(float(reach), 4),

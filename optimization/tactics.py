@@ -35,6 +35,15 @@ def cost_factor(currency: str) -> float:
     return float(settings.CURRENCY_RATES.get(currency, 1.0))
 
 
+def cost_currency(currency: str) -> str:
+    """The currency the catalogue's costs come out in for a studio in
+    ``currency``: its own where :func:`cost_factor` converts them (US dollars, or
+    a currency ``CURRENCY_RATES`` lists), US dollars otherwise."""
+    return (
+        currency if currency == "USD" or currency in settings.CURRENCY_RATES else "USD"
+    )
+
+
 @dataclass(frozen=True)
 class Tactic:
     key: str

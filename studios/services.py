@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -283,6 +284,23 @@ def _studios_for_import(
         new[row.studio_name] = studio
     Studio.objects.bulk_create(new.values())
     report.studios_created = sorted(new)
+    if (
+        new
+        and default_currency != "USD"
+        and default_currency not in settings.CURRENCY_RATES
+    ):
+        report.problems.append(
+            importing.Problem(
+                None,
+                None,
+                f"the new studios' money is in {default_currency}, which CURRENCY_RATES "
+                "does not list: the tactics' costs (written in US dollars) stay in "
+                "dollars for them and plans cannot subtract them from revenue "
+                f"(optimizeLevers with TACTICS costs is refused) until the operator sets "
+                f"a rate ({default_currency}=<units a dollar buys>)",
+                severity="warning",
+            )
+        )
     return {**studios, **new}
 
 

@@ -100,7 +100,9 @@ class OptimizeLeversInput:
     cost_basis: CostBasisEnum = strawberry.field(
         default=CostBasisEnum.NONE,
         description="With TACTICS the objective is revenue minus the money cost of "
-        "the tactics over the same period (one month, or the horizon for TOTAL).",
+        "the tactics over the same period (one month, or the horizon for TOTAL); "
+        "refused for a studio in a currency CURRENCY_RATES does not list (the "
+        "catalogue's costs are written in US dollars).",
     )
     lever_costs: list[LeverCostInput] = strawberry.field(
         default_factory=list,

@@ -247,6 +247,12 @@ class InversePredictionType:
         "increase beyond what all of a lever's tactics achieve priced pro rata). "
         "What prioritizeLowCostLevers minimises."
     )
+    cost_currency: str = strawberry.field(
+        description="Currency of tacticCost and of the action plan's costEstimate: "
+        "the studio's, or USD where the operator gives no CURRENCY_RATES rate for "
+        "it (the catalogue's costs are written in US dollars; every other amount is "
+        "in the studio's currency)."
+    )
     confidence_score: float = strawberry.field(
         description="Calibrated probability that the actual revenue of month "
         "targetMonths lands within 10% of its forecast under the recommended plan."
@@ -318,6 +324,7 @@ class InversePredictionType:
             ),
             total_cost=output.total_cost,
             tactic_cost=output.tactic_cost,
+            cost_currency=output.cost_currency,
             warnings=[RangeWarningType.from_warning(w) for w in output.warnings],
             base_month_notes=list(output.base_month_notes),
             target_probability=output.target_probability,

@@ -245,6 +245,44 @@ def test_a_plan_s_tactics_cost_yen_where_the_operator_gave_a_rate(yen_studio, se
     assert yen == {action: cost * 150 for action, cost in dollars.items()}
     assert in_yen.tactic_cost == pytest.approx(as_written.tactic_cost * 150)
     assert COST_ESTIMATE[Cost.LOW] == 250.0  # the catalogue itself is untouched
+    # and each answer says which currency its costs are in
+    assert as_written.cost_currency == "USD"
+    assert in_yen.cost_currency == "JPY"
+
+
+OPTIMIZE_WITH_TACTICS = """
+query Optimize($input: OptimizeLeversInput!) {
+  optimizeLevers(input: $input) { netRevenue moneyCost }
+}
+"""
+
+
+def test_tactics_costs_in_dollars_are_not_subtracted_from_yen(
+    gql, staff, yen_studio, settings
+):
+    """Without a rate, an objective of yen revenue minus dollar costs would be
+    wrong by a factor of 150: the request is refused, saying what to do; with a
+    rate it is answered."""
+    client = gql(staff)
+    variables = {
+        "input": {
+            "studioId": str(yen_studio.pk),
+            "baseMonth": BASE,
+            "costBasis": "TACTICS",
+        }
+    }
+
+    settings.CURRENCY_RATES = {}
+    refused = client.execute(OPTIMIZE_WITH_TACTICS, variables)
+    settings.CURRENCY_RATES = {"JPY": 150.0}
+    answered = client.execute(OPTIMIZE_WITH_TACTICS, variables)
+
+    assert error_codes(refused) == ["BAD_USER_INPUT"]
+    message = refused["errors"][0]["message"]
+    assert "no rate converts them to JPY" in message and "CURRENCY_RATES" in message
+    assert "leverCosts" in message
+    assert "errors" not in answered
+    assert answered["data"]["optimizeLevers"]["moneyCost"] >= 0
 
 
 @pytest.mark.parametrize(

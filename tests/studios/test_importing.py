@@ -256,6 +256,19 @@ def test_new_studios_take_the_currency_given_and_known_ones_keep_their_own(tmp_p
     assert "its revenue (JPY 2,800,000) is 0.47x the month before (JPY 6,000,000)" in (
         out.getvalue()
     )
+    # and the operator is told the tactics' costs stay in dollars without a rate
+    assert "which CURRENCY_RATES does not list" in out.getvalue()
+
+
+def test_new_studios_in_a_currency_with_a_rate_import_without_that_warning(settings):
+    settings.CURRENCY_RATES = {"JPY": 150.0}
+
+    report = metrics_import(
+        data=_csv(_row("2024-01", 200, 20, 10)), default_currency="JPY"
+    )
+
+    assert report.studios_created
+    assert not any("CURRENCY_RATES" in p.message for p in report.problems)
 
 
 @pytest.mark.parametrize("currency", ["US", "dollars", "US$", ""])
@@ -271,7 +284,10 @@ def test_a_currency_that_is_not_a_code_refuses_the_file(currency):
     assert not Studio.objects.exists()
 
 
-def test_the_admin_import_creates_new_studios_in_the_currency_given(client, superuser):
+def test_the_admin_import_creates_new_studios_in_the_currency_given(
+    client, superuser, settings
+):
+    settings.CURRENCY_RATES = {"CHF": 0.88}  # else a warning keeps the page open
     client.force_login(superuser)
     upload = io.BytesIO(_csv(_row("2024-01", 200, 20, 10)).encode())
     upload.name = "export.csv"
