@@ -44,7 +44,7 @@ from scipy import stats
 from forecasting.ml.frame import LEVER_LABELS, LEVERS
 from forecasting.ml.model import ForecastResult, StudioState
 from forecasting.registry import ActiveModel, active_model
-from forecasting.services import lever_bounds, lever_scale, studio_state
+from forecasting.services import by_lever, lever_bounds, lever_scale, studio_state
 from insights.llm import (
     ExtraTactic,
     LlmAdvice,
@@ -388,11 +388,12 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         for i, lever in enumerate(LEVERS)
         if ctx.plan[i] > ctx.base[i]
     ]
+    base = by_lever(ctx.base)
     if raised:
         tactics = [
             t
             for lever, change in raised
-            for t in tactics_for_change(lever, change, ctx.base[LEVERS.index(lever)])
+            for t in tactics_for_change(lever, change, base[lever])
         ]
     else:
         tactics = [
@@ -406,9 +407,8 @@ def _next_best_actions(ctx: _Context) -> list[NextBestAction]:
         _with(
             ctx.base,
             t.lever,
-            ctx.base[LEVERS.index(t.lever)]
-            + t.expected_improvement
-            * lever_scale(t.lever, ctx.base[LEVERS.index(t.lever)]),
+            base[t.lever]
+            + t.expected_improvement * lever_scale(t.lever, base[t.lever]),
         )
         for t in tactics
     ]

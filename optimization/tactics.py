@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.conf import settings
-
 from forecasting.services import lever_scale
+from studiosim.currencies import dollar_rate
 
 
 class Cost(StrEnum):
@@ -30,18 +29,14 @@ COST_ESTIMATE = {Cost.LOW: 250.0, Cost.MEDIUM: 1000.0, Cost.HIGH: 3000.0}
 def cost_factor(currency: str) -> float:
     """How many of ``currency`` a catalogue dollar is: ``CURRENCY_RATES`` (an
     operator setting), 1 for US dollars and for a currency it does not list."""
-    if currency == "USD":
-        return 1.0
-    return float(settings.CURRENCY_RATES.get(currency, 1.0))
+    return dollar_rate(currency) or 1.0
 
 
 def cost_currency(currency: str) -> str:
     """The currency the catalogue's costs come out in for a studio in
     ``currency``: its own where :func:`cost_factor` converts them (US dollars, or
     a currency ``CURRENCY_RATES`` lists), US dollars otherwise."""
-    return (
-        currency if currency == "USD" or currency in settings.CURRENCY_RATES else "USD"
-    )
+    return currency if dollar_rate(currency) is not None else "USD"
 
 
 @dataclass(frozen=True)

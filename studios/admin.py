@@ -533,16 +533,10 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
                 )
                 if not report.dry_run and not report.warnings:
                     return redirect("admin:studios_monthlymetric_changelist")
-        shown, hidden = [], []
+        shown, hidden = [], 0
         if report is not None:
-            limit = (
-                None
-                if form.is_valid() and form.cleaned_data["all_problems"]
-                else SHOWN_PROBLEMS
-            )
-            for problems in (report.errors, report.warnings):
-                shown += problems[:limit]
-                hidden += problems[limit:] if limit is not None else []
+            every = form.is_valid() and form.cleaned_data["all_problems"]
+            shown, hidden = report.shown(None if every else SHOWN_PROBLEMS)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -550,7 +544,7 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
             "form": form,
             "report": report,
             "shown_problems": shown,
-            "hidden_problems": len(hidden),
+            "hidden_problems": hidden,
         }
         return TemplateResponse(
             request, "admin/studios/monthlymetric/import.html", context

@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -36,6 +35,7 @@ from studios.models import (
 )
 from studios.signals import metrics_imported
 from studiosim import rows
+from studiosim.currencies import dollar_rate
 
 SPLIT_MONTHS = 6
 
@@ -145,6 +145,14 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def shown(self, limit: int | None) -> tuple[list[importing.Problem], int]:
+        """The problems to list, the first ``limit`` of each severity (errors
+        first; every one with None), and how many are left only counted."""
+        shown: list[importing.Problem] = []
+        for problems in (self.errors, self.warnings):
+            shown += problems[:limit]
+        return shown, len(self.problems) - len(shown)
 
     def by_column(self) -> list[dict]:
         """How many errors and warnings each column has (``None``: the file as a
@@ -284,11 +292,7 @@ def _studios_for_import(
         new[row.studio_name] = studio
     Studio.objects.bulk_create(new.values())
     report.studios_created = sorted(new)
-    if (
-        new
-        and default_currency != "USD"
-        and default_currency not in settings.CURRENCY_RATES
-    ):
+    if new and dollar_rate(default_currency) is None:
         report.problems.append(
             importing.Problem(
                 None,
