@@ -545,6 +545,7 @@ class MonthlyMetricAdmin(admin.ModelAdmin):
             "report": report,
             "shown_problems": shown,
             "hidden_problems": hidden,
+            "shown_limit": SHOWN_PROBLEMS,
         }
         return TemplateResponse(
             request, "admin/studios/monthlymetric/import.html", context

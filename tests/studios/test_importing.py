@@ -784,6 +784,7 @@ def test_admin_import_page_counts_a_slip_every_row_makes(client, superuser, tmp_
     assert len(summed.context["shown_problems"]) == 50
     assert summed.context["hidden_problems"] == 12
     assert "and 12 more" in body
+    assert "Line by line (the first 50 of each severity)" in body
     assert len(every.context["shown_problems"]) == 62
     assert every.context["hidden_problems"] == 0
     assert "import-problems-hidden" not in every.content.decode()
