@@ -203,6 +203,11 @@ def _pooled(rows: pd.DataFrame) -> float:
     return float((rows["coverage"] * rows["n"]).sum() / rows["n"].sum())
 
 
+def _pooled_score(rows: pd.DataFrame) -> float:
+    """The mean interval score over every test forecast of ``rows``' horizons."""
+    return float((rows["interval_score"] * rows["n"]).sum() / rows["n"].sum())
+
+
 def _figures(table: pd.DataFrame, version) -> dict[str, object]:
     """The figures the multi-seed summary aggregates."""
     wide = table.pivot_table(index=["mode", "horizon"], columns="method", values="mape")
@@ -224,6 +229,7 @@ def _figures(table: pd.DataFrame, version) -> dict[str, object]:
     for mode in ("plain", "what_if"):
         rows = model[model["mode"] == mode]
         out[f"{mode}_cover"] = _pooled(rows)
+        out[f"{mode}_interval_score"] = _pooled_score(rows)
         for a, b in BANDS:
             out[f"{mode}_cover_{a}_{b}"] = _pooled(
                 rows[(rows["horizon"] >= a) & (rows["horizon"] <= b)]
@@ -273,6 +279,8 @@ def _summary(args: argparse.Namespace) -> int:
         *(f"plain_cover_{a}_{b}" for a, b in BANDS),
         "what_if_cover",
         *(f"what_if_cover_{a}_{b}" for a, b in BANDS),
+        "plain_interval_score",
+        "what_if_interval_score",
     ]
     shown = frame[columns].copy()
     shown.loc["mean"] = shown.mean()
@@ -294,8 +302,10 @@ def _summary(args: argparse.Namespace) -> int:
         print(
             f"  {seed!s:>5}: m1 {row['m1_over_naive']:.2f}x  what-if/plain at worst "
             f"{row['what_if_over_plain']:.2f}x  plain "
-            f"{100 * row['plain_cover']:.1f}% ({plain})  what-if "
-            f"{100 * row['what_if_cover']:.1f}% ({what_if}){activated}"
+            f"{100 * row['plain_cover']:.1f}% ({plain}, score "
+            f"{row['plain_interval_score']:.3f})  what-if "
+            f"{100 * row['what_if_cover']:.1f}% ({what_if}, score "
+            f"{row['what_if_interval_score']:.3f}){activated}"
         )
     mean = shown.loc["mean"]
     print("\nTargets on the mean over seeds:")
@@ -340,6 +350,12 @@ def _report(
             f" {100 * model.loc[('plain', h), 'members_mape']:7.2f}%"
             f" {100 * naive_members.loc[h]:7.2f}%"
         )
+    print(
+        "80% interval score (width plus 10x each miss, over revenue, every test "
+        "forecast; lower is better): plain "
+        f"{_pooled_score(model.loc['plain']):.3f}, what-if "
+        f"{_pooled_score(model.loc['what_if']):.3f}"
+    )
     checks = []
     h1 = wide.loc[("plain", 1)]
     checks.append(

@@ -354,7 +354,7 @@ def evaluation_view(metrics: dict) -> str:
     body = format_html_join(
         "",
         '<tr><th scope="row">{}</th>{}<td class="num">{}</td><td class="num">{}</td>'
-        '<td class="num">{}</td><td class="num">{}</td></tr>',
+        '<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>',
         (
             (
                 h,
@@ -368,6 +368,7 @@ def evaluation_view(metrics: dict) -> str:
                 ),
                 format_percent(model[h].get("coverage")),
                 format_percent(model[h].get("relative_width")),
+                _fixed(model[h].get("interval_score")),
                 _fixed(model[h].get("r2")),
                 format_percent(model[h].get("directional_accuracy")),
             )
@@ -379,11 +380,14 @@ def evaluation_view(metrics: dict) -> str:
         '<table class="json-table"><thead><tr><th scope="col">Months ahead</th>{}'
         '<th scope="col" class="num">80% coverage</th>'
         '<th scope="col" class="num">Interval width</th>'
+        '<th scope="col" class="num">Interval score</th>'
         '<th scope="col" class="num">R²</th>'
         '<th scope="col" class="num">Direction right</th></tr></thead>'
         "<tbody>{}</tbody></table>"
         '<p class="help">Test months the model never saw; interval width relative '
-        "to the forecast. The full evaluation (validation, what-if) is under "
+        "to the forecast; interval score: the width plus ten times each miss, "
+        "relative to the month's revenue (lower is better; versions saved before "
+        "it show —). The full evaluation (validation, what-if) is under "
         "Every figure.</p>",
         _admin_chart("mape", mape),
         _admin_chart("coverage", coverage),

@@ -259,6 +259,16 @@ def model_train(
                     for m, w in enumerate(widths, start=1)
                 )
             )
+        by_studio = model.studio_widths()
+        if by_studio:
+            names = _studio_names(by_studio)
+            narrowest = min(by_studio, key=lambda uid: (by_studio[uid], names[uid]))
+            widest = max(by_studio, key=lambda uid: (by_studio[uid], names[uid]))
+            say(
+                f"  80% intervals by studio (x the chain's width), {len(by_studio)} "
+                f"studios: from {by_studio[narrowest]:.2f} ({names[narrowest]}) to "
+                f"{by_studio[widest]:.2f} ({names[widest]})"
+            )
         anomalous = model.anomalous_months_
         if anomalous:
             names = _studio_names(anomalous)

@@ -121,6 +121,7 @@ def test_a_model_version_page_draws_its_evaluation_against_the_baselines(
             "mape": mape + 0.001 * h,
             "coverage": 0.81 if method == "model" else None,
             "relative_width": 0.2 if method == "model" else None,
+            "interval_score": 0.4567 if method == "model" else None,
             "r2": 0.9,
             "directional_accuracy": 0.75,
         }
@@ -166,6 +167,7 @@ def test_a_model_version_page_draws_its_evaluation_against_the_baselines(
     coverage = chart_json(page, "coverage")
     assert coverage["series"][0]["values"] == [0.81, 0.81, 0.81]
     assert "4.10%" in page  # the table beside the charts
+    assert "Interval score" in page and "0.457" in page
     assert 'class="check-pass">passed' in page
     assert "4.1%" in listing and "81.0%" in listing
 

@@ -29,6 +29,16 @@ spread of all of them, shrunk towards 1 by the residuals it rests on (a month se
 in few residuals keeps about the pooled width), and the pooled quantiles are of
 the residuals divided by both. A forecast's offsets use the factors of its own
 target months (:meth:`HorizonConformal.starting`).
+
+Some studios are harder to forecast than others: a small studio whose revenue
+comes in lumps misses by 20-30% where a large steady one misses by 2%, and one
+width for all of them is too wide for the one and too narrow for the other. So
+each studio the calibration residuals come from gets a factor of its own, ``g_s``,
+read the same way as a calendar month's (the 10-90% range of its residuals, scaled
+by horizon and calendar month, over that of all of them) and shrunk harder towards
+1 (a studio's residuals are a few base months' forecasts at twelve horizons, which
+err together); a studio without residuals (new, or not among those scored) keeps
+the pooled width.
 """
 
 from __future__ import annotations
@@ -50,6 +60,10 @@ _MIN_PER_HORIZON = 20
 # _MIN_PER_MONTH residuals keeps a factor of 1.
 _CALENDAR_PRIOR = 60
 _MIN_PER_MONTH = 20
+# The same for a studio's factor; its residuals are fewer independent errors than
+# their count (one base month's twelve horizons err together), so a heavier prior.
+_STUDIO_PRIOR = 120
+_MIN_PER_STUDIO = 20
 # Interquartile range of a standard normal: makes the scale a standard deviation.
 _IQR_TO_SD = 1.349
 # The response error's normal distribution, as equal-probability nodes (midpoints
@@ -79,12 +93,16 @@ class HorizonConformal:
         Shape (12,): each target calendar month's factor on the scale, January
         first; None for none (all 1, and for :meth:`starting`'s result, whose
         ``scale`` holds them already).
+    studios : dict of str to float, optional
+        Each calibrated studio's factor on the scale; a studio not in it has 1.
+        None for none (and for :meth:`starting`'s result).
     """
 
     scale: np.ndarray
     quantiles: np.ndarray
     n: int
     calendar: np.ndarray | None = None
+    studios: dict[str, float] | None = None
     # Tabulated convolved quantiles per level (see _quantile_table); a cache.
     _tables: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -95,6 +113,8 @@ class HorizonConformal:
         horizon: np.ndarray,
         max_horizon: int,
         month: np.ndarray | None = None,
+        studio: np.ndarray | None = None,
+        fold: np.ndarray | None = None,
     ) -> HorizonConformal:
         """Calibrate on log residuals and their horizons.
 
@@ -108,6 +128,18 @@ class HorizonConformal:
         month : numpy.ndarray of int, optional
             Each residual's target calendar month, 1..12: with it, each month
             gets its factor on the scale (see the module's description).
+        studio : numpy.ndarray of str, optional
+            Each residual's studio: with it, each studio gets its factor on
+            the scale, read after the calendar months' (see the module's
+            description).
+        fold : numpy.ndarray of int, optional
+            Each residual's fold (the rolling origin that scored it): the
+            pooled quantiles are then of residuals divided by studio factors
+            read from the other folds, as a served forecast's factor is read
+            from months before it. Factors read from the residuals they divide
+            make those residuals look more alike than the next ones will be,
+            and the intervals cover less than they say (on 40 messy studios,
+            75.3% at 80%, 74.5% at months 7-12).
 
         Returns
         -------
@@ -140,24 +172,42 @@ class HorizonConformal:
         if month is not None:
             calendar = _calendar_factors(scaled, np.asarray(month, dtype=np.int64))
             scaled = scaled / calendar[np.asarray(month, dtype=np.int64) - 1]
+        studios = None
+        if studio is not None:
+            studio = np.asarray(studio).astype(str)
+            studios = _studio_factors(scaled, studio)
+            scaled = scaled / _held_out_factors(scaled, studio, fold, studios)
         return cls(
             scale=scale,
             quantiles=np.quantile(scaled, LEVELS),
             n=len(residuals),
             calendar=calendar,
+            studios=studios,
         )
 
-    def starting(self, base_month: int) -> HorizonConformal:
-        """The distribution of forecasts from a base month in calendar month
-        ``base_month`` (1..12): each horizon's scale times its target month's
-        factor. Itself when there are no factors."""
-        if self.calendar is None:
+    def studio_factor(self, studio: str | None) -> float:
+        """``studio``'s factor on the scale (1 for one not calibrated)."""
+        if self.studios is None or studio is None:
+            return 1.0
+        return self.studios.get(str(studio), 1.0)
+
+    def starting(self, base_month: int, studio: str | None = None) -> HorizonConformal:
+        """The distribution of forecasts of ``studio`` from a base month in
+        calendar month ``base_month`` (1..12): each horizon's scale times its
+        target month's factor and the studio's. Itself when there are no
+        factors."""
+        factor = self.studio_factor(studio)
+        if self.calendar is None and self.studios is None:
             return self
-        target = (int(base_month) - 1 + np.arange(1, len(self.scale) + 1)) % 12
+        scale = self.scale * factor
+        if self.calendar is not None:
+            target = (int(base_month) - 1 + np.arange(1, len(self.scale) + 1)) % 12
+            scale = scale * self.calendar[target]
         return replace(
             self,
-            scale=self.scale * self.calendar[target],
+            scale=scale,
             calendar=None,
+            studios=None,
             _tables=self._tables,  # the pooled quantiles are the same
         )
 
@@ -321,12 +371,15 @@ class HorizonConformal:
         }
         if self.calendar is not None:
             out["calendar"] = self.calendar.tolist()
+        if self.studios is not None:
+            out["studios"] = dict(sorted(self.studios.items()))
         return out
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> HorizonConformal:
         """Rebuild from :meth:`to_json`'s output."""
         calendar = payload.get("calendar")  # none in models saved before it
+        studios = payload.get("studios")  # nor these
         return cls(
             scale=np.asarray(payload["scale"], dtype=np.float64),
             quantiles=np.asarray(payload["quantiles"], dtype=np.float64),
@@ -334,28 +387,70 @@ class HorizonConformal:
             calendar=None
             if calendar is None
             else np.asarray(calendar, dtype=np.float64),
+            studios=None
+            if studios is None
+            else {str(k): float(v) for k, v in studios.items()},
         )
+
+
+def _spread(values: np.ndarray) -> float:
+    low, high = np.quantile(values, [0.1, 0.9])
+    return float(high - low)
+
+
+def _group_factors(
+    scaled: np.ndarray, group: np.ndarray, *, prior: int, minimum: int
+) -> dict[Any, float]:
+    """Each group's factor on the scale: the 10-90% range of its residuals over
+    that of all of them, to the power ``n / (n + prior)`` for its ``n``
+    residuals; 1 for a group with fewer than ``minimum``, and for every group
+    when the residuals have no spread."""
+    pooled = _spread(scaled)
+    labels, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    factors = {label.item(): 1.0 for label in labels}
+    if not pooled > 0:
+        return factors
+    for k, label in enumerate(labels):
+        if counts[k] < minimum:
+            continue
+        ratio = max(_spread(scaled[inverse == k]), 1e-6) / pooled
+        factors[label.item()] = float(ratio ** (counts[k] / (counts[k] + prior)))
+    return factors
+
+
+def _studio_factors(scaled: np.ndarray, studio: np.ndarray) -> dict[str, float]:
+    return _group_factors(scaled, studio, prior=_STUDIO_PRIOR, minimum=_MIN_PER_STUDIO)
+
+
+def _held_out_factors(
+    scaled: np.ndarray,
+    studio: np.ndarray,
+    fold: np.ndarray | None,
+    factors: dict[str, float],
+) -> np.ndarray:
+    """Each residual's studio factor: read from the other folds' residuals
+    where there are two folds or more, ``factors`` (read from all of them)
+    otherwise."""
+    divisor = np.array([factors.get(s, 1.0) for s in studio])
+    if fold is None:
+        return divisor
+    fold = np.asarray(fold)
+    for k in np.unique(fold):
+        at = fold == k
+        if at.all():
+            break
+        others = _studio_factors(scaled[~at], studio[~at])
+        divisor[at] = [others.get(s, 1.0) for s in studio[at]]
+    return divisor
 
 
 def _calendar_factors(scaled: np.ndarray, month: np.ndarray) -> np.ndarray:
     """Each target calendar month's factor on the scale (see the module's
     description), January first."""
-
-    def spread(values: np.ndarray) -> float:
-        low, high = np.quantile(values, [0.1, 0.9])
-        return float(high - low)
-
-    pooled = spread(scaled)
-    factors = np.ones(12)
-    if not pooled > 0:
-        return factors
-    for m in range(1, 13):
-        at = scaled[month == m]
-        if len(at) < _MIN_PER_MONTH:
-            continue
-        ratio = max(spread(at), 1e-6) / pooled
-        factors[m - 1] = ratio ** (len(at) / (len(at) + _CALENDAR_PRIOR))
-    return factors
+    factors = _group_factors(
+        scaled, month, prior=_CALENDAR_PRIOR, minimum=_MIN_PER_MONTH
+    )
+    return np.array([factors.get(m, 1.0) for m in range(1, 13)])
 
 
 def _invert(levels: np.ndarray, grid: np.ndarray, cdf: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ __all__ = [
     "evaluate",
     "format_report",
     "interval_coverage",
+    "interval_score",
     "mae",
     "mape",
     "mean_relative_width",
@@ -118,12 +119,34 @@ def mean_relative_width(
     )
 
 
+def interval_score(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float
+) -> float:
+    """Mean interval score of central intervals at ``coverage``, relative to the
+    actual value (lower is better).
+
+    Gneiting and Raftery's score, ``(upper - lower) + (2 / alpha) x`` the
+    distance by which the actual value falls outside, with ``alpha = 1 -
+    coverage``, divided by the actual value so studios of every size count
+    alike. It rewards narrow intervals and penalises misses, so it tells a
+    width that follows how hard each forecast is from one that is right only
+    on average: two sets of intervals can both cover 80% and score apart.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    alpha = 1.0 - coverage
+    miss = np.clip(lower - actual, 0.0, None) + np.clip(actual - upper, 0.0, None)
+    return float(np.mean((upper - lower + (2.0 / alpha) * miss) / actual))
+
+
 def _metrics(
     actual: np.ndarray,
     predicted: np.ndarray,
     base: np.ndarray,
     lower: np.ndarray | None = None,
     upper: np.ndarray | None = None,
+    coverage: float = 0.8,
 ) -> dict[str, float]:
     return {
         "rmse": rmse(actual, predicted),
@@ -137,6 +160,9 @@ def _metrics(
         else interval_coverage(actual, lower, upper),
         "relative_width": (
             np.nan if lower is None else mean_relative_width(lower, upper, predicted)
+        ),
+        "interval_score": (
+            np.nan if lower is None else interval_score(actual, lower, upper, coverage)
         ),
     }
 
@@ -193,8 +219,8 @@ def evaluate(
     -------
     pandas.DataFrame
         One row per (horizon, method): mode, plan, split, horizon, method, n, rmse, mae,
-        mape, r2, directional_accuracy, business_impact, coverage, relative_width
-        (the last two for the model only), ratio_to_oracle (the method's MAPE
+        mape, r2, directional_accuracy, business_impact, coverage, relative_width,
+        interval_score (the last three for the model only), ratio_to_oracle (the method's MAPE
         over the oracle's) and members_mape (the member-count forecast's MAPE, for
         the model and naive).
     """
@@ -306,6 +332,7 @@ def evaluate(
                     pairs.base_revenue[defined],
                     None if lo is None else lo[defined],
                     None if hi is None else hi[defined],
+                    coverage,
                 ),
                 "members_mape": (
                     mape(

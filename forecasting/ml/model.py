@@ -949,6 +949,12 @@ class ForwardModel:
             calibration.base_ds.astype("datetime64[M]").astype(np.int64)
             + calibration.horizon
         ) % 12 + 1
+        # And each pair's studio, by its id: some studios are harder to forecast
+        # than others (see forecasting.ml.calibration).
+        studio_id = np.array([original_id[str(uid)] for uid in uids])[
+            calibration.studio
+        ]
+        origin = (calibration.target_from_end >= 2 * _HALF_YEAR).astype(np.int64)
         for (plan, who), g in oos_g.items():
             kept = oos[who]["kept"]
             if who == "seen":
@@ -960,6 +966,15 @@ class ForwardModel:
                 calibration.horizon[kept],
                 self.max_horizon,
                 month=target_month[kept],
+                # The plain forecast of a studio the calibration scored has a
+                # width of its own, cross-fitted across the two rolling origins'
+                # half-years; what-if forecasts keep the chain's (on three
+                # generated 12-studio chains, studio widths took their cover
+                # from 79.9% to 76.0%, and 72.7% at months 7-12).
+                studio=(
+                    studio_id[kept] if (plan, who) == ("relative", "seen") else None
+                ),
+                fold=origin[kept],
             )
         self.training_studios_ = sorted(original_id[str(uid)] for uid in uids)
         self.__dict__.pop("_training_studio_set", None)
@@ -989,6 +1004,13 @@ class ForwardModel:
         :mod:`forecasting.ml.calibration`); None for a model saved before them."""
         self._check_fitted()
         return self.calibration_["relative"].calendar
+
+    def studio_widths(self) -> dict[str, float]:
+        """Each calibrated studio's factor on the plain forecast's interval width
+        (see :mod:`forecasting.ml.calibration`), by studio id; empty for a model
+        saved before them. A studio not in it has the chain's width (1)."""
+        self._check_fitted()
+        return dict(self.calibration_["relative"].studios or {})
 
     def what_if_bands(self) -> list[tuple[int, int, float]]:
         """The what-if mix's weight on the plan per horizon band.
@@ -1596,6 +1618,7 @@ class ForwardModel:
             np.stack([s.members_correction[:horizon] for s in states]),
             seen=np.array([s.seen for s in states]),
             base_months=[s.base_month for s in states],
+            unique_ids=[s.unique_id for s in states],
             horizon=horizon,
             coverage=coverage,
         )
@@ -1624,6 +1647,7 @@ class ForwardModel:
         *,
         seen: np.ndarray,
         base_months: list[pd.Timestamp],
+        unique_ids: list[str],
         horizon: int,
         coverage: float,
     ) -> BatchForecastResult:
@@ -1645,11 +1669,21 @@ class ForwardModel:
         base_month = np.array([month.month for month in base_months])
         for who, group in (("seen", seen), ("unseen", ~seen)):
             pooled = self.calibration_[_calibration_key("relative", who)]
-            # The target months' own widths (see calibration_for): one
-            # distribution per calendar month of the base months.
-            for month in np.unique(base_month[group]):
-                rows = group & (base_month == month)
-                calibration = pooled.starting(int(month))
+            # The target months' and the studios' own widths (see
+            # calibration_for): one distribution per calendar month of the base
+            # months and studio width.
+            width = np.array([pooled.studio_factor(uid) for uid in unique_ids])
+            for month, factor in sorted(
+                {
+                    (int(m), float(f))
+                    for m, f in zip(base_month[group], width[group], strict=True)
+                }
+            ):
+                rows = group & (base_month == month) & (width == factor)
+                # Every row of the group has the first one's width.
+                calibration = pooled.starting(
+                    month, unique_ids[int(np.flatnonzero(rows)[0])]
+                )
                 lower_q, upper_q = calibration.interval(horizon, coverage)
                 lower[rows] = revenue[rows] * np.exp(lower_q)
                 upper[rows] = revenue[rows] * np.exp(upper_q)
@@ -1735,6 +1769,7 @@ class ForwardModel:
             rows["g_members"],
             seen=rows["seen"],
             base_months=base_months,
+            unique_ids=[uids[i] for i in rank],
             horizon=horizon,
             coverage=coverage,
         )
@@ -1845,11 +1880,12 @@ class ForwardModel:
     ) -> HorizonConformal:
         """The calibrated residual distribution that :meth:`predict`'s intervals use:
         the plan semantics' and the studio's (seen in training or not), with the
-        widths of the target months of a forecast from the state's base month."""
+        widths of the target months of a forecast from the state's base month and
+        the studio's own width."""
         self._check_fitted()
         return self.calibration_[
             _calibration_key(plan, "seen" if state.seen else "unseen")
-        ].starting(state.base_month.month)
+        ].starting(state.base_month.month, state.unique_id)
 
     def response_spread(self, lift: np.ndarray) -> np.ndarray:
         """Log-scale sd of the lever-response error of plans with log ``lift``.

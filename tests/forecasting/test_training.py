@@ -54,6 +54,16 @@ def test_train_registers_evaluates_and_activates_when_none_is_active(
         "80% intervals by target month (x the year's width): "
         f"Jan {widths[0]:.2f}, Feb {widths[1]:.2f}" in out
     )
+    # and the narrowest and widest of the studios' own widths, by name
+    by_studio = model_load(version).studio_widths()
+    names = {str(s.pk): s.name for s in loaded_studios}
+    assert set(by_studio) <= set(names) and len(by_studio) >= 2
+    widest = max(by_studio, key=by_studio.get)
+    assert (
+        f"80% intervals by studio (x the chain's width), {len(by_studio)} studios: "
+        f"from {min(by_studio.values()):.2f}" in out
+    )
+    assert f"to {by_studio[widest]:.2f} ({names[widest]})" in out
 
     # train -> activate -> predict through the service
     out = forecast_predict(studio=loaded_studios[0], base_month="2026-04")

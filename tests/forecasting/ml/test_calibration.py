@@ -158,3 +158,106 @@ def test_the_calendar_factors_are_saved_and_older_models_load_without_them():
         again.starting(7).interval(3, 0.8), fitted.starting(7).interval(3, 0.8)
     )
     assert HorizonConformal.from_json(older).calendar is None
+
+
+def _one_studio_is_volatile(rng, studios=10, per_studio=240):
+    """Residuals at horizons 1..3 of ``studios`` studios, the first of which
+    errs three times as wide as the others (a small studio paid in lumps)."""
+    studio = np.repeat(np.array([f"s{k}" for k in range(studios)]), per_studio)
+    horizon = np.tile(np.arange(1, 4), studios * per_studio // 3)
+    sd = 0.05 * np.sqrt(horizon) * np.where(studio == "s0", 3.0, 1.0)
+    return rng.normal(0.0, sd), horizon, studio
+
+
+def test_a_volatile_studio_gets_wider_intervals_and_the_steady_ones_narrower():
+    rng = np.random.default_rng(11)
+    residuals, horizon, studio = _one_studio_is_volatile(rng)
+
+    pooled = HorizonConformal.fit(residuals, horizon, max_horizon=3)
+    by_studio = HorizonConformal.fit(residuals, horizon, max_horizon=3, studio=studio)
+
+    def covered(fitted, name, wide):
+        lower, upper = fitted.starting(6, name).interval(3, 0.8)
+        sd = 0.05 * np.sqrt(np.arange(1, 4)) * (3.0 if wide else 1.0)
+        fresh = rng.normal(0.0, sd, size=(20000, 3))
+        return ((fresh >= lower) & (fresh <= upper)).mean(axis=0)
+
+    assert pooled.starting(6, "s0") is pooled  # no factors: the pooled width
+    assert by_studio.studio_factor("s0") > 1.5
+    assert all(by_studio.studio_factor(f"s{k}") < 1.0 for k in range(1, 10))
+    # Pooled, the volatile studio is missed about half the time and the
+    # steady ones are over-covered; by studio, both come nearer 80% (each
+    # factor is shrunk towards 1: 240 residuals weigh two-thirds of a
+    # studio's own spread).
+    volatile, steady = covered(pooled, "s0", True), covered(pooled, "s1", False)
+    assert volatile[0] < 0.55 and steady[0] > 0.84
+    assert (covered(by_studio, "s0", True) > volatile + 0.05).all()
+    assert covered(by_studio, "s1", False) == pytest.approx([0.8] * 3, abs=0.04)
+    assert (np.abs(covered(by_studio, "s1", False) - 0.8) < steady - 0.8).all()
+    # A studio the calibration never saw keeps the pooled width.
+    assert by_studio.studio_factor("new") == 1.0
+    np.testing.assert_array_equal(
+        by_studio.starting(6, "new").scale, by_studio.starting(6).scale
+    )
+
+
+def test_a_studio_with_few_residuals_keeps_the_pooled_width():
+    rng = np.random.default_rng(12)
+    residuals, horizon, studio = _one_studio_is_volatile(rng)
+    rare = (studio != "s0") | (np.arange(len(studio)) < 15)
+
+    fitted = HorizonConformal.fit(
+        residuals[rare], horizon[rare], max_horizon=3, studio=studio[rare]
+    )
+
+    assert fitted.studio_factor("s0") == 1.0
+
+
+def test_the_studio_factors_are_saved_and_older_models_load_without_them():
+    rng = np.random.default_rng(13)
+    residuals, horizon, studio = _one_studio_is_volatile(rng, per_studio=60)
+    month = np.tile(np.arange(1, 13), len(studio) // 12)
+    fitted = HorizonConformal.fit(
+        residuals, horizon, max_horizon=3, month=month, studio=studio
+    )
+
+    again = HorizonConformal.from_json(fitted.to_json())
+    older = {k: v for k, v in fitted.to_json().items() if k != "studios"}
+
+    assert again.studios == fitted.studios
+    np.testing.assert_array_equal(
+        again.starting(7, "s0").interval(3, 0.8),
+        fitted.starting(7, "s0").interval(3, 0.8),
+    )
+    assert HorizonConformal.from_json(older).studio_factor("s0") == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_studio_factors_read_from_the_other_origin_cover_the_next_months_better(seed):
+    """A studio's residuals come from two rolling origins, and how hard it is to
+    forecast shifts from one half-year to the next. Factors read from the same
+    residuals they divide make those look more alike than the next months' will
+    be; read from the other origin's, the intervals of the months after both
+    cover more (the stored factors are the same)."""
+    rng = np.random.default_rng(seed)
+    studios, per = 30, 72
+    steady = np.exp(rng.normal(0.0, 0.3, studios))
+    # each studio's spread in the two origins' half-years and in the next one
+    regime = steady[:, None] * np.exp(rng.normal(0.0, 0.4, (studios, 3)))
+    studio = np.repeat(np.array([f"s{k}" for k in range(studios)]), per)
+    fold = np.tile(np.repeat([0, 1], per // 2), studios)
+    horizon = np.tile(np.arange(1, 4), studios * per // 3)
+    residuals = rng.normal(0.0, 0.05 * regime[np.repeat(np.arange(studios), per), fold])
+    fresh = rng.normal(0.0, 0.05 * regime[:, 2:3], size=(studios, 4000))
+
+    def covered(fitted):
+        bounds = [fitted.starting(6, f"s{k}").interval(1, 0.8) for k in range(studios)]
+        lower = np.array([b[0][0] for b in bounds])[:, None]
+        upper = np.array([b[1][0] for b in bounds])[:, None]
+        return ((fresh >= lower) & (fresh <= upper)).mean()
+
+    same = HorizonConformal.fit(residuals, horizon, 3, studio=studio)
+    other = HorizonConformal.fit(residuals, horizon, 3, studio=studio, fold=fold)
+
+    assert other.studios == same.studios
+    assert covered(other) > covered(same) + 0.004

@@ -11,6 +11,7 @@ from forecasting.ml.evaluation import (
     business_impact_score,
     directional_accuracy,
     interval_coverage,
+    interval_score,
     mae,
     mape,
     mean_relative_width,
@@ -82,3 +83,16 @@ def test_mean_relative_width_divides_by_the_forecast():
     assert mean_relative_width(lower, upper, np.array([100.0, 200.0])) == pytest.approx(
         0.125
     )
+
+
+def test_interval_score_adds_width_and_misses_weighted_by_the_coverage():
+    """80% intervals (alpha 0.2, misses x10), relative to the actual value: a
+    hit scores its width (20 on 100: 0.2), a miss its width plus ten times the
+    distance (10 + 10 x 5 on 200: 0.3)."""
+    actual = np.array([100.0, 200.0])
+    lower = np.array([90.0, 185.0])
+    upper = np.array([110.0, 195.0])
+    assert interval_score(actual, lower, upper, 0.8) == pytest.approx(0.25)
+    # a narrower interval that still holds scores better, one that misses worse
+    assert interval_score(actual[:1], lower[:1] + 5, upper[:1] - 5, 0.8) < 0.2
+    assert interval_score(actual[:1], lower[:1] + 15, upper[:1] + 15, 0.8) > 0.2

@@ -361,6 +361,7 @@ def test_evaluation_table_has_every_method_and_metric(plain_test_report):
         "business_impact",
         "coverage",
         "relative_width",
+        "interval_score",
         "ratio_to_oracle",
     ):
         assert column in plain_test_report.columns

@@ -464,3 +464,43 @@ def test_a_short_export_with_strong_seasons_leans_on_last_years_month(
     what_if = evaluate(model, frame, split="test", mode="what_if", horizons=(1, 3, 6))
     what_if = what_if[what_if["method"] == "model"].set_index("horizon")["mape"]
     assert (what_if <= 1.02 * mape["model"]).all(), (what_if, mape["model"])
+
+
+def test_a_studio_whose_revenue_is_noisier_gets_wider_intervals(patchy):
+    """Each calibrated studio's interval width is its own: one whose revenue
+    jumps by 15% from month to month around its level is forecast with a wider
+    interval than the steady studios of the same chain, and serves it in every
+    path (one studio's forecast, the batch status quo)."""
+    # given: the patchy chain, one studio's revenue made noisy throughout
+    rng = np.random.default_rng(8)
+    uids = patchy["unique_id"].unique()
+    noisy = patchy["unique_id"] == uids[4]
+    frame = patchy.copy()
+    frame.loc[noisy, "total_revenue"] *= np.exp(rng.normal(0.0, 0.15, noisy.sum()))
+
+    # when
+    model = ForwardModel(random_state=0, n_estimators=60).fit(frame)
+    states = model.states_for_frame(frame, base_months="latest")
+    relative = {
+        uid: np.log(r.revenue_upper / r.revenue_lower)[0]
+        for uid, state in states.items()
+        for r in [model.predict(state, state.levers, horizon=6)]
+    }
+
+    # then: the noisy studio's factor and width are above every steady one's
+    factors = model.calibration_["relative"].studios
+    assert set(factors) == set(model.training_studios_)
+    assert factors[uids[4]] > 1.2
+    assert factors[uids[4]] > max(f for uid, f in factors.items() if uid != uids[4])
+    width = {uid[0]: w for uid, w in relative.items()}
+    assert (width[uids[4]] > np.array([width[u] for u in uids[:4]])).all()
+    # and the batch status quo gives each studio the interval predict gives it
+    batch = model.forecast_status_quo(list(states.values()), horizon=6)
+    for row, state in enumerate(states.values()):
+        one = model.predict(state, state.levers, horizon=6)
+        np.testing.assert_allclose(batch.revenue_lower[row], one.revenue_lower[0])
+        np.testing.assert_allclose(batch.confidence[row], one.confidence[0])
+    # studios no one calibrated keep the chain's width, and so do what-if
+    # forecasts
+    assert model.calibration_["relative_unseen"].studios is None
+    assert model.calibration_["absolute"].studios is None
