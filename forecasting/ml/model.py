@@ -1672,7 +1672,10 @@ class ForwardModel:
             # The target months' and the studios' own widths (see
             # calibration_for): one distribution per calendar month of the base
             # months and studio width.
-            width = np.array([pooled.studio_factor(uid) for uid in unique_ids])
+            width = np.ones(n)
+            width[group] = [
+                pooled.studio_factor(unique_ids[i]) for i in np.flatnonzero(group)
+            ]
             for month, factor in sorted(
                 {
                     (int(m), float(f))
@@ -1758,6 +1761,7 @@ class ForwardModel:
             if name != "unique_ids"
         }
         base_months = [pd.Timestamp(month) for month in rows["base_month"]]
+        unique_ids = [uids[i] for i in rank]
         result = self._status_quo(
             rows["reference"],
             rows["known"],
@@ -1769,12 +1773,12 @@ class ForwardModel:
             rows["g_members"],
             seen=rows["seen"],
             base_months=base_months,
-            unique_ids=[uids[i] for i in rank],
+            unique_ids=unique_ids,
             horizon=horizon,
             coverage=coverage,
         )
         return LatestForecast(
-            unique_ids=[uids[i] for i in rank],
+            unique_ids=unique_ids,
             base_months=base_months,
             base_revenue=rows["base_revenue"],
             result=result,
