@@ -32,7 +32,11 @@ own and a visitor trade that drifts apart from the members. ``--source expansion
 --studios 24`` runs it on :mod:`studios.expansion`: a growing chain that opens
 studios during the export (a third of them ramping up from a few members), raises
 prices and closes everywhere at once, and where a quarter of the studios bill their
-annual members in January. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
+annual members in January. ``--source franchise --studios 30`` runs it on
+:mod:`studios.franchise`, a hold-out written after the model and measured before
+any change to it: members returning to a level that drops for good where a
+competitor opens, member counts a month late, weekly billing that follows the
+number of Mondays, prices rising in January. ``--source generated`` runs the same pipeline on a chain from ``generate_data``
 (its CSV, every column), to check the calibration on the generator's own chains.
 ``--months 20-30`` cuts each studio of an outside process to its last 20 to 30 months
 (:func:`studios.messy.recent_months`): a short export, as from a booking system the
@@ -46,6 +50,7 @@ Run from the repository root::
     .venv/bin/python bench/real_data.py --source walk --studios 30
     .venv/bin/python bench/real_data.py --source dropin --studios 20
     .venv/bin/python bench/real_data.py --source expansion --studios 24
+    .venv/bin/python bench/real_data.py --source franchise --studios 30 --seeds 0,1,2,3,4
     .venv/bin/python bench/real_data.py --source generated --studios 12
     .venv/bin/python bench/real_data.py --studios 12 --seeds 0,1,2,3,4
     .venv/bin/python bench/real_data.py --source dropin --studios 20 --months 20-30 --seeds 0,1,2
@@ -113,7 +118,7 @@ def _priced_in(export, scale: float):
 
 def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.DataFrame]:
     path = workdir / "export.csv"
-    if args.source in ("messy", "walk", "odd", "dropin", "expansion"):
+    if args.source in ("messy", "walk", "odd", "dropin", "expansion", "franchise"):
         if args.source == "messy":
             from studios.messy import messy_export as make
         elif args.source == "odd":
@@ -122,6 +127,8 @@ def _write_export(args: argparse.Namespace, workdir: Path) -> tuple[Path, pd.Dat
             from studios.dropin import dropin_export as make
         elif args.source == "expansion":
             from studios.expansion import expansion_export as make
+        elif args.source == "franchise":
+            from studios.franchise import franchise_export as make
         else:
             from studios.walk import walk_export as make
 
@@ -441,7 +448,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--source",
-        choices=("messy", "walk", "odd", "dropin", "expansion", "generated"),
+        choices=(
+            "messy",
+            "walk",
+            "odd",
+            "dropin",
+            "expansion",
+            "franchise",
+            "generated",
+        ),
         default="messy",
     )
     parser.add_argument(
