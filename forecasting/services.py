@@ -225,15 +225,11 @@ def model_train(
         try:
             model.fit(frame.drop(columns=truth_columns(frame)))
         except NoUsableStudioError as exc:
-            # The model knows studios by id; the operator by name.
-            names = _studio_names(exc.excluded)
             raise InvalidInput(
-                "no studio can be used for training: "
-                + "; ".join(
-                    f"{names[uid]}: {', '.join(reasons)}"
-                    for uid, reasons in sorted(
-                        exc.excluded.items(), key=lambda item: names[item[0]]
-                    )
+                _no_usable_studio_message(
+                    exc.excluded,
+                    model.min_training_months,
+                    frame.groupby("unique_id").size().to_dict(),
                 )
             ) from exc
         say(f"  fitted in {time.perf_counter() - started:.1f}s")
@@ -336,6 +332,31 @@ def model_train(
     if run_id:
         say(f"Logged MLflow run {run_id}.")
     return version
+
+
+def _no_usable_studio_message(
+    excluded: Mapping[str, list[str]], min_months: int, months: Mapping[str, int]
+) -> str:
+    """Why no studio can be trained on, every studio by name; where short
+    histories are the cause, how far the longest is from enough and what to do."""
+    names = _studio_names(excluded)
+    listed = "; ".join(
+        f"{names[uid]}: {', '.join(reasons)}"
+        for uid, reasons in sorted(excluded.items(), key=lambda item: names[item[0]])
+    )
+    short = [uid for uid in excluded if months.get(uid, 0) < min_months]
+    if not short:
+        return f"no studio can be used for training: {listed}"
+    longest = max(short, key=lambda uid: (months.get(uid, 0), names[uid]))
+    wait = min_months - months.get(longest, 0)
+    return (
+        f"no studio can be used for training. {len(short)} of the {len(excluded)} "
+        f"studios have fewer than the {min_months} months of data a studio needs to "
+        "be trained on (its last 12 are held out to validate and test the model); "
+        f"the longest, {names[longest]}, has {months.get(longest, 0)}: import the "
+        "studios' earlier months if their system kept them, or train again in "
+        f"{wait} month{'s' if wait != 1 else ''}. Each studio: {listed}"
+    )
 
 
 def _studio_names(uids) -> dict[str, str]:

@@ -42,6 +42,9 @@ class Screening:
     excluded: dict[str, list[str]]
 
 
+_SHORT = " months of data; training needs at least "
+
+
 def screen_training_frame(
     frame: pd.DataFrame, *, min_months: int, require_split: bool = True
 ) -> Screening:
@@ -104,13 +107,17 @@ def screen_training_frame(
             )
         if observed < min_months:
             reasons.append(
-                f"has {observed} months of data; training needs at least {min_months} "
-                "(it can still be forecast by the model trained on the others)"
+                f"has {observed} months of data; training needs at least {min_months}"
             )
         if reasons:
             excluded[uid] = reasons
     usable = full[~full["unique_id"].isin(list(excluded))].reset_index(drop=True)
-    if usable.empty:
+    if not usable.empty:
+        # Only where others train is there a model to forecast the short ones.
+        suffix = " (it can still be forecast by the model trained on the others)"
+        for reasons in excluded.values():
+            reasons[:] = [r + suffix if _SHORT in r else r for r in reasons]
+    else:
         detail = "; ".join(
             f"{uid}: {', '.join(reasons)}" for uid, reasons in excluded.items()
         )

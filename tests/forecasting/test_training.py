@@ -106,7 +106,9 @@ def test_training_without_data_fails_cleanly_and_is_recorded(artifact_dir):
 
 def test_a_chain_no_studio_of_which_can_be_used_is_refused_by_name(artifact_dir):
     """Every studio too short: the operator is told which studio is which by
-    its name, every reason listed (the model knows them by id only)."""
+    its name, every reason listed (the model knows them by id only), how far the
+    longest is from enough, and no word of a model trained on the others (there
+    is none)."""
     for name, months in (("Harbour Yoga", 10), ("Mill Street Pilates", 14)):
         studio = StudioFactory(name=name)
         for k in range(months):
@@ -119,15 +121,39 @@ def test_a_chain_no_studio_of_which_can_be_used_is_refused_by_name(artifact_dir)
 
     message = str(refused.value)
     assert message.startswith(
-        "no studio can be used for training: Harbour Yoga: has 10"
+        "no studio can be used for training. 2 of the 2 studios have fewer than "
+        "the 18 months of data a studio needs to be trained on"
     )
     assert (
-        "; Mill Street Pilates: has 14 months of data; training needs at least 18"
-        in (message)
+        "the longest, Mill Street Pilates, has 14: import the studios' earlier "
+        "months if their system kept them, or train again in 4 months." in message
     )
+    assert message.endswith(
+        "Each studio: Harbour Yoga: has 10 months of data; training needs at least "
+        "18; Mill Street Pilates: has 14 months of data; training needs at least 18"
+    )
+    assert "trained on the others" not in message
     version = ModelVersion.objects.get()
     assert version.status == ModelVersionStatus.FAILED
     assert "Mill Street Pilates" in version.error_message
+
+
+def test_a_chain_refused_for_other_reasons_lists_them_without_a_wait(artifact_dir):
+    """No studio short: the reasons alone, no advice about months."""
+    studio = StudioFactory(name="Quiet Barre")
+    for k in range(20):
+        MonthlyMetricFactory(
+            studio=studio,
+            month_year=dt.date(2023 + k // 12, k % 12 + 1, 1),
+            total_revenue=0,
+        )
+
+    with pytest.raises(CommandError) as refused:
+        call_command("train_model")
+
+    assert str(refused.value) == (
+        "no studio can be used for training: Quiet Barre: no revenue recorded"
+    )
 
 
 def test_evaluate_model_prints_the_table_and_checks(
