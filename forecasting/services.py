@@ -347,7 +347,7 @@ def _no_usable_studio_message(
     short = [uid for uid in excluded if months.get(uid, 0) < min_months]
     if not short:
         return f"no studio can be used for training: {listed}"
-    longest = max(short, key=lambda uid: (months.get(uid, 0), names[uid]))
+    longest = min(short, key=lambda uid: (-months.get(uid, 0), names[uid]))
     wait = min_months - months.get(longest, 0)
     return (
         f"no studio can be used for training. {len(short)} of the {len(excluded)} "
