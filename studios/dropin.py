@@ -24,11 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport, lose_months, pop_truth
+from studios.messy import MessyExport, lose_months, simulate_chain
 
 __all__ = ["dropin_export"]
-
-_TYPES = ("yoga", "pilates", "crossfit", "wellness", "boutique_fitness")
 
 
 def _studio(
@@ -100,21 +98,14 @@ def dropin_export(
     MessyExport
         Every studio is usable (30-60 months); ``truth`` holds the oracle.
     """
-    rng = np.random.default_rng(seed)
-    end = pd.Timestamp(end_month).to_period("M").to_timestamp()
-    frames, truths, breaks = [], [], {}
-    for i in range(n_studios):
-        studio_type = _TYPES[i % len(_TYPES)]
-        name = f"Dropin {i + 1:03d} {studio_type.replace('_', ' ')}"
-        months = pd.date_range(end=end, periods=int(rng.integers(30, 61)), freq="MS")
-        frame = _studio(rng, name, studio_type, months)
-        frame = lose_months(frame, rng, 0.03)
-        breaks[name] = []
-        truths.append(pop_truth(frame, name))
-        frames.append(frame)
-    return MessyExport(
-        frame=pd.concat(frames, ignore_index=True),
-        unusable={},
-        identity_breaks=breaks,
-        truth=pd.concat(truths, ignore_index=True),
+    return simulate_chain(
+        n_studios,
+        seed=seed,
+        end_month=end_month,
+        label="Dropin",
+        length=lambda rng: int(rng.integers(30, 61)),
+        studio=lambda rng, name, studio_type, months: (
+            lose_months(_studio(rng, name, studio_type, months), rng, 0.03),
+            [],
+        ),
     )

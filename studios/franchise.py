@@ -36,11 +36,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport, pop_truth
+from studios.messy import MessyExport, simulate_chain
 
 __all__ = ["franchise_export", "mondays"]
 
-_TYPES = ("yoga", "pilates", "crossfit", "wellness", "boutique_fitness")
 _LENGTHS = (14, 18, 26, 36, 48, 60)
 # Log change of the member count by calendar month (January to December) at an
 # amplitude of 1; each studio scales it by 0.3-1.5.
@@ -161,21 +160,12 @@ def franchise_export(
         (``too_short``: they can still be forecast); ``identity_breaks`` the
         bookkeeping of each; ``truth`` holds the oracle.
     """
-    rng = np.random.default_rng(seed)
-    end = pd.Timestamp(end_month).to_period("M").to_timestamp()
-    frames, truths, unusable, breaks = [], [], {}, {}
-    for i in range(n_studios):
-        studio_type = _TYPES[i % len(_TYPES)]
-        name = f"Franchise {i + 1:03d} {studio_type.replace('_', ' ')}"
-        months = pd.date_range(end=end, periods=int(rng.choice(_LENGTHS)), freq="MS")
-        frame, breaks[name] = _studio(rng, name, studio_type, months)
-        if len(frame) < 18:
-            unusable[name] = "too_short"
-        truths.append(pop_truth(frame, name))
-        frames.append(frame)
-    return MessyExport(
-        frame=pd.concat(frames, ignore_index=True),
-        unusable=unusable,
-        identity_breaks=breaks,
-        truth=pd.concat(truths, ignore_index=True),
+    return simulate_chain(
+        n_studios,
+        seed=seed,
+        end_month=end_month,
+        label="Franchise",
+        length=lambda rng: int(rng.choice(_LENGTHS)),
+        studio=_studio,
+        min_months=18,
     )

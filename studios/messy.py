@@ -31,6 +31,7 @@ Pure numpy/pandas; the same seed gives the same export.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "lose_months",
     "recent_months",
     "pop_truth",
+    "simulate_chain",
 ]
 
 #: The columns every export has: what a booking system always knows.
@@ -127,6 +129,48 @@ def pop_truth(frame: pd.DataFrame, name: str) -> pd.DataFrame:
             "month_year": frame["month_year"],
             "expected_total_revenue": frame.pop("expected_total_revenue"),
         }
+    )
+
+
+def simulate_chain(
+    n_studios: int,
+    *,
+    seed: int,
+    end_month: str,
+    label: str,
+    length: Callable[[np.random.Generator], int],
+    studio: Callable[
+        [np.random.Generator, str, str, pd.DatetimeIndex],
+        tuple[pd.DataFrame, list[str]],
+    ],
+    min_months: int = 0,
+) -> MessyExport:
+    """A chain of studios simulated one after the other from one generator.
+
+    The ``i``-th studio is of type ``_TYPES[i % 5]`` and named ``"{label} {i+1:03d}
+    {type}"``; ``length(rng)`` draws how many months up to ``end_month`` it
+    exports and ``studio(rng, name, type, months)`` simulates its rows (with
+    ``expected_total_revenue``, taken out as the truth) and how its member count
+    departs from the identity. A studio exported with fewer than ``min_months``
+    rows is named ``too_short``.
+    """
+    rng = np.random.default_rng(seed)
+    end = pd.Timestamp(end_month).to_period("M").to_timestamp()
+    frames, truths, unusable, breaks = [], [], {}, {}
+    for i in range(n_studios):
+        studio_type = _TYPES[i % len(_TYPES)]
+        name = f"{label} {i + 1:03d} {studio_type.replace('_', ' ')}"
+        months = pd.date_range(end=end, periods=length(rng), freq="MS")
+        frame, breaks[name] = studio(rng, name, studio_type, months)
+        if len(frame) < min_months:
+            unusable[name] = "too_short"
+        truths.append(pop_truth(frame, name))
+        frames.append(frame)
+    return MessyExport(
+        frame=pd.concat(frames, ignore_index=True),
+        unusable=unusable,
+        identity_breaks=breaks,
+        truth=pd.concat(truths, ignore_index=True),
     )
 
 

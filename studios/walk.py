@@ -28,11 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from studios.messy import MessyExport, pop_truth
+from studios.messy import MessyExport, simulate_chain
 
 __all__ = ["walk_export"]
 
-_TYPES = ("yoga", "pilates", "crossfit", "wellness", "boutique_fitness")
 _LENGTHS = (20, 30, 36, 48, 60, 72)
 
 
@@ -107,22 +106,13 @@ def walk_export(
         ``unusable`` names the studios whose history is too short to learn from
         (20 months); ``truth`` holds the oracle.
     """
-    rng = np.random.default_rng(seed)
-    end = pd.Timestamp(end_month).to_period("M").to_timestamp()
-    frames, truths, unusable, breaks = [], [], {}, {}
-    for i in range(n_studios):
-        studio_type = _TYPES[i % len(_TYPES)]
-        name = f"Walk {i + 1:03d} {studio_type.replace('_', ' ')}"
-        length = int(rng.choice(_LENGTHS))
-        months = pd.date_range(end=end, periods=length, freq="MS")
-        frame, breaks[name] = _studio(rng, name, studio_type, months)
-        if length < 24:
-            unusable[name] = "too_short"
-        truths.append(pop_truth(frame, name))
-        frames.append(frame)
-    return MessyExport(
-        frame=pd.concat(frames, ignore_index=True),
-        unusable=unusable,
-        identity_breaks=breaks,
-        truth=pd.concat(truths, ignore_index=True),
+    # Its shortest studios have 20 months, with a lost month or two at most.
+    return simulate_chain(
+        n_studios,
+        seed=seed,
+        end_month=end_month,
+        label="Walk",
+        length=lambda rng: int(rng.choice(_LENGTHS)),
+        studio=_studio,
+        min_months=21,
     )
