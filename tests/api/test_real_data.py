@@ -426,7 +426,7 @@ def test_train_model_prints_its_figures_when_activation_is_refused(
 
     # when
     out = io.StringIO()
-    with pytest.raises(CommandError, match="failed its activation checks"):
+    with pytest.raises(CommandError, match="failed its activation checks") as refused:
         call_command("train_model", "--activate", stdout=out)
 
     # then
@@ -442,7 +442,22 @@ def test_train_model_prints_its_figures_when_activation_is_refused(
         "4-6",
         "7-12",
     ]
-    assert ModelVersion.objects.get().status == ModelVersionStatus.READY
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersionStatus.READY
+    # and the refusal names the command that serves it anyway, which does
+    assert str(refused.value).endswith(
+        f'to serve it anyway: activate_model {version.version} --force-reason "why" '
+        "(or from the admin)."
+    )
+    call_command(
+        "activate_model",
+        version.version,
+        "--force-reason",
+        "coverage check made to fail",
+        stdout=io.StringIO(),
+    )
+    version.refresh_from_db()
+    assert version.status == ModelVersionStatus.ACTIVE
 
 
 def odd_export_csv() -> str:

@@ -68,9 +68,10 @@ class Command(BaseCommand):
         except ActivationRefused as exc:
             if exc.version is not None:
                 self.stdout.write(headline(exc.version))
+            label = exc.version.version if exc.version is not None else "VERSION"
             raise CommandError(
-                f"{exc} The version is registered as ready; activate it later with "
-                "--force-reason or from the admin."
+                f"{exc} The version is registered as ready; to serve it anyway: "
+                f'activate_model {label} --force-reason "why" (or from the admin).'
             ) from exc
         except (DomainError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
