@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -31,6 +32,17 @@ from studiosim.admin_utils import json_table
 from studiosim.charts import Series, chart
 from studiosim.display import format_percent
 from studiosim.errors import DomainError
+
+
+class ForceActivationForm(forms.Form):
+    """Why a version failing its activation checks should serve anyway."""
+
+    reason = forms.CharField(
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on the version and shown on its page, e.g. "
+        '"first model of the chain; month-1 coverage read on 137 forecasts".',
+    )
 
 
 @admin.register(ModelVersion)
@@ -221,18 +233,51 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return json_table(obj.library_versions, raw=False)
 
     @admin.action(description="Activate the selected model version")
-    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def activate(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> HttpResponse | None:
+        """Activate one version; one failing its checks is asked a reason first
+        (an intermediate page, as Django's delete action asks for a confirmation),
+        which is recorded on it."""
         if queryset.count() != 1:
             self.message_user(
                 request, "Select exactly one version to activate.", messages.ERROR
             )
-            return
+            return None
+        version = queryset.get()
+        form = ForceActivationForm(request.POST if "force" in request.POST else None)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
         try:
-            version = model_version_activate(version=queryset.get())
+            version = model_version_activate(version=version, force_reason=reason)
         except ActivationRefused as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return
-        self.message_user(request, f"{version.version} is now the active model.")
+            if not exc.failing_checks:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Activate {version.version} despite failing checks?",
+                "version": version,
+                "failing": [
+                    (name, check.get("detail", ""))
+                    for name, check in version.checks.items()
+                    if not check.get("passed")
+                ]
+                or [(name, "") for name in exc.failing_checks],
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/forecasting/modelversion/force_activation.html", context
+            )
+        forced = (
+            f" (despite failing checks: {version.activation_forced_reason})"
+            if version.activation_forced_reason
+            else ""
+        )
+        # Not the version first: the admin capitalises a message's first letter.
+        self.message_user(request, f"Activated {version.version}{forced}.")
+        return None
 
     @admin.action(description="Compare the selected model versions")
     def compare(

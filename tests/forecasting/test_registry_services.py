@@ -76,3 +76,73 @@ def test_admin_activate_action_goes_through_the_service(client, superuser):
     bad.refresh_from_db()
     assert good.status == ModelVersionStatus.ACTIVE
     assert bad.status == ModelVersionStatus.READY
+
+
+def test_admin_asks_a_reason_before_activating_a_version_failing_its_checks(
+    client, superuser
+):
+    """The refusal is a page listing the failing checks with a reason to give;
+    no reason changes nothing; a reason activates and is recorded."""
+    serving = ModelVersionFactory(status=ModelVersionStatus.ACTIVE)
+    bad = ModelVersionFactory(
+        checks={
+            "lever_monotonicity": {"passed": True, "detail": "ok"},
+            "interval_coverage": {
+                "passed": False,
+                "detail": "80% intervals cover h=1: 66% of 137 on test",
+            },
+        }
+    )
+    client.force_login(superuser)
+    url = reverse("admin:forecasting_modelversion_changelist")
+    chosen = {"action": "activate", "_selected_action": [bad.pk]}
+
+    asked = client.post(url, chosen)
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert f"Activate {bad.version} despite failing checks?" in page
+    assert "<strong>interval_coverage</strong>: 80% intervals cover h=1: 66%" in page
+    assert "lever_monotonicity" not in page
+    assert 'name="force"' in page and 'name="reason"' in page
+
+    blank = client.post(url, {**chosen, "force": "1", "reason": "   "})
+    assert blank.status_code == 200
+    assert "This field is required." in blank.content.decode()
+    bad.refresh_from_db()
+    serving.refresh_from_db()
+    assert (bad.status, serving.status) == (
+        ModelVersionStatus.READY,
+        ModelVersionStatus.ACTIVE,
+    )
+
+    done = client.post(
+        url, {**chosen, "force": "1", "reason": "first model of the chain"}, follow=True
+    )
+    bad.refresh_from_db()
+    serving.refresh_from_db()
+    assert (bad.status, serving.status) == (
+        ModelVersionStatus.ACTIVE,
+        ModelVersionStatus.ARCHIVED,
+    )
+    assert bad.activation_forced_reason == "first model of the chain"
+    assert (
+        f"Activated {bad.version} (despite failing checks: first model of the "
+        "chain)." in done.content.decode()
+    )
+
+
+def test_admin_refuses_a_failed_version_without_asking_a_reason(client, superuser):
+    failed = ModelVersionFactory(status=ModelVersionStatus.FAILED)
+    client.force_login(superuser)
+    url = reverse("admin:forecasting_modelversion_changelist")
+
+    response = client.post(
+        url, {"action": "activate", "_selected_action": [failed.pk]}, follow=True
+    )
+
+    assert "only ready or archived versions can be activated" in (
+        response.content.decode()
+    )
+    assert 'name="reason"' not in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == ModelVersionStatus.FAILED
