@@ -65,9 +65,13 @@ from forecasting.models import (
     StudioForecast,
 )
 from forecasting.registry import model_load
-from forecasting.selectors import history_frame, model_version_active
+from forecasting.selectors import (
+    history_frame,
+    model_version_active,
+    no_active_model,
+)
 from studios.models import Studio, StudioType
-from studiosim.errors import InvalidInput, NoActiveModel, NotFound
+from studiosim.errors import InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +137,7 @@ def batch_forecast_create(
     _validated(months=months, studio_type=studio_type, chunk_size=chunk_size)
     version = model_version_active()
     if version is None:
-        raise NoActiveModel()
+        raise no_active_model()
     studios = Studio.objects.order_by("pk")
     if studio_type:
         studios = studios.filter(studio_type=studio_type)

@@ -44,6 +44,23 @@ def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE).first()
 
 
+def no_active_model(using: str = DEFAULT_DB_ALIAS) -> NoActiveModel:
+    """The error for a request that needs an active model and finds none, saying
+    whether a trained version is waiting to be activated (a chain's first model
+    refused by its checks) or nothing has been trained."""
+    waiting = (
+        ModelVersion.objects.using(using)
+        .filter(status=ModelVersionStatus.READY)
+        .exists()
+    )
+    if waiting:
+        return NoActiveModel(
+            "no active model: a trained version waits for staff to activate it "
+            "(manage.py activate_model, or the admin)"
+        )
+    return NoActiveModel()
+
+
 @dataclass(frozen=True)
 class ServingVersion:
     """The active model version as a served answer is keyed and logged by, with
@@ -77,7 +94,7 @@ def serving_version(*, using: str = DEFAULT_DB_ALIAS) -> ServingVersion:
         connections[using],
     )
     if row is None:
-        raise NoActiveModel()
+        raise no_active_model(using)
     return ServingVersion(*row)
 
 
@@ -355,7 +372,7 @@ def model_performance(*, version: ModelVersion | None = None) -> ModelPerformanc
     if version is None:
         version = model_version_active()
         if version is None:
-            raise NoActiveModel()
+            raise no_active_model()
     measured = Q(error_pct__isnull=False)
     live = PredictionLog.objects.filter(model_version=version).aggregate(
         served=Count("pk"),

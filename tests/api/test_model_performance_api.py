@@ -182,4 +182,8 @@ def test_without_an_active_version_the_answer_says_so(gql, owner):
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"] == {"code": "NO_ACTIVE_MODEL"}
-    assert error["message"] == "no active model: run train_model"
+    # a version is trained but not active: staff activate it, no training needed
+    assert error["message"] == (
+        "no active model: a trained version waits for staff to activate it "
+        "(manage.py activate_model, or the admin)"
+    )

@@ -28,6 +28,7 @@ from studios.services import metric_save
 from studiosim.cache import cache_stats, prediction_cache_key
 from tests.api.conftest import assert_a_hit_costs_four_queries, covers, error_codes
 from tests.factories import (
+    ModelVersionFactory,
     StaffUserFactory,
     StudioFactory,
     StudioMembershipFactory,
@@ -499,6 +500,25 @@ def test_forward_prediction_without_an_active_model_says_to_train_one(
     [error] = body["errors"]
     assert error["message"] == "no active model: run train_model"
     assert error["extensions"] == {"code": "NO_ACTIVE_MODEL"}
+
+
+def test_without_an_active_model_a_refused_version_is_said_to_wait_for_staff(
+    gql, studio_owner, studio
+):
+    """A chain's first model, refused by its checks: training again would not
+    help; activating it would."""
+    ModelVersionFactory(checks={"interval_coverage": {"passed": False}})
+    ModelVersionFactory(status=ModelVersionStatus.ARCHIVED)
+
+    body = gql(studio_owner).execute(REVENUE_QUERY, forward_input(studio))
+
+    [error] = body["errors"]
+    assert error["message"] == (
+        "no active model: a trained version waits for staff to activate it "
+        "(manage.py activate_model, or the admin)"
+    )
+    assert error["extensions"] == {"code": "NO_ACTIVE_MODEL"}
+    assert not PredictionLog.objects.exists()
 
 
 def test_an_unexpected_error_is_masked_and_nothing_is_logged(
