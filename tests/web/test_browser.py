@@ -272,6 +272,30 @@ def test_a_viewer_can_explore_but_not_save(
     assert not Scenario.objects.exists()
 
 
+def test_the_planners_buttons_wait_for_its_script(
+    browser_page, loaded_studios, active_version
+):
+    """Pressed before the page's script had bound it, "Find a plan" sent the form
+    as a plain GET and reloaded the page with the default target (seen once in
+    CI as a plan that never came): the buttons are enabled only by the script."""
+    page = browser_page
+    studio = loaded_studios[0]
+    sign_in(page, member(studio))
+    url = reverse("web:plan", args=[studio.pk])
+
+    page.route("**/planner*.js", lambda route: route.abort())
+    page.goto(url)
+    assert page.get_by_role("button", name="Find a plan").is_disabled()
+    assert page.locator("#save-button").is_disabled()  # in the hidden plan details
+
+    page.unroute("**/planner*.js")
+    page.goto(url)
+    page.get_by_role("button", name="Find a plan").click()
+    page.locator("#plan-details").wait_for(state="visible")
+    assert page.get_by_role("button", name="Save scenario").is_enabled()
+    assert urlsplit(page.url).query == ""
+
+
 def test_another_owners_studio_is_not_found(browser_page, loaded_studios):
     page = browser_page
     owner = member(loaded_studios[0])

@@ -251,6 +251,9 @@
         saveStatus.textContent = "Not saved: " + error.message;
       }).then(function () { button.disabled = false; });
     });
+    // Disabled in the page until now: pressed before the handler was bound,
+    // the form would be sent as a plain GET and the page reloaded.
+    document.getElementById("save-button").disabled = false;
   }
 
   window.Studiosim = {

@@ -220,5 +220,9 @@
     }).then(function () { button.disabled = false; });
   });
 
+  // Disabled in the page until the handler above is bound: pressed before, the
+  // form would be sent as a plain GET and the page reloaded with the defaults.
+  button.disabled = false;
+
   S.bindSaveForm(data.studioId, function () { return optimizationId; });
 })();
