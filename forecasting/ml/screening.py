@@ -42,9 +42,6 @@ class Screening:
     excluded: dict[str, list[str]]
 
 
-_SHORT = " months of data; training needs at least "
-
-
 def screen_training_frame(
     frame: pd.DataFrame, *, min_months: int, require_split: bool = True
 ) -> Screening:
@@ -82,6 +79,7 @@ def screen_training_frame(
     excluded: dict[str, list[str]] = {
         uid: list(problems) for uid, problems in checked.studio_problems.items()
     }
+    short: dict[str, int] = {}  # a short studio's reason, by its place in the list
     for uid, group in full.groupby("unique_id", sort=False):
         uid = str(uid)
         if uid in excluded:
@@ -106,6 +104,7 @@ def screen_training_frame(
                 f"{group['ds'].iloc[-1]:%Y-%m} are missing (more than a quarter)"
             )
         if observed < min_months:
+            short[uid] = len(reasons)
             reasons.append(
                 f"has {observed} months of data; training needs at least {min_months}"
             )
@@ -115,8 +114,8 @@ def screen_training_frame(
     if not usable.empty:
         # Only where others train is there a model to forecast the short ones.
         suffix = " (it can still be forecast by the model trained on the others)"
-        for reasons in excluded.values():
-            reasons[:] = [r + suffix if _SHORT in r else r for r in reasons]
+        for uid, at in short.items():
+            excluded[uid][at] += suffix
     else:
         detail = "; ".join(
             f"{uid}: {', '.join(reasons)}" for uid, reasons in excluded.items()
